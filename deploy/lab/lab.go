@@ -1,0 +1,243 @@
+// Package lab runs real ipopd processes in the namespace testbed: it builds
+// the binaries, makes a network CA and node certificates with the real
+// ipopctl, writes each node's config, starts ipopd inside a namespace and
+// talks to it through ipopctl. The end-to-end tests and the demo share it.
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/ipopd/ipopd/overlay/control"
+)
+
+// Bins are paths to freshly built binaries.
+type Bins struct{ Ipopd, Ipopctl string }
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	bins      Bins
+	buildErr  error
+)
+
+// Build compiles cmd/ipopd and cmd/ipopctl once per process (the Go build
+// cache makes later processes cheap) and returns their paths.
+func Build() (Bins, error) {
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if buildDir, err = os.MkdirTemp("", "ipopd-bin-"); err != nil {
+			buildErr = err
+			return
+		}
+		bins = Bins{Ipopd: filepath.Join(buildDir, "ipopd"), Ipopctl: filepath.Join(buildDir, "ipopctl")}
+		for bin, pkg := range map[string]string{bins.Ipopd: "./cmd/ipopd", bins.Ipopctl: "./cmd/ipopctl"} {
+			cmd := exec.Command("go", "build", "-o", bin, pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("lab: go build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	return bins, buildErr
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		return "", fmt.Errorf("lab: not inside the ipopd module (go env GOMOD: %v)", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// Lab is one overlay network (one CA) inside a testbed.
+type Lab struct {
+	TB      *netns.Testbed
+	Bins    Bins
+	Network string
+	CADir   string
+}
+
+// New builds the binaries and makes the network's CA with `ipopctl ca init`.
+func New(tb *netns.Testbed, network string) (*Lab, error) {
+	b, err := Build()
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{TB: tb, Bins: b, Network: network, CADir: filepath.Join(tb.Dir(), "ca-"+network)}
+	if _, err := l.ctl("ca", "init", "--network", network, "--out", l.CADir); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ctl runs ipopctl in the root namespace (certificate work touches no network).
+func (l *Lab) ctl(args ...string) (string, error) {
+	out, err := exec.Command(l.Bins.Ipopctl, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("ipopctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// IssueCert issues NAME.crt/NAME.key into dir with `ipopctl cert issue`.
+func (l *Lab) IssueCert(dir, name string, ips ...string) (crt, key string, err error) {
+	args := []string{"cert", "issue", "--ca", l.CADir, "--name", name, "--out", dir}
+	for _, ip := range ips {
+		args = append(args, "--ip", ip)
+	}
+	if _, err := l.ctl(args...); err != nil {
+		return "", "", err
+	}
+	return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), nil
+}
+
+// Spec describes one node. Zero fields take ipopd's defaults.
+type Spec struct {
+	Name     string
+	Address  string // tap.address, e.g. 10.254.0.1/16
+	Address6 string // tap.address6
+	MTU      int
+	Mode     string // host | switch
+	Bridge   string
+	TAPName  string // default ipop0
+	// Config holds extra top-level keys, merged over the generated ones.
+	Config map[string]any
+	// CertIPs overrides the addresses the certificate allows (default: the
+	// node's own addresses as /32 and /128).
+	CertIPs []string
+	Env     []string
+}
+
+// Node is a running ipopd.
+type Node struct {
+	Spec
+	Host   *netns.Host
+	Proc   *netns.Proc
+	Dir    string
+	File   string // config file
+	Socket string
+	lab    *Lab
+}
+
+// Config writes the node's certificate and config file and returns the node,
+// not yet started.
+func (l *Lab) Config(h *netns.Host, s Spec) (*Node, error) {
+	dir := filepath.Join(l.TB.Dir(), "node-"+s.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ips := s.CertIPs
+	if ips == nil {
+		for _, a := range []string{s.Address, s.Address6} {
+			if a != "" {
+				ip, _, _ := strings.Cut(a, "/")
+				bits := "/32"
+				if strings.Contains(ip, ":") {
+					bits = "/128"
+				}
+				ips = append(ips, ip+bits)
+			}
+		}
+	}
+	crt, key, err := l.IssueCert(dir, s.Name, ips...)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Spec: s, Host: h, Dir: dir, lab: l, File: filepath.Join(dir, "ipopd.yaml"), Socket: filepath.Join(dir, "ipopd.sock")}
+	tapCfg := map[string]any{"name": or(s.TAPName, "ipop0"), "mode": or(s.Mode, "host")}
+	for k, v := range map[string]string{"address": s.Address, "address6": s.Address6, "bridge": s.Bridge} {
+		if v != "" {
+			tapCfg[k] = v
+		}
+	}
+	if s.MTU != 0 {
+		tapCfg["mtu"] = s.MTU
+	}
+	cfg := map[string]any{
+		"network": l.Network,
+		"node":    map[string]any{"name": s.Name, "cert": crt, "key": key, "ca": filepath.Join(l.CADir, "ca.crt")},
+		"tap":     tapCfg,
+		"control": map[string]any{"socket": n.Socket},
+		"log":     map[string]any{"level": "debug"},
+	}
+	for k, v := range s.Config {
+		cfg[k] = v
+	}
+	// JSON is YAML, and needs no YAML library here.
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return n, os.WriteFile(n.File, b, 0o600)
+}
+
+// Start writes the node's files, starts ipopd in h and waits until it
+// answers `ipopctl status`.
+func (l *Lab) Start(h *netns.Host, s Spec) (*Node, error) {
+	n, err := l.Config(h, s)
+	if err != nil {
+		return nil, err
+	}
+	return n, n.Start()
+}
+
+// Start starts (or restarts) the node's ipopd and waits until it answers.
+func (n *Node) Start() error {
+	p, err := n.Host.Start("ipopd-"+n.Name, n.Env, n.lab.Bins.Ipopd, "--config", n.File)
+	if err != nil {
+		return err
+	}
+	n.Proc = p
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := n.Status(); err == nil {
+			return nil
+		}
+		select {
+		case <-p.Exited():
+			return fmt.Errorf("lab: ipopd %s exited (code %d) before answering:\n%s", n.Name, p.ExitCode(), p.Log())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab: ipopd %s did not answer within 15s:\n%s", n.Name, p.Log())
+		}
+	}
+}
+
+// Ctl runs ipopctl against this node, inside its namespace.
+func (n *Node) Ctl(args ...string) (string, error) {
+	return n.Host.Run(append([]string{n.lab.Bins.Ipopctl}, append(args, "--socket", n.Socket)...)...)
+}
+
+// Status is `ipopctl status --json`, decoded.
+func (n *Node) Status() (*control.Status, error) {
+	out, err := n.Ctl("status", "--json")
+	if err != nil {
+		return nil, err
+	}
+	var st control.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return nil, fmt.Errorf("lab: ipopctl status --json: %v\n%s", err, out)
+	}
+	return &st, nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,64 @@
+// Package control is ipopd's local control API: HTTP with JSON bodies over a
+// unix socket (config key control.socket). ipopd serves it; ipopctl is its
+// client. Access is the socket's file mode: only root and the socket's group
+// may connect.
+//
+// Endpoints (all GET, JSON):
+//
+//	/v1/status   Status
+package control
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotRunning means nothing listens on the control socket.
+var ErrNotRunning = errors.New("control: ipopd is not running (no control socket)")
+
+// ErrInUse means a live ipopd already serves the socket.
+var ErrInUse = errors.New("control: socket is in use by a running ipopd")
+
+// Status is the node's identity and TAP, as `ipopctl status` shows it.
+type Status struct {
+	Name         string    `json:"name"`
+	NodeID       string    `json:"node_id"`
+	Network      string    `json:"network"`
+	Version      string    `json:"version"`
+	Started      time.Time `json:"started"`
+	Uptime       Duration  `json:"uptime"`
+	CertNotAfter time.Time `json:"cert_not_after"`
+	TAP          TAPStatus `json:"tap"`
+}
+
+// TAPStatus describes the TAP and what its reader has seen.
+type TAPStatus struct {
+	Name      string   `json:"name"`
+	Mode      string   `json:"mode"`
+	MAC       string   `json:"mac"`
+	MTU       int      `json:"mtu"`
+	Addresses []string `json:"addresses"`
+	Bridge    string   `json:"bridge,omitempty"`
+	// RxFrames counts frames read from the TAP by class (igmp, mld, arp,
+	// ndp, broadcast, multicast, unicast, invalid).
+	RxFrames map[string]uint64 `json:"rx_frames"`
+	RxBytes  uint64            `json:"rx_bytes"`
+	TxFrames uint64            `json:"tx_frames"`
+	TxBytes  uint64            `json:"tx_bytes"`
+	Dropped  uint64            `json:"dropped"`
+}
+
+// Duration marshals as a Go duration string ("1h2m3s"), readable in JSON.
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}

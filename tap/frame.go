@@ -1,0 +1,133 @@
+package tap
+
+// Frame classification: the first stage of the data path. It looks only at
+// headers (Ethernet, one optional 802.1Q tag, IPv4/IPv6 and IPv6 extension
+// headers) and never allocates, so it can run on every frame read.
+
+import "encoding/binary"
+
+// Class is what a frame is, as far as forwarding is concerned.
+type Class uint8
+
+// Classes in the order the data path tests them.
+const (
+	ClassInvalid   Class = iota // too short or malformed headers
+	ClassIGMP                   // IPv4 protocol 2 (membership reports, queries, leaves)
+	ClassMLD                    // ICMPv6 130, 131, 132, 143
+	ClassARP                    // ethertype 0x0806
+	ClassNDP                    // ICMPv6 133..137 (router/neighbour solicitation/advert, redirect)
+	ClassBroadcast              // ff:ff:ff:ff:ff:ff
+	ClassMulticast              // group bit set in the destination MAC
+	ClassUnicast
+	NumClasses
+)
+
+var classNames = [NumClasses]string{"invalid", "igmp", "mld", "arp", "ndp", "broadcast", "multicast", "unicast"}
+
+func (c Class) String() string {
+	if c < NumClasses {
+		return classNames[c]
+	}
+	return "unknown"
+}
+
+// Ethertypes ipopd looks at.
+const (
+	EtherTypeIPv4 = 0x0800
+	EtherTypeARP  = 0x0806
+	EtherTypeVLAN = 0x8100
+	EtherTypeIPv6 = 0x86dd
+)
+
+// IP protocol numbers (also IPv6 next-header values).
+const (
+	protoHopByHop = 0
+	protoIGMP     = 2
+	protoRouting  = 43
+	protoFragment = 44
+	protoICMPv6   = 58
+	protoDestOpts = 60
+)
+
+// Classify says what frame is. Control protocols (IGMP, MLD, ARP, NDP) are
+// recognised whatever their destination MAC, because the querier and the
+// neighbour table must see unicast ones too.
+func Classify(frame []byte) Class {
+	if len(frame) < EthHeaderLen {
+		return ClassInvalid
+	}
+	etype := binary.BigEndian.Uint16(frame[12:14])
+	payload := frame[EthHeaderLen:]
+	if etype == EtherTypeVLAN {
+		if len(payload) < 4 {
+			return ClassInvalid
+		}
+		etype = binary.BigEndian.Uint16(payload[2:4])
+		payload = payload[4:]
+	}
+	switch etype {
+	case EtherTypeARP:
+		return ClassARP
+	case EtherTypeIPv4:
+		if len(payload) >= 20 && payload[0]>>4 == 4 && payload[9] == protoIGMP {
+			return ClassIGMP
+		}
+	case EtherTypeIPv6:
+		if t, ok := icmpv6Type(payload); ok {
+			switch {
+			case t == 130 || t == 131 || t == 132 || t == 143:
+				return ClassMLD
+			case t >= 133 && t <= 137:
+				return ClassNDP
+			}
+		}
+	}
+	return dstClass(frame)
+}
+
+func dstClass(frame []byte) Class {
+	dst := frame[:6]
+	switch {
+	case dst[0] == 0xff && dst[1] == 0xff && dst[2] == 0xff && dst[3] == 0xff && dst[4] == 0xff && dst[5] == 0xff:
+		return ClassBroadcast
+	case dst[0]&1 == 1:
+		return ClassMulticast
+	}
+	return ClassUnicast
+}
+
+// icmpv6Type walks the IPv6 extension headers (MLD always sits behind a
+// hop-by-hop header carrying Router Alert) and returns the ICMPv6 type.
+func icmpv6Type(ip []byte) (uint8, bool) {
+	if len(ip) < 40 || ip[0]>>4 != 6 {
+		return 0, false
+	}
+	next, p := ip[6], ip[40:]
+	for range 8 { // bound the walk: a chain longer than this is not MLD/NDP
+		switch next {
+		case protoICMPv6:
+			if len(p) < 1 {
+				return 0, false
+			}
+			return p[0], true
+		case protoHopByHop, protoRouting, protoDestOpts:
+			if len(p) < 8 {
+				return 0, false
+			}
+			n := (int(p[1]) + 1) * 8
+			if len(p) < n {
+				return 0, false
+			}
+			next, p = p[0], p[n:]
+		case protoFragment:
+			// Only a first fragment has the upper-layer header.
+			if len(p) < 8 || binary.BigEndian.Uint16(p[2:4])&0xfff8 != 0 {
+				return 0, false
+			}
+			next, p = p[0], p[8:]
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
