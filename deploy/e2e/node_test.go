@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -87,7 +88,8 @@ func TestNodeLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := l.Start(h, lab.Spec{Name: "alpha", Address: "10.254.0.1/16", Address6: "fd54::1/64", MTU: 1300})
+	n, err := l.Start(h, lab.Spec{Name: "alpha", Address: "10.254.0.1/16", Address6: "fd54::1/64", MTU: 1300,
+		Config: map[string]any{"metrics": map[string]any{"listen": "127.0.0.1:9464"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +146,27 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+	// Prometheus metrics, served inside the node's namespace, say the same.
+	err = h.Do(func() error {
+		// Dial here: http.Client would dial from another goroutine, whose
+		// thread is not in the namespace.
+		c, err := net.Dial("tcp", "127.0.0.1:9464")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		fmt.Fprint(c, "GET /metrics HTTP/1.0\r\n\r\n")
+		body, _ := io.ReadAll(c)
+		for _, want := range []string{`ipopd_tap_rx_frames_total{class="igmp"}`, `ipopd_info{name="alpha"`, "ipopd_cert_expiry_timestamp_seconds"} {
+			if !strings.Contains(string(body), want) {
+				return fmt.Errorf("metrics lack %s:\n%s", want, body)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 	if !strings.Contains(n.Proc.Log(), "membership report or query") {
 		t.Errorf("ipopd's debug log shows no IGMP frame:\n%s", n.Proc.Log())
 	}
