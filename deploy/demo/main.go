@@ -1,33 +1,36 @@
-// Command demo runs an ipopd node inside a throw-away network namespace and
-// shows what it does, then removes everything it made. Run as root from the
-// repository root: `go run ./deploy/demo` (README's demo command).
+// Command demo builds a small ipopd overlay inside throw-away network
+// namespaces, shows it working, and removes everything it made. Run as root
+// from the repository root: `go run ./deploy/demo` (README's demo command).
 //
-// Today the demo is one node: it makes a network CA and a node certificate
-// with ipopctl, starts ipopd in a namespace, shows `ipopctl status`, joins a
-// multicast group on the TAP so that the kernel's IGMP report is read by
-// ipopd, and stops it with SIGTERM. Later versions grow it into an overlay.
+//	           "internet" 198.18.0.0/15
+//	  ┌───────────┬───────────┴─────┬──────────────────┐
+//	rendezvous   alpha          NAT (cone)        NAT (symmetric)
+//	(signaling,  (public)          │                   │
+//	 STUN, TURN)                 beta               gamma
+//
+// Each node gets an overlay address (10.254.0.N/16, fd54::N/64) on its TAP.
+// The demo prints each node's links with their path (host, srflx, relay),
+// pings every overlay address from every node, and cleans up.
 package main
 
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
-
-	"golang.org/x/net/ipv4"
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/deploy/netns"
 )
 
 func main() {
-	hold := flag.Bool("hold", false, "keep the namespace and node running until Ctrl-C, to explore with `ip netns exec`")
+	hold := flag.Bool("hold", false, "keep the overlay running until Ctrl-C, to explore with `ip netns exec`")
 	flag.Parse()
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "demo: needs root (network namespaces and a TAP); run: sudo go run ./deploy/demo")
+		fmt.Fprintln(os.Stderr, "demo: needs root (network namespaces and TAPs); run: sudo go run ./deploy/demo")
 		os.Exit(1)
 	}
 	tb, err := netns.New("demo")
@@ -60,76 +63,110 @@ func fail(tb *netns.Testbed, err error) {
 	os.Exit(1)
 }
 
+type member struct {
+	name string
+	host *netns.Host
+	node *lab.Node
+	desc string
+}
+
 func demo(tb *netns.Testbed, hold bool, sig chan os.Signal) error {
-	step("building ipopd and ipopctl; making the network CA (ipopctl ca init --network demo)")
+	step("building ipopd, ipopctl, ipop-rendezvous; network CA with `ipopctl ca init --network demo`")
 	l, err := lab.New(tb, "demo")
 	if err != nil {
 		return err
 	}
-	h, err := tb.AddNamespace("alpha")
+	rvHost, err := tb.AddPublicHost("rv")
 	if err != nil {
 		return err
 	}
-	step("starting ipopd 'alpha' in namespace " + h.NS + " (cert from ipopctl cert issue --ip 10.254.0.1/32 --ip fd54::1/128)")
-	n, err := l.Start(h, lab.Spec{Name: "alpha", Address: "10.254.0.1/16", Address6: "fd54::1/64"})
+	rv, err := l.StartRendezvous(rvHost, true)
 	if err != nil {
 		return err
 	}
-	show(h, "ip", "addr", "show", "dev", "ipop0")
-	step("ipopctl status")
-	out, err := n.Ctl("status")
-	if err != nil {
-		return err
-	}
-	fmt.Print(out)
+	fmt.Printf("rendezvous on %s (signaling), STUN/TURN on %s\n", rv.Addr, rv.TURN)
 
-	step("joining 239.1.2.3 on ipop0: the kernel sends an IGMPv3 report, ipopd reads it off the TAP")
-	var conn net.PacketConn
-	err = h.Do(func() error {
-		c, err := net.ListenPacket("udp4", "0.0.0.0:5000")
+	alpha, err := tb.AddPublicHost("alpha")
+	if err != nil {
+		return err
+	}
+	beta, _, err := tb.AddNATHost("beta", netns.EndpointIndependent)
+	if err != nil {
+		return err
+	}
+	gamma, _, err := tb.AddNATHost("gamma", netns.EndpointDependent)
+	if err != nil {
+		return err
+	}
+	members := []*member{
+		{name: "alpha", host: alpha, desc: "public " + alpha.Addr.String()},
+		{name: "beta", host: beta, desc: "behind an endpoint-independent NAT (" + beta.Addr.String() + ")"},
+		{name: "gamma", host: gamma, desc: "behind a symmetric NAT (" + gamma.Addr.String() + ")"},
+	}
+	step("starting the nodes")
+	start := time.Now()
+	for i, m := range members {
+		spec := lab.Spec{Name: m.name, Address: fmt.Sprintf("10.254.0.%d/16", i+1), Address6: fmt.Sprintf("fd54::%d/64", i+1), Rendezvous: rv}
+		if m.node, err = l.Start(m.host, spec); err != nil {
+			return err
+		}
+		fmt.Printf("%-6s %-50s overlay %s, %s\n", m.name, m.desc, spec.Address, spec.Address6)
+	}
+	for _, m := range members {
+		var others []string
+		for _, o := range members {
+			if o != m {
+				others = append(others, o.name)
+			}
+		}
+		if _, err := m.node.WaitUp(60*time.Second, others...); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("all links up %s after start\n", time.Since(start).Round(100*time.Millisecond))
+	for _, m := range members {
+		step("ipopctl peers on " + m.name)
+		out, err := m.node.Ctl("peers")
 		if err != nil {
 			return err
 		}
-		conn = c
-		ifi, err := net.InterfaceByName("ipop0")
-		if err != nil {
-			return err
-		}
-		return ipv4.NewPacketConn(c).JoinGroup(ifi, &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3)})
-	})
-	if err != nil {
-		return err
+		fmt.Print(out)
 	}
-	defer conn.Close()
-	time.Sleep(time.Second)
-	st, err := n.Status()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("ipopd read %d IGMP and %d MLD frames from ipop0 so far\n", st.TAP.RxFrames["igmp"], st.TAP.RxFrames["mld"])
 
+	step("ping every overlay address from every node (3 echoes each, IPv4 and IPv6)")
+	failed := 0
+	for _, from := range members {
+		for i, to := range members {
+			if from == to {
+				continue
+			}
+			for _, dst := range []string{to.node.Addr4(), fmt.Sprintf("fd54::%d", i+1)} {
+				out, err := from.node.Ping(dst, 3)
+				fmt.Printf("%-6s → %-6s %-12s %s\n", from.name, to.name, dst, summary(out, err))
+				if err != nil {
+					failed++
+				}
+			}
+		}
+	}
 	if hold {
-		step(fmt.Sprintf("holding; try: ip netns exec %s %s status --socket %s   (Ctrl-C ends)", h.NS, l.Bins.Ipopctl, n.Socket))
+		step(fmt.Sprintf("holding; try: ip netns exec %s ping 10.254.0.3   (Ctrl-C ends)", alpha.NS))
 		<-sig
 	}
-	step("stopping ipopd with SIGTERM")
-	if err := n.Proc.Stop(); err != nil {
-		return fmt.Errorf("ipopd did not stop cleanly: %v\n%s", err, n.Proc.Log())
+	if failed > 0 {
+		return fmt.Errorf("%d ping runs failed", failed)
 	}
-	if _, err := h.Run("ip", "link", "show", "ipop0"); err == nil {
-		return fmt.Errorf("ipop0 still exists after SIGTERM")
-	}
-	fmt.Println("ipop0 is gone, control socket removed")
 	return nil
 }
 
-func step(s string) { fmt.Printf("\n== %s\n", s) }
+var pingSummary = regexp.MustCompile(`(\d+ received, [\d.]+% packet loss).*\n.*= [\d.]+/([\d.]+)/`)
 
-func show(h *netns.Host, args ...string) {
-	out, err := h.Run(args...)
-	if err != nil {
-		fmt.Println(err)
-		return
+func summary(out string, err error) string {
+	m := pingSummary.FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Sprintf("FAILED (%v)", err)
 	}
-	fmt.Print(out)
+	return fmt.Sprintf("%s, avg rtt %s ms", m[1], m[2])
 }
+
+func step(s string) { fmt.Printf("\n== %s\n", s) }

@@ -19,7 +19,7 @@ import (
 )
 
 // Bins are paths to freshly built binaries.
-type Bins struct{ Ipopd, Ipopctl string }
+type Bins struct{ Ipopd, Ipopctl, Rendezvous string }
 
 var (
 	buildOnce sync.Once
@@ -41,8 +41,10 @@ func Build() (Bins, error) {
 			buildErr = err
 			return
 		}
-		bins = Bins{Ipopd: filepath.Join(buildDir, "ipopd"), Ipopctl: filepath.Join(buildDir, "ipopctl")}
-		for bin, pkg := range map[string]string{bins.Ipopd: "./cmd/ipopd", bins.Ipopctl: "./cmd/ipopctl"} {
+		bins = Bins{Ipopd: filepath.Join(buildDir, "ipopd"), Ipopctl: filepath.Join(buildDir, "ipopctl"),
+			Rendezvous: filepath.Join(buildDir, "ipop-rendezvous")}
+		for bin, pkg := range map[string]string{bins.Ipopd: "./cmd/ipopd", bins.Ipopctl: "./cmd/ipopctl",
+			bins.Rendezvous: "./cmd/ipop-rendezvous"} {
 			cmd := exec.Command("go", "build", "-o", bin, pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -119,6 +121,8 @@ type Spec struct {
 	// node's own addresses as /32 and /128).
 	CertIPs []string
 	Env     []string
+	// Rendezvous, when set, is the node's rendezvous (config key rendezvous).
+	Rendezvous *Rendezvous
 }
 
 // Node is a running ipopd.
@@ -172,6 +176,9 @@ func (l *Lab) Config(h *netns.Host, s Spec) (*Node, error) {
 		"tap":     tapCfg,
 		"control": map[string]any{"socket": n.Socket},
 		"log":     map[string]any{"level": "debug"},
+	}
+	if s.Rendezvous != nil {
+		cfg["rendezvous"] = []string{s.Rendezvous.Addr}
 	}
 	for k, v := range s.Config {
 		cfg[k] = v
@@ -240,4 +247,56 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// Peers is `ipopctl peers --json`, decoded.
+func (n *Node) Peers() (*control.Peers, error) {
+	out, err := n.Ctl("peers", "--json")
+	if err != nil {
+		return nil, err
+	}
+	var p control.Peers
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		return nil, fmt.Errorf("lab: ipopctl peers --json: %v\n%s", err, out)
+	}
+	return &p, nil
+}
+
+// WaitUp waits until the node has links up to each of the named peers.
+func (n *Node) WaitUp(timeout time.Duration, peers ...string) (*control.Peers, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		p, err := n.Peers()
+		if err == nil {
+			up := map[string]bool{}
+			for _, l := range p.Links {
+				if l.State == "up" {
+					up[l.Name] = true
+				}
+			}
+			all := true
+			for _, name := range peers {
+				all = all && up[name]
+			}
+			if all {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return p, fmt.Errorf("lab: %s: links to %v not up within %s (peers: %+v, err %v)", n.Name, peers, timeout, p, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Addr4 is the node's overlay IPv4 address without the prefix length.
+func (n *Node) Addr4() string {
+	ip, _, _ := strings.Cut(n.Address, "/")
+	return ip
+}
+
+// Ping runs the real ping in the node's namespace: count echoes, 200 ms
+// apart, each waiting up to 2 s.
+func (n *Node) Ping(dst string, count int) (string, error) {
+	return n.Host.Run("ping", "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "2", dst)
 }

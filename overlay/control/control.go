@@ -62,3 +62,42 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return err
 }
+
+// Peers is `ipopctl peers`: the node's links and its drop counters.
+type Peers struct {
+	Links []PeerStatus `json:"links"`
+	// Rendezvous is the signaling server in use ("" when disconnected).
+	Rendezvous string `json:"rendezvous"`
+	// Drops counts packets dropped before reaching a link, by reason.
+	Drops map[string]uint64 `json:"drops"`
+	MACs  int               `json:"macs"`
+}
+
+// PeerStatus is one link.
+type PeerStatus struct {
+	Name      string   `json:"name"`
+	NodeID    string   `json:"node_id"`
+	State     string   `json:"state"` // connecting, handshake, up, down
+	Path      string   `json:"path"`  // host, srflx, relay ("" before ICE picks)
+	Local     string   `json:"local"`
+	Remote    string   `json:"remote"`
+	RTT       Duration `json:"rtt"`
+	Initiator bool     `json:"initiator"`
+	TxPackets uint64   `json:"tx_packets"`
+	TxBytes   uint64   `json:"tx_bytes"`
+	RxPackets uint64   `json:"rx_packets"`
+	RxBytes   uint64   `json:"rx_bytes"`
+	Dropped   uint64   `json:"dropped"`
+	Age       Duration `json:"age"`              // since the link came up (or since set-up started)
+	Reason    string   `json:"reason,omitempty"` // why it is down
+}
+
+// Peers fetches /v1/peers.
+func (c *Client) Peers() (*Peers, []byte, error) {
+	var p Peers
+	var raw []byte
+	if err := c.Get("/v1/peers", &p, &raw); err != nil {
+		return nil, nil, err
+	}
+	return &p, raw, nil
+}

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -58,3 +59,6 @@ func IDOf(pub crypto.PublicKey) (NodeID, error) {
 	}
 	return sha256.Sum256(der), nil
 }
+
+// Less orders node IDs (the ring order, and who initiates a link).
+func (id NodeID) Less(o NodeID) bool { return bytes.Compare(id[:], o[:]) < 0 }

@@ -52,6 +52,7 @@ type Node struct {
 	metrics *http.Server
 	reg     *prometheus.Registry
 	stats   tapStats
+	links   links
 	started time.Time
 
 	closeOnce sync.Once
@@ -86,15 +87,22 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.openLinks(cfg); err != nil {
+		n.dev.Close()
+		return nil, err
+	}
 	if n.ctl, err = control.Listen(cfg.Control.Socket, n.log); err != nil {
+		n.links.sock.Close()
 		n.dev.Close()
 		return nil, fmt.Errorf("control.socket: %w", err)
 	}
 	n.ctl.Handle("/v1/status", func() (any, error) { return n.Status(), nil })
+	n.ctl.Handle("/v1/peers", func() (any, error) { return n.links.peers(), nil })
 	n.reg = n.newRegistry()
 	if cfg.Metrics.Listen != "" {
 		if err := n.listenMetrics(cfg.Metrics.Listen); err != nil {
 			n.ctl.Close()
+			n.links.sock.Close()
 			n.dev.Close()
 			return nil, err
 		}
@@ -154,12 +162,14 @@ func (n *Node) newRegistry() *prometheus.Registry {
 // Run serves the control API and reads the TAP until ctx is done or the TAP
 // fails, then closes the node. A cancelled ctx is a clean stop (nil).
 func (n *Node) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- n.ctl.Serve() }()
 	go func() { errc <- n.readTAP() }()
+	stopLinks := n.links.run(ctx, errc)
 	cfg := n.cfg.Load()
 	n.log.Info("ipopd up", "network", cfg.Network, "tap", n.dev.Name(), "mode", cfg.Tap.Mode,
-		"mtu", n.dev.MTU(), "mac", n.dev.HardwareAddr().String(), "control", cfg.Control.Socket)
+		"mtu", n.dev.MTU(), "mac", n.dev.HardwareAddr().String(), "udp", n.links.sock.LocalAddr().String(),
+		"control", cfg.Control.Socket)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -168,6 +178,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Error("stopping", "err", err)
 		}
 	}
+	stopLinks()
 	if cerr := n.Close(); err == nil {
 		err = cerr
 	}
@@ -178,7 +189,7 @@ func (n *Node) Run(ctx context.Context) error {
 // idempotent.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		errs := []error{n.ctl.Close(), n.dev.Close()}
+		errs := []error{n.ctl.Close(), n.links.sock.Close(), n.dev.Close()}
 		if n.metrics != nil {
 			errs = append(errs, n.metrics.Close())
 		}

@@ -6,9 +6,11 @@ package node
 //	                      (IGMP/MLD → querier, ARP/NDP → neighbour table,
 //	                       data → topology: later issues plug in here)
 //
+//	                     ──► links: Forward(batch) (overlay.Manager)
+//
 // One reader goroutine owns the batch buffers below; they are borrowed by
-// each stage only until the next Read. Nothing is forwarded yet: there are no
-// peer links in this version, so frames are classified, counted and dropped.
+// each stage only until the next Read. Until the multicast router exists,
+// every frame goes to the links (which flood what they cannot place).
 
 import (
 	"errors"
@@ -44,6 +46,7 @@ func (n *Node) readTAP() error {
 		bufs[i] = make([]byte, size)
 	}
 	sizes := make([]int, batchSize)
+	frames := make([][]byte, 0, batchSize)
 	for {
 		k, err := n.dev.Read(bufs, sizes)
 		if err != nil {
@@ -53,8 +56,10 @@ func (n *Node) readTAP() error {
 			return err
 		}
 		n.stats.batches.Add(1)
+		frames = frames[:0]
 		for i := range k {
 			frame := bufs[i][:sizes[i]]
+			frames = append(frames, frame)
 			c := tap.Classify(frame)
 			n.stats.rxFrames[c].Add(1)
 			n.stats.rxBytes.Add(uint64(len(frame)))
@@ -62,6 +67,7 @@ func (n *Node) readTAP() error {
 				n.log.Debug("tap: membership report or query", "class", c.String(), "len", len(frame))
 			}
 		}
+		n.links.mgr.Forward(frames)
 	}
 }
 

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/ipopd/ipopd/overlay/control"
+)
+
+func peers(args []string) error {
+	fs := flags("peers", "peers [--json] [--socket PATH | --config FILE]")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	sock, cfgFile := socketFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path, err := socketPath(*sock, *cfgFile)
+	if err != nil {
+		return err
+	}
+	p, raw, err := control.NewClient(path).Peers()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(raw)
+		return err
+	}
+	rv := p.Rendezvous
+	if rv == "" {
+		rv = "not connected"
+	}
+	fmt.Printf("rendezvous: %s; %d links; %d MACs learned\n", rv, len(p.Links), p.MACs)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PEER\tID\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tTX pkts/bytes\tRX pkts/bytes\tAGE")
+	for _, l := range p.Links {
+		state := l.State
+		if l.Reason != "" && l.State == "down" {
+			state += " (" + l.Reason + ")"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\n", l.Name, short(l.NodeID), state, dash(l.Path),
+			dash(l.Local), dash(l.Remote), l.RTT, l.TxPackets, l.TxBytes, l.RxPackets, l.RxBytes, l.Age)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	nonzero := map[string]uint64{}
+	for k, v := range p.Drops {
+		if v > 0 {
+			nonzero[k] = v
+		}
+	}
+	if len(nonzero) > 0 {
+		fmt.Printf("dropped: %s\n", classCounts(nonzero))
+	}
+	return nil
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,308 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/deploy/lab"
+	"github.com/ipopd/ipopd/deploy/netns"
+)
+
+var (
+	lossRe = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+	rttRe  = regexp.MustCompile(`= [\d.]+/([\d.]+)/`)
+)
+
+// pingOK pings dst from n and fails the test unless every echo came back;
+// it returns the average RTT.
+func pingOK(t *testing.T, n *lab.Node, dst string, count int) time.Duration {
+	t.Helper()
+	out, err := n.Ping(dst, count)
+	m := lossRe.FindStringSubmatch(out)
+	if err != nil || m == nil || m[1] != m[2] {
+		t.Fatalf("ping %s from %s: %v\n%s", dst, n.Name, err, out)
+	}
+	return avgRTT(out)
+}
+
+func avgRTT(out string) time.Duration {
+	m := rttRe.FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	ms, _ := strconv.ParseFloat(m[1], 64)
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// firstPing pings dst once a tenth of a second until one comes back and
+// returns when it did.
+func firstPing(t *testing.T, n *lab.Node, dst string, timeout time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		out, _ := n.Host.Run("ping", "-n", "-c", "1", "-W", "0.2", dst)
+		if m := lossRe.FindStringSubmatch(out); m != nil && m[2] == "1" {
+			return time.Now()
+		}
+	}
+	t.Fatalf("no ping from %s to %s within %s", n.Name, dst, timeout)
+	return time.Time{}
+}
+
+func linkTo(t *testing.T, n *lab.Node, peer string) (state, path string) {
+	t.Helper()
+	p, err := n.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range p.Links {
+		if l.Name == peer {
+			return l.State, l.Path
+		}
+	}
+	return "", ""
+}
+
+type overlay struct {
+	tb *netns.Testbed
+	l  *lab.Lab
+	rv *lab.Rendezvous
+}
+
+func newOverlay(t *testing.T) *overlay {
+	tb := netns.NewT(t)
+	l, err := lab.New(tb, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tb.AddPublicHost("rv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := l.StartRendezvous(h, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &overlay{tb: tb, l: l, rv: rv}
+}
+
+// node starts ipopd number i (overlay 10.254.0.i/16, fd54::i/64) on h.
+func (o *overlay) node(t *testing.T, h *netns.Host, name string, i int) *lab.Node {
+	t.Helper()
+	n, err := o.l.Start(h, lab.Spec{Name: name, Address: fmt.Sprintf("10.254.0.%d/16", i), Address6: fmt.Sprintf("fd54::%d/64", i),
+		Rendezvous: o.rv, Config: map[string]any{"ice": map[string]any{"port": 4000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (o *overlay) public(t *testing.T, name string) *netns.Host {
+	h, err := o.tb.AddPublicHost(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (o *overlay) natted(t *testing.T, name string, kind netns.NATKind) *netns.Host {
+	h, _, err := o.tb.AddNATHost(name, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestLinkOneNet: two nodes on one net link on a host path; pings cross the
+// overlay both ways, IPv4 and IPv6. Logs set-up time and RTT against the
+// underlay's.
+func TestLinkOneNet(t *testing.T) {
+	o := newOverlay(t)
+	ha, hb := o.public(t, "a"), o.public(t, "b")
+	start := time.Now()
+	a := o.node(t, ha, "alpha", 1)
+	b := o.node(t, hb, "beta", 2)
+	first := firstPing(t, a, b.Addr4(), 30*time.Second)
+	t.Logf("host path: first overlay ping %s after starting the nodes", first.Sub(start).Round(time.Millisecond))
+	for _, n := range []*lab.Node{a, b} {
+		if state, path := linkTo(t, n, map[string]string{"alpha": "beta", "beta": "alpha"}[n.Name]); state != "up" || path != "host" {
+			t.Errorf("%s: link %s over %q, want up over host", n.Name, state, path)
+		}
+	}
+	overlayRTT := pingOK(t, a, b.Addr4(), 20)
+	pingOK(t, b, a.Addr4(), 5)
+	pingOK(t, a, "fd54::2", 5)
+	pingOK(t, b, "fd54::1", 5)
+	underlayRTT := avgRTT(must(ha.Run("ping", "-n", "-q", "-c", "20", "-i", "0.2", hb.Addr.String())))
+	t.Logf("RTT over 20 pings: overlay %s, underlay %s (ratio %.1f)", overlayRTT, underlayRTT, float64(overlayRTT)/float64(underlayRTT))
+	if text, err := a.Ctl("peers"); err != nil || !strings.Contains(text, "beta") || !strings.Contains(text, "host") {
+		t.Errorf("ipopctl peers: %v\n%s", err, text)
+	}
+}
+
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// TestLinkThroughNATs: a node behind an endpoint-independent NAT reaches a
+// public node directly (host or srflx path); two nodes both behind
+// endpoint-dependent NATs connect through TURN (relay path).
+func TestLinkThroughNATs(t *testing.T) {
+	o := newOverlay(t)
+	hp := o.public(t, "pub")
+	he := o.natted(t, "ei", netns.EndpointIndependent)
+	hs1 := o.natted(t, "ed1", netns.EndpointDependent)
+	hs2 := o.natted(t, "ed2", netns.EndpointDependent)
+	p := o.node(t, hp, "pub", 1)
+	start := time.Now()
+	e := o.node(t, he, "ei", 2)
+	first := firstPing(t, e, p.Addr4(), 30*time.Second)
+	_, path := linkTo(t, e, "pub")
+	t.Logf("%s path: first overlay ping %s after starting the NATed node", path, first.Sub(start).Round(time.Millisecond))
+	if path != "srflx" && path != "host" {
+		t.Errorf("EI NAT to public: path %q, want srflx or host", path)
+	}
+	pingOK(t, p, e.Addr4(), 5)
+
+	start = time.Now()
+	s1 := o.node(t, hs1, "ed1", 3)
+	s2 := o.node(t, hs2, "ed2", 4)
+	first = firstPing(t, s1, s2.Addr4(), 45*time.Second)
+	t.Logf("relay path: first overlay ping %s after starting both symmetric-NAT nodes", first.Sub(start).Round(time.Millisecond))
+	if _, path := linkTo(t, s1, "ed2"); path != "relay" {
+		t.Errorf("two symmetric NATs: path %q, want relay", path)
+	}
+	rtt := pingOK(t, s2, s1.Addr4(), 10)
+	t.Logf("relay path RTT %s", rtt)
+}
+
+// TestForeignCertGetsNothing: a node whose certificate comes from another CA
+// gets no signaling and no link; garbage sent to a node's UDP port is
+// dropped and counted, and the node keeps working.
+func TestForeignCertGetsNothing(t *testing.T) {
+	o := newOverlay(t)
+	foreign, err := lab.New(o.tb, "demo") // same network name, another CA
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := o.node(t, o.public(t, "a"), "alpha", 1)
+	b := o.node(t, o.public(t, "b"), "beta", 2)
+	if _, err := a.WaitUp(30*time.Second, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	x, err := foreign.Start(o.public(t, "x"), lab.Spec{Name: "mallory", Address: "10.254.0.66/16", Rendezvous: o.rv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	px, err := x.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if px.Rendezvous != "" || len(px.Links) != 0 {
+		t.Errorf("foreign node got signaling or links: %+v", px)
+	}
+	for _, n := range []*lab.Node{a, b} {
+		if state, _ := linkTo(t, n, "mallory"); state != "" {
+			t.Errorf("%s has a link to the foreign node (%s)", n.Name, state)
+		}
+	}
+
+	// Garbage to alpha's UDP port, from an address no link has.
+	evil := o.public(t, "evil")
+	before, _ := a.Peers()
+	err = evil.Do(func() error {
+		c, err := net.Dial("udp", net.JoinHostPort(a.Host.Addr.String(), "4000"))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := range 100 {
+			c.Write([]byte{0xd0, byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26})
+			c.Write([]byte{22, 254, 253, byte(i)}) // a DTLS-looking record
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	after, err := a.Peers()
+	if err != nil {
+		t.Fatalf("alpha stopped answering after garbage: %v", err)
+	}
+	if after.Drops["unknown_source"] < before.Drops["unknown_source"]+200 {
+		t.Errorf("garbage not counted: before %v after %v", before.Drops, after.Drops)
+	}
+	pingOK(t, a, b.Addr4(), 3)
+}
+
+// TestRendezvousRestart: with the rendezvous stopped, links stay up and
+// pings flow; started again, nodes reconnect to it by themselves.
+func TestRendezvousRestart(t *testing.T) {
+	o := newOverlay(t)
+	a := o.node(t, o.public(t, "a"), "alpha", 1)
+	b := o.node(t, o.public(t, "b"), "beta", 2)
+	if _, err := a.WaitUp(30*time.Second, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.rv.Proc.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "nodes notice the rendezvous is gone", func() error {
+		if p, _ := a.Peers(); p == nil || p.Rendezvous != "" {
+			return fmt.Errorf("alpha still connected to %+v", p)
+		}
+		return nil
+	})
+	pingOK(t, a, b.Addr4(), 10)
+	pingOK(t, b, a.Addr4(), 5)
+	if err := o.rv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 40*time.Second, "nodes reconnect to the rendezvous", func() error {
+		for _, n := range []*lab.Node{a, b} {
+			if p, _ := n.Peers(); p == nil || p.Rendezvous == "" {
+				return fmt.Errorf("%s not reconnected", n.Name)
+			}
+		}
+		return nil
+	})
+	pingOK(t, a, b.Addr4(), 5)
+}
+
+// TestKilledPeer: a peer killed with SIGKILL is marked down within 15 s;
+// restarted, the link comes back and pings flow.
+func TestKilledPeer(t *testing.T) {
+	o := newOverlay(t)
+	a := o.node(t, o.public(t, "a"), "alpha", 1)
+	b := o.node(t, o.public(t, "b"), "beta", 2)
+	if _, err := a.WaitUp(30*time.Second, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := b.Proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "alpha marks beta down", func() error {
+		if state, _ := linkTo(t, a, "beta"); state == "up" {
+			return fmt.Errorf("still up")
+		}
+		return nil
+	})
+	t.Logf("link marked down %s after SIGKILL", time.Since(killed).Round(100*time.Millisecond))
+	restarted := time.Now()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	firstPing(t, a, b.Addr4(), 30*time.Second)
+	t.Logf("pings flow again %s after restart", time.Since(restarted).Round(100*time.Millisecond))
+}

@@ -1,0 +1,88 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ipopd/ipopd/deploy/netns"
+)
+
+// Rendezvous is a running ipop-rendezvous (signaling, STUN and TURN).
+type Rendezvous struct {
+	Host *netns.Host
+	Proc *netns.Proc
+	Addr string // signaling host:port
+	TURN string // STUN/TURN host:port ("" when off)
+	File string
+	lab  *Lab
+}
+
+// Static TURN user every lab rendezvous accepts, and its HMAC secret.
+const (
+	TURNUser     = "labuser"
+	TURNPassword = "labpass"
+	TURNSecret   = "lab-turn-secret"
+)
+
+// StartRendezvous runs ipop-rendezvous on h (a public host), with STUN and
+// TURN on port 3478 when turn is true, and waits until it accepts
+// connections.
+func (l *Lab) StartRendezvous(h *netns.Host, turn bool) (*Rendezvous, error) {
+	dir := filepath.Join(l.TB.Dir(), "rendezvous-"+h.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	crt, key, err := l.IssueCert(dir, "rendezvous")
+	if err != nil {
+		return nil, err
+	}
+	r := &Rendezvous{Host: h, lab: l, Addr: net.JoinHostPort(h.Addr.String(), "7000"), File: filepath.Join(dir, "rendezvous.yaml")}
+	cfg := map[string]any{
+		"network": l.Network, "cert": crt, "key": key, "ca": filepath.Join(l.CADir, "ca.crt"),
+		"listen": r.Addr, "log": map[string]any{"level": "debug"},
+	}
+	if turn {
+		r.TURN = net.JoinHostPort(h.Addr.String(), "3478")
+		cfg["turn"] = map[string]any{"listen": r.TURN, "relay_ip": h.Addr.String(), "realm": "ipopd",
+			"users": map[string]string{TURNUser: TURNPassword}, "secret": TURNSecret}
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := os.WriteFile(r.File, b, 0o600); err != nil {
+		return nil, err
+	}
+	return r, r.Start()
+}
+
+// Start (re)starts the rendezvous process and waits for its listener.
+func (r *Rendezvous) Start() error {
+	p, err := r.Host.Start("rendezvous", nil, r.lab.Bins.Rendezvous, "--config", r.File)
+	if err != nil {
+		return err
+	}
+	r.Proc = p
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.Host.Do(func() error {
+			c, err := net.DialTimeout("tcp", r.Addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.Exited():
+			return fmt.Errorf("lab: ipop-rendezvous exited (code %d):\n%s", p.ExitCode(), p.Log())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab: ipop-rendezvous not listening on %s within 10s:\n%s", r.Addr, p.Log())
+		}
+	}
+}

@@ -1,0 +1,14 @@
+package overlay
+
+import "errors"
+
+var (
+	// ErrBadSignal marks a link-signaling message that does not parse or
+	// breaks the protocol; it is dropped and counted.
+	ErrBadSignal = errors.New("overlay: bad link signaling message")
+	// ErrPeerID means a link peer's certificate names another node than
+	// signaling did.
+	ErrPeerID = errors.New("overlay: peer certificate is for another node")
+	// ErrClosed is returned after the manager has stopped.
+	ErrClosed = errors.New("overlay: manager closed")
+)

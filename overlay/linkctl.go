@@ -1,0 +1,296 @@
+package overlay
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/pion/ice/v2"
+
+	"github.com/ipopd/ipopd/overlay/identity"
+)
+
+// offer starts a link as initiator: a fresh agent, its credentials to the
+// peer, then candidates as they are gathered.
+func (m *Manager) offer(peer identity.NodeID) {
+	if old := m.links[peer]; old != nil {
+		m.down(old, "replaced by a new offer")
+	}
+	l := m.newLink(peer, true, randomSession())
+	if l == nil {
+		return
+	}
+	ufrag, pwd, err := l.agent.GetLocalUserCredentials()
+	if err != nil {
+		m.down(l, "ice credentials: "+err.Error())
+		return
+	}
+	m.sendTo(peer, &linkMsg{Kind: kindOffer, Session: l.session, Boot: m.boot, Ufrag: ufrag, Pwd: pwd})
+	m.gather(l)
+}
+
+// handle is the loop's entry for a valid signaling message.
+func (m *Manager) handle(from identity.NodeID, msg *linkMsg) {
+	l := m.links[from]
+	switch msg.Kind {
+	case kindOffer:
+		if !from.Less(m.self) {
+			m.counters.badSignal.Add(1) // only the lower ID offers
+			return
+		}
+		if l != nil && l.session == msg.Session && l.state != stateDown {
+			return // duplicate
+		}
+		if l != nil {
+			m.down(l, "peer sent a new offer")
+		}
+		if l = m.newLink(from, false, msg.Session); l == nil {
+			return
+		}
+		l.remoteBoot = msg.Boot
+		ufrag, pwd, err := l.agent.GetLocalUserCredentials()
+		if err != nil {
+			m.down(l, "ice credentials: "+err.Error())
+			return
+		}
+		m.sendTo(from, &linkMsg{Kind: kindAnswer, Session: l.session, Boot: m.boot, Ufrag: ufrag, Pwd: pwd})
+		m.gather(l)
+		m.connect(l, msg.Ufrag, msg.Pwd)
+	case kindAnswer:
+		if l == nil || !l.initiator || l.session != msg.Session || l.answered || l.state != stateConnecting {
+			return
+		}
+		l.answered, l.remoteBoot = true, msg.Boot
+		m.connect(l, msg.Ufrag, msg.Pwd)
+	case kindCand:
+		if l == nil || l.session != msg.Session || l.state == stateDown {
+			return
+		}
+		c, err := ice.UnmarshalCandidate(msg.Cand)
+		if err != nil {
+			m.counters.badSignal.Add(1)
+			return
+		}
+		if addr, err := netip.ParseAddr(c.Address()); err == nil {
+			if l.signaled == nil {
+				l.signaled = map[netip.AddrPort]ice.CandidateType{}
+			}
+			l.signaled[netip.AddrPortFrom(addr.Unmap(), uint16(c.Port()))] = c.Type()
+		}
+		if err := l.agent.AddRemoteCandidate(c); err != nil {
+			l.log.Debug("remote candidate refused", "cand", msg.Cand, "err", err)
+		}
+	case kindKnock:
+		if !m.self.Less(from) {
+			return // knocks go to the initiator
+		}
+		if l != nil && l.state == stateUp && l.remoteBoot == msg.Boot {
+			return // our link to this run of the peer is fine
+		}
+		if l != nil && l.state != stateDown && l.state != stateUp && time.Since(l.started) < handshakeTimeout {
+			return // a set-up is under way
+		}
+		m.offer(from)
+	case kindBye:
+		if l != nil && l.session == msg.Session {
+			m.down(l, "peer closed the link")
+			m.retryFor(from).next = time.Now().Add(retryMin)
+		}
+	}
+}
+
+// newLink makes the link and its agent, with callbacks that post to the loop.
+func (m *Manager) newLink(peer identity.NodeID, initiator bool, session uint64) *Link {
+	name := m.present[peer]
+	if name == "" {
+		name = "?"
+	}
+	l := &Link{peer: peer, peerName: name, initiator: initiator, session: session, started: time.Now(), state: stateConnecting}
+	l.log = m.log.With("peer", l.String())
+	m.links[peer] = l
+	agent, err := m.cfg.Socket.NewAgent(m.settings(), m.turn, l.log)
+	if err != nil {
+		m.down(l, "ice agent: "+err.Error())
+		return nil
+	}
+	l.agent = agent
+	agent.OnCandidate(func(c ice.Candidate) {
+		if c != nil {
+			m.post(func() {
+				if m.links[peer] == l && l.state != stateDown {
+					m.sendTo(peer, &linkMsg{Kind: kindCand, Session: session, Cand: c.Marshal()})
+				}
+			})
+		}
+	})
+	agent.OnSelectedCandidatePairChange(func(local, remote ice.Candidate) {
+		m.post(func() { m.selected(l, local, remote) })
+	})
+	agent.OnConnectionStateChange(func(s ice.ConnectionState) {
+		m.post(func() {
+			l.log.Debug("ice state", "state", s.String())
+			if (s == ice.ConnectionStateFailed || s == ice.ConnectionStateClosed) && m.links[peer] == l {
+				m.down(l, "ice "+s.String())
+			}
+		})
+	})
+	return l
+}
+
+func (m *Manager) gather(l *Link) {
+	if err := l.agent.GatherCandidates(); err != nil {
+		m.down(l, "gathering candidates: "+err.Error())
+	}
+}
+
+// selected records the pair ICE chose; DTLS records and data from its
+// remote address now reach this link.
+func (m *Manager) selected(l *Link, local, remote ice.Candidate) {
+	if m.links[l.peer] != l || l.state == stateDown {
+		return
+	}
+	l.localCand, l.remoteCand = local, remote
+	addr, err := netip.ParseAddr(remote.Address())
+	if err != nil {
+		return
+	}
+	l.remoteAddr = netip.AddrPortFrom(addr.Unmap(), uint16(remote.Port()))
+	if p := l.path.Load(); p != nil {
+		np := *p
+		np.remote, np.relay = l.remoteAddr, local.Type() == ice.CandidateTypeRelay
+		l.path.Store(&np)
+	}
+	l.log.Info("path selected", "path", l.pathType(), "local", local.String(), "remote", remote.String())
+	m.publish()
+}
+
+// connect runs ICE and then DTLS off the loop; results come back as tasks.
+func (m *Manager) connect(l *Link, ufrag, pwd string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	agent, id, ca, network := l.agent, m.cfg.Identity, m.cfg.CA, m.cfg.Network
+	go func() {
+		ictx, icancel := context.WithTimeout(ctx, iceTimeout)
+		defer icancel()
+		var conn *ice.Conn
+		var err error
+		if l.initiator {
+			conn, err = agent.Dial(ictx, ufrag, pwd)
+		} else {
+			conn, err = agent.Accept(ictx, ufrag, pwd)
+		}
+		if err != nil {
+			m.post(func() { m.failed(l, "ice: "+err.Error()) })
+			return
+		}
+		dc := newDTLSConn(conn)
+		l.route.Store(dc)
+		m.post(func() {
+			if m.links[l.peer] == l && l.state == stateConnecting {
+				l.iceConn, l.dconn, l.state = conn, dc, stateHandshake
+			}
+		})
+		go m.relayReader(l, conn)
+		hctx, hcancel := context.WithTimeout(ctx, handshakeTimeout)
+		defer hcancel()
+		dconn, sess, err := handshake(hctx, dc, dtlsConfig(id, ca, network, l.peer), l.initiator)
+		if err != nil {
+			m.post(func() { m.failed(l, err.Error()) })
+			return
+		}
+		m.post(func() {
+			if m.links[l.peer] != l || l.state == stateDown {
+				dconn.Close()
+				return
+			}
+			l.dtls, l.state, l.upAt = dconn, stateUp, time.Now()
+			relay := l.localCand != nil && l.localCand.Type() == ice.CandidateTypeRelay
+			l.path.Store(&path{sess: sess, remote: l.remoteAddr, relay: relay, conn: conn})
+			m.retryFor(l.peer).attempts = 0
+			l.log.Info("link up", "path", l.pathType(), "remote", l.remoteAddr.String(),
+				"setup", time.Since(l.started).Round(time.Millisecond).String())
+			m.publish()
+		})
+	}()
+}
+
+func (m *Manager) failed(l *Link, reason string) {
+	if m.links[l.peer] == l && l.state != stateDown {
+		m.down(l, reason)
+	}
+}
+
+// down takes a link out of service and releases its resources. Closing
+// pion objects can wait on their own goroutines, which may be waiting to
+// post to this loop, so it happens off the loop.
+func (m *Manager) down(l *Link, reason string) {
+	if l.state == stateDown {
+		return
+	}
+	was := l.state
+	l.state, l.downReason = stateDown, reason
+	l.path.Store(nil)
+	l.route.Store(nil)
+	if l.cancel != nil {
+		l.cancel()
+	}
+	agent, conn, dconn, dc := l.agent, l.iceConn, l.dtls, l.dconn
+	go func() {
+		if dconn != nil {
+			dconn.Close()
+		}
+		if dc != nil {
+			dc.Close()
+		}
+		if conn != nil {
+			conn.Close()
+		}
+		if agent != nil {
+			agent.Close()
+		}
+	}()
+	if was == stateUp {
+		l.log.Warn("link down", "reason", reason, "up_for", time.Since(l.upAt).Round(time.Second).String())
+	} else {
+		l.log.Info("link set-up failed", "reason", reason)
+	}
+	m.publish()
+}
+
+// publish rebuilds the data path's view of the links.
+func (m *Manager) publish() {
+	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links))}
+	for _, l := range m.links {
+		if l.state == stateDown {
+			continue
+		}
+		if l.remoteAddr.IsValid() {
+			s.byAddr[l.remoteAddr] = l
+		}
+		if l.path.Load() != nil {
+			s.up = append(s.up, l)
+		}
+	}
+	m.snap.Store(s)
+}
+
+// Restart re-establishes every link, as an ICE restart would: after an
+// underlay change (an address or interface came or went) the selected pairs
+// may be dead or better ones may exist. Initiators offer again at once;
+// responders knock.
+func (m *Manager) Restart(reason string) {
+	m.post(func() {
+		n := 0
+		for id, l := range m.links {
+			if l.state != stateDown {
+				m.down(l, reason)
+				n++
+			}
+			m.retryFor(id).next = time.Time{}
+		}
+		if n > 0 {
+			m.log.Info("restarting links", "links", n, "reason", reason)
+		}
+		m.maintain(time.Now())
+	})
+}

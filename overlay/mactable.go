@@ -1,0 +1,79 @@
+package overlay
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// macAge is how long a learned MAC stays bound to a link without traffic
+// from it, like a bridge's ageing time.
+const macAge = 5 * time.Minute
+
+// macTable maps a source MAC seen on a link to that link. Lookups (every
+// unicast frame sent) take only the read lock; the write lock is taken when a
+// MAC is new or moves. Times come from a coarse clock the manager's loop
+// advances, so the hot path never reads the system clock.
+type macTable struct {
+	mu  sync.RWMutex // guards m; entries' fields are atomics
+	m   map[[6]byte]*macEntry
+	now atomic.Int64 // unix nanos, advanced by tick
+}
+
+type macEntry struct {
+	link *Link
+	seen atomic.Int64
+}
+
+func (t *macTable) init() {
+	t.m = map[[6]byte]*macEntry{}
+	t.now.Store(time.Now().UnixNano())
+}
+
+func (t *macTable) lookup(mac [6]byte) *Link {
+	t.mu.RLock()
+	e := t.m[mac]
+	t.mu.RUnlock()
+	if e == nil || t.now.Load()-e.seen.Load() > int64(macAge) {
+		return nil
+	}
+	return e.link
+}
+
+func (t *macTable) learn(mac [6]byte, l *Link) {
+	now := t.now.Load()
+	t.mu.RLock()
+	e := t.m[mac]
+	t.mu.RUnlock()
+	if e != nil && e.link == l {
+		if e.seen.Load() != now {
+			e.seen.Store(now)
+		}
+		return
+	}
+	e = &macEntry{link: l}
+	e.seen.Store(now)
+	t.mu.Lock()
+	t.m[mac] = e
+	t.mu.Unlock()
+}
+
+// tick advances the clock and drops aged entries and those of dead links.
+func (t *macTable) tick(now time.Time) {
+	n := now.UnixNano()
+	t.now.Store(n)
+	t.mu.Lock()
+	for mac, e := range t.m {
+		if n-e.seen.Load() > int64(macAge) || e.link.path.Load() == nil && e.link.state == stateDown {
+			delete(t.m, mac)
+		}
+	}
+	t.mu.Unlock()
+}
+
+// size is the number of learned MACs.
+func (t *macTable) size() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.m)
+}

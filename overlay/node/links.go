@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/ipopd/ipopd/config"
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay"
+	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/signal"
+	"github.com/ipopd/ipopd/tap"
+)
+
+// links is the node's peer-link machinery: the UDP socket, the link manager
+// and the rendezvous client.
+type links struct {
+	sock   *nat.Socket
+	mgr    *overlay.Manager
+	client *signal.Client // nil when no rendezvous is configured
+	watch  func(ctx context.Context)
+}
+
+func natSettings(cfg *config.Config, tapName string) nat.Settings {
+	st := nat.Settings{STUN: cfg.STUN, Port: cfg.ICE.Port, Interfaces: cfg.ICE.Interfaces, Exclude: []string{tapName}}
+	for _, t := range cfg.TURN {
+		st.TURN = append(st.TURN, nat.TURNServer{URL: t.URL, Username: t.Username, Credential: t.Credential})
+	}
+	return st
+}
+
+func (n *Node) openLinks(cfg *config.Config) error {
+	st := natSettings(cfg, n.dev.Name())
+	sock, err := nat.Listen(st, n.log.With("sys", "nat"))
+	if err != nil {
+		return err
+	}
+	n.links.sock = sock
+	n.links.watch = n.watchUnderlay
+	sig := &signalProxy{}
+	n.links.mgr = overlay.NewManager(overlay.Config{
+		Identity: n.id, CA: n.ca, Network: cfg.Network, Socket: sock, NAT: st, Signal: sig,
+		TAP: countingWriter{n.dev, &n.stats}, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
+	})
+	if len(cfg.Rendezvous) == 0 {
+		n.log.Warn("no rendezvous configured: this node will not link to others")
+		return nil
+	}
+	mgr := n.links.mgr
+	n.links.client = signal.NewClient(signal.ClientConfig{
+		Servers: cfg.Rendezvous, Identity: n.id, CA: n.ca, Network: cfg.Network,
+		OnWelcome: func(stun []string, turn []signal.TURNCred) {
+			var ts []nat.TURNServer
+			for _, t := range turn {
+				ts = append(ts, nat.TURNServer{URL: t.URL, Username: t.Username, Credential: t.Credential})
+			}
+			mgr.OnWelcome(stun, ts)
+		},
+		OnPeers: func(ps []signal.PeerInfo) {
+			out := make([]overlay.PeerInfo, len(ps))
+			for i, p := range ps {
+				out[i] = overlay.PeerInfo{ID: p.ID, Name: p.Name}
+			}
+			mgr.OnPeers(out)
+		},
+		OnRelay: mgr.OnRelay,
+		Log:     n.log.With("sys", "signal"),
+	})
+	sig.c.Store(n.links.client)
+	return nil
+}
+
+// run starts the socket reader, the manager and the rendezvous client, and
+// stops them in order when ctx ends: the manager first (it says bye to peers
+// through signaling), then signaling, then the socket.
+func (l *links) run(ctx context.Context, errc chan<- error) (wait func()) {
+	mctx, mcancel := context.WithCancel(context.Background())
+	cctx, ccancel := context.WithCancel(context.Background())
+	mdone, cdone := make(chan struct{}), make(chan struct{})
+	go func() { errc <- l.sock.Serve(l.mgr.Receive) }()
+	go func() { l.mgr.Run(mctx); close(mdone) }()
+	go l.watch(mctx)
+	go func() {
+		if l.client != nil {
+			l.client.Run(cctx)
+		}
+		close(cdone)
+	}()
+	return func() {
+		mcancel()
+		<-mdone
+		ccancel()
+		<-cdone
+		l.sock.Close()
+	}
+}
+
+func (l *links) peers() control.Peers {
+	p := l.mgr.Peers()
+	if l.client != nil {
+		p.Rendezvous = l.client.Server()
+	}
+	return p
+}
+
+// signalProxy lets the manager exist before the client (they refer to
+// each other); with no rendezvous it is never connected.
+type signalProxy struct{ c atomic.Pointer[signal.Client] }
+
+func (s *signalProxy) Send(to identity.NodeID, payload []byte) error {
+	if c := s.c.Load(); c != nil {
+		return c.Send(to, payload)
+	}
+	return signal.ErrNotConnected
+}
+
+func (s *signalProxy) Connected() bool {
+	c := s.c.Load()
+	return c != nil && c.Connected()
+}
+
+// countingWriter counts frames the links deliver to the TAP.
+type countingWriter struct {
+	dev   tap.Device
+	stats *tapStats
+}
+
+func (w countingWriter) Write(frames [][]byte) (int, error) {
+	n, err := w.dev.Write(frames)
+	w.stats.txFrames.Add(uint64(n))
+	for _, f := range frames[:n] {
+		w.stats.txBytes.Add(uint64(len(f)))
+	}
+	return n, err
+}

@@ -1,0 +1,245 @@
+package signal
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipopd/ipopd/overlay/identity"
+)
+
+// Timing. A node answers a ping within one round trip, so a node silent for
+// three ping intervals is gone (or behind a dead NAT mapping) and is dropped
+// before its peers waste link attempts on it.
+const (
+	DefaultPingInterval = 15 * time.Second
+	DefaultIdleTimeout  = 45 * time.Second
+	// handshakeTimeout bounds the TLS handshake (and, on the client, the
+	// wait for the welcome), so a silent TCP connection cannot hold a slot.
+	handshakeTimeout = 10 * time.Second
+	// writeTimeout bounds one frame's write; a node that does not read for
+	// that long is dropped rather than allowed to pin memory.
+	writeTimeout = 10 * time.Second
+)
+
+// ServerConfig configures the rendezvous server.
+type ServerConfig struct {
+	Identity *identity.Identity // the server's own certificate and key
+	CA       *x509.Certificate  // the network CA every node must be issued by
+	Network  string             // the network name every node must carry
+	STUN     []string           // STUN URLs handed out in every welcome
+	// TURN returns the TURN credentials for one node's welcome; nil for none.
+	// It runs on the node's connection goroutine, once per connection.
+	TURN func(node PeerInfo) []TURNCred
+	Log  *slog.Logger // nil discards
+
+	// PingInterval and IdleTimeout default (when 0) to DefaultPingInterval
+	// and DefaultIdleTimeout; tests shorten them.
+	PingInterval time.Duration
+	IdleTimeout  time.Duration
+}
+
+// ServerStats are the server's counters since NewServer.
+type ServerStats struct {
+	Nodes     int    // nodes connected now
+	Rejected  uint64 // connections whose handshake failed (no valid certificate, not TLS, too slow)
+	Malformed uint64 // connections closed for a malformed or oversized frame
+	Dropped   uint64 // relays not delivered: destination offline, or its queue full
+	Replaced  uint64 // connections replaced by a newer one with the same node ID
+}
+
+// Server keeps the presence list of connected nodes and relays messages
+// between them by node ID. It serves any number of listeners; Close ends
+// them all, and every connection, and waits for its goroutines.
+type Server struct {
+	cfg ServerConfig
+	log *slog.Logger
+
+	rejected, malformed, dropped, replaced atomic.Uint64
+	wg                                     sync.WaitGroup // one per accepted connection, one per session writer
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{} // every accepted conn, handshaken or not, so Close can end it
+	nodes     map[identity.NodeID]*session
+}
+
+// NewServer returns a server; it does nothing until Serve.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       log.With("subsystem", "signal"),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[net.Conn]struct{}{},
+		nodes:     map[identity.NodeID]*session{},
+	}
+}
+
+// Serve accepts connections on ln until Close, doing TLS on each. It
+// closes ln before returning, and returns nil after Close; otherwise the
+// listener's error (or ErrBadConfig).
+func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
+	if s.cfg.Identity == nil || s.cfg.CA == nil || s.cfg.Network == "" {
+		return fmt.Errorf("%w: server needs Identity, CA and Network", ErrBadConfig)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+
+	var pause time.Duration // after temporary Accept errors such as EMFILE, as net/http does
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", pause)
+				time.Sleep(pause)
+				continue
+			}
+			return fmt.Errorf("signal: accept: %w", err)
+		}
+		pause = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1) // under mu, so it never races Close's Wait
+		s.mu.Unlock()
+		go s.handle(c)
+	}
+}
+
+// Close stops every listener and connection and waits for the server's
+// goroutines to end. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		for ln := range s.listeners {
+			ln.Close()
+		}
+		for c := range s.conns {
+			c.Close()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Peers returns the connected nodes ordered by ID.
+func (s *Server) Peers() []PeerInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peersLocked()
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	n := len(s.nodes)
+	s.mu.Unlock()
+	return ServerStats{
+		Nodes:     n,
+		Rejected:  s.rejected.Load(),
+		Malformed: s.malformed.Load(),
+		Dropped:   s.dropped.Load(),
+		Replaced:  s.replaced.Load(),
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// handle runs one accepted connection: handshake, then its session.
+func (s *Server) handle(raw net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		raw.Close()
+		s.mu.Lock()
+		delete(s.conns, raw)
+		s.mu.Unlock()
+	}()
+	var peer *identity.Peer
+	tc := tls.Server(raw, tlsConfig(s.cfg.Identity, s.cfg.CA, s.cfg.Network, func(p *identity.Peer) { peer = p }))
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.Handshake(); err != nil || peer == nil {
+		if s.isClosed() {
+			return // cut short by Close, not rejected
+		}
+		// Debug only: whoever fails here is not of the network, and must
+		// not be able to fill our log.
+		s.rejected.Add(1)
+		s.log.Debug("handshake rejected", "remote", raw.RemoteAddr().String(), "err", err)
+		return
+	}
+	raw.SetDeadline(time.Time{})
+	s.serveSession(newSession(raw, tc, peerInfo(peer)))
+}
+
+func (s *Server) peersLocked() []PeerInfo {
+	peers := make([]PeerInfo, 0, len(s.nodes))
+	for _, ss := range s.nodes {
+		peers = append(peers, ss.peer)
+	}
+	slices.SortFunc(peers, func(a, b PeerInfo) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	return peers
+}
+
+// broadcastLocked sends the full presence list to every node. Sending
+// under mu keeps every node's sequence of lists in the order of the
+// changes; send never blocks, so holding mu is cheap.
+func (s *Server) broadcastLocked() {
+	frame, err := encode(&Message{Type: TypePeers, Peers: s.peersLocked()})
+	if err != nil {
+		s.log.Error("presence list not sent", "nodes", len(s.nodes), "err", err)
+		return
+	}
+	for _, ss := range s.nodes {
+		ss.send(frame, true)
+	}
+}
+
+// isFrameError tells a bad frame (the peer's fault, counted) from the
+// connection just ending.
+func isFrameError(err error) bool {
+	return errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge)
+}
