@@ -61,8 +61,9 @@ type Link struct {
 	answered   bool
 	localCand  ice.Candidate
 	remoteCand ice.Candidate
-	remoteAddr netip.AddrPort                       // selected pair's remote, for DTLS routing
-	signaled   map[netip.AddrPort]ice.CandidateType // remote candidates signaling delivered
+	remoteAddr netip.AddrPort // selected pair's remote, for DTLS routing
+	signaled   candTypes      // remote candidates signaling delivered
+	gathered   candTypes      // our own candidates
 
 	// ---- shared with the data path ----
 	path  atomic.Pointer[path]
@@ -76,28 +77,70 @@ type linkStats struct {
 
 func (l *Link) String() string { return fmt.Sprintf("peer(%s/%s)", l.peerName, l.peer.Short()) }
 
+// candTypes remembers, per address, the most direct type a candidate at
+// that address had: without a NAT a node's srflx candidate is its host
+// address, and a peer-reflexive pair is often just a host pair whose checks
+// outran signaling.
+type candTypes map[netip.AddrPort]ice.CandidateType
+
+func rank(t ice.CandidateType) int {
+	switch t {
+	case ice.CandidateTypeHost:
+		return 0
+	case ice.CandidateTypeRelay:
+		return 2
+	}
+	return 1
+}
+
+func addrOf(c ice.Candidate) (netip.AddrPort, bool) {
+	a, err := netip.ParseAddr(c.Address())
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(c.Port())), true
+}
+
+func (ct *candTypes) note(c ice.Candidate) {
+	a, ok := addrOf(c)
+	if !ok {
+		return
+	}
+	if *ct == nil {
+		*ct = candTypes{}
+	}
+	if old, seen := (*ct)[a]; !seen || rank(c.Type()) < rank(old) {
+		(*ct)[a] = c.Type()
+	}
+}
+
+// effective is the most direct type known for c's address; a peer-reflexive
+// address nobody signaled is a NAT mapping.
+func (ct candTypes) effective(c ice.Candidate) ice.CandidateType {
+	t := c.Type()
+	if a, ok := addrOf(c); ok {
+		if k, seen := ct[a]; seen && rank(k) <= rank(t) {
+			return k
+		}
+	}
+	if t == ice.CandidateTypePeerReflexive {
+		return ice.CandidateTypeServerReflexive
+	}
+	return t
+}
+
 // pathType names the selected pair as users think of it: relay if either
-// side is relayed, srflx if either side is a NAT mapping, else host. A
-// peer-reflexive remote is only "the address its checks came from": it is
-// what signaling said of that address when signaling said anything, and a
-// NAT mapping otherwise.
+// side is relayed, srflx if either side is a NAT mapping, else host.
 func (l *Link) pathType() string {
 	if l.localCand == nil || l.remoteCand == nil {
 		return ""
 	}
-	remote := l.remoteCand.Type()
-	if remote == ice.CandidateTypePeerReflexive {
-		remote = ice.CandidateTypeServerReflexive
-		if t, ok := l.signaled[l.remoteAddr]; ok {
-			remote = t
-		}
-	}
 	t := "host"
-	for _, ct := range []ice.CandidateType{l.localCand.Type(), remote} {
+	for _, ct := range []ice.CandidateType{l.gathered.effective(l.localCand), l.signaled.effective(l.remoteCand)} {
 		switch ct {
 		case ice.CandidateTypeRelay:
 			return "relay"
-		case ice.CandidateTypeServerReflexive, ice.CandidateTypePeerReflexive:
+		case ice.CandidateTypeServerReflexive:
 			t = "srflx"
 		}
 	}

@@ -71,12 +71,7 @@ func (m *Manager) handle(from identity.NodeID, msg *linkMsg) {
 			m.counters.badSignal.Add(1)
 			return
 		}
-		if addr, err := netip.ParseAddr(c.Address()); err == nil {
-			if l.signaled == nil {
-				l.signaled = map[netip.AddrPort]ice.CandidateType{}
-			}
-			l.signaled[netip.AddrPortFrom(addr.Unmap(), uint16(c.Port()))] = c.Type()
-		}
+		l.signaled.note(c)
 		if err := l.agent.AddRemoteCandidate(c); err != nil {
 			l.log.Debug("remote candidate refused", "cand", msg.Cand, "err", err)
 		}
@@ -118,6 +113,7 @@ func (m *Manager) newLink(peer identity.NodeID, initiator bool, session uint64) 
 		if c != nil {
 			m.post(func() {
 				if m.links[peer] == l && l.state != stateDown {
+					l.gathered.note(c)
 					m.sendTo(peer, &linkMsg{Kind: kindCand, Session: session, Cand: c.Marshal()})
 				}
 			})

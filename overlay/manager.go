@@ -65,6 +65,11 @@ const (
 	retryMin         = time.Second
 	retryMax         = 30 * time.Second
 	tick             = 500 * time.Millisecond
+	// ICE consent: pion marks a pair disconnected after this long without
+	// a STUN answer and failed after twice as long; with keepalives every 2s
+	// a dead peer's link is down in about 10s.
+	iceDisconnected = 4 * time.Second
+	iceFailed       = 4 * time.Second
 )
 
 // Manager runs link control on one serial loop: every state change of every
@@ -284,6 +289,12 @@ func (m *Manager) sendTo(id identity.NodeID, msg *linkMsg) {
 
 func (m *Manager) settings() nat.Settings {
 	st := m.cfg.NAT
+	if st.DisconnectedTimeout == 0 {
+		st.DisconnectedTimeout = iceDisconnected
+	}
+	if st.FailedTimeout == 0 {
+		st.FailedTimeout = iceFailed
+	}
 	st.STUN = append(append([]string(nil), st.STUN...), m.stun...)
 	return st
 }

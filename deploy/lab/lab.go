@@ -78,7 +78,13 @@ func New(tb *netns.Testbed, network string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{TB: tb, Bins: b, Network: network, CADir: filepath.Join(tb.Dir(), "ca-"+network)}
+	// A fresh directory per lab: two labs may share a network name (a
+	// foreign CA for the same network is a test case).
+	parent, err := os.MkdirTemp(tb.Dir(), "ca-"+network+"-")
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{TB: tb, Bins: b, Network: network, CADir: filepath.Join(parent, "ca")}
 	if _, err := l.ctl("ca", "init", "--network", network, "--out", l.CADir); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/ipopd/ipopd/config"
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/signal"
+)
+
+// turnTTL is how long the TURN credentials in a welcome stay valid. A
+// node gets fresh ones on every reconnect; a day outlives any link set-up
+// while keeping a leaked credential short-lived.
+const turnTTL = 24 * time.Hour
+
+// rendezvous is the running server: signaling always, STUN/TURN when
+// turn.listen is set.
+type rendezvous struct {
+	log  *slog.Logger
+	ln   net.Listener
+	sig  *signal.Server
+	turn *nat.Server // nil without turn.listen
+}
+
+// start checks the certificate and opens every socket, so that all a
+// person has to fix is reported before anything serves. Errors are one
+// line naming the config key.
+func start(cfg *config.RendezvousConfig, log *slog.Logger) (*rendezvous, error) {
+	id, err := identity.LoadNode(cfg.Cert, cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cert/key: %w", err)
+	}
+	ca, err := identity.LoadCACert(cfg.CA)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	if err := identity.CheckNode(id, cfg.Cert, ca, cfg.CA, cfg.Network, nil, time.Now()); err != nil {
+		return nil, err
+	}
+	r := &rendezvous{log: log}
+	var stun []string
+	var turnCreds func(signal.PeerInfo) []signal.TURNCred
+	if t := cfg.TURN; t.Listen != "" {
+		r.turn, err = nat.NewServer(nat.ServerConfig{
+			Listen: t.Listen, RelayIP: t.RelayIP, Realm: t.Realm, Users: t.Users, Secret: t.Secret, Log: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("turn: %w", err)
+		}
+		// Nodes reach the server where relayed traffic leaves from, on the
+		// port actually bound (turn.listen may say :0).
+		hostPort := net.JoinHostPort(t.RelayIP, strconv.Itoa(r.turn.Addr().(*net.UDPAddr).Port))
+		stun = []string{"stun:" + hostPort}
+		if t.Secret != "" {
+			url, secret := "turn:"+hostPort+"?transport=udp", t.Secret
+			turnCreds = func(n signal.PeerInfo) []signal.TURNCred {
+				user, pass := nat.EphemeralCredentials(secret, n.Name, turnTTL, time.Now())
+				return []signal.TURNCred{{URL: url, Username: user, Credential: pass}}
+			}
+		}
+	}
+	if r.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		r.close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	r.sig = signal.NewServer(signal.ServerConfig{
+		Identity: id, CA: ca, Network: cfg.Network, STUN: stun, TURN: turnCreds, Log: log,
+	})
+	log.Info("signaling listening", "addr", r.ln.Addr().String(), "network", cfg.Network,
+		"server", id.String(), "stun", stun, "turn_credentials", turnCreds != nil)
+	return r, nil
+}
+
+// serve runs until ctx ends, then stops everything; a failing listener
+// stops everything too.
+func (r *rendezvous) serve(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- r.sig.Serve(r.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		r.log.Info("stopping")
+	case err = <-done:
+		done <- err // Serve has returned; let the wait below see it
+	}
+	r.close()
+	<-done
+	return err
+}
+
+func (r *rendezvous) close() {
+	if r.sig != nil {
+		r.sig.Close()
+	}
+	if r.ln != nil {
+		r.ln.Close()
+	}
+	if r.turn != nil {
+		r.turn.Close()
+	}
+}
