@@ -279,6 +279,9 @@ func (m *Manager) Restart(reason string) {
 		n := 0
 		for id, l := range m.links {
 			if l.state != stateDown {
+				// Bye first, so the peer drops its side too instead of
+				// waiting for ICE to time out.
+				m.sendTo(id, &linkMsg{Kind: kindBye, Session: l.session})
 				m.down(l, reason)
 				n++
 			}

@@ -306,3 +306,30 @@ func TestKilledPeer(t *testing.T) {
 	firstPing(t, a, b.Addr4(), 30*time.Second)
 	t.Logf("pings flow again %s after restart", time.Since(restarted).Round(100*time.Millisecond))
 }
+
+// TestUnderlayChange: a new address on a node's underlay interface restarts
+// its links (as an ICE restart would), and they come back up.
+func TestUnderlayChange(t *testing.T) {
+	o := newOverlay(t)
+	a := o.node(t, o.public(t, "a"), "alpha", 1)
+	b := o.node(t, o.public(t, "b"), "beta", 2)
+	if _, err := a.WaitUp(30*time.Second, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now()
+	if _, err := b.Host.Run("ip", "addr", "add", "198.18.200.2/15", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "beta restarts its links", func() error {
+		if !strings.Contains(b.Proc.Log(), "restarting links") {
+			return fmt.Errorf("no restart in beta's log")
+		}
+		return nil
+	})
+	// Beta's new links must come up: its old ones are gone.
+	if _, err := b.WaitUp(30*time.Second, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	firstPing(t, a, b.Addr4(), 20*time.Second)
+	t.Logf("links back and pinging %s after the address change (2s of it is the settle time)", time.Since(changed).Round(100*time.Millisecond))
+}

@@ -32,21 +32,26 @@ func natSettings(cfg *config.Config, tapName string) nat.Settings {
 
 func (n *Node) openLinks(cfg *config.Config) error {
 	st := natSettings(cfg, n.dev.Name())
+	sig := &signalProxy{}
+	mcfg := overlay.Config{
+		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: st, Signal: sig,
+		TAP: countingWriter{n.dev, &n.stats}, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
+	}
+	if len(cfg.Rendezvous) == 0 {
+		// Without a rendezvous no link can be made: no socket, no watcher.
+		n.log.Warn("no rendezvous configured: this node will not link to others")
+		n.links.mgr = overlay.NewManager(mcfg)
+		return nil
+	}
 	sock, err := nat.Listen(st, n.log.With("sys", "nat"))
 	if err != nil {
 		return err
 	}
 	n.links.sock = sock
 	n.links.watch = n.watchUnderlay
-	sig := &signalProxy{}
-	n.links.mgr = overlay.NewManager(overlay.Config{
-		Identity: n.id, CA: n.ca, Network: cfg.Network, Socket: sock, NAT: st, Signal: sig,
-		TAP: countingWriter{n.dev, &n.stats}, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
-	})
-	if len(cfg.Rendezvous) == 0 {
-		n.log.Warn("no rendezvous configured: this node will not link to others")
-		return nil
-	}
+	n.log.Info("links: UDP socket open", "addr", sock.LocalAddr().String(), "rendezvous", cfg.Rendezvous)
+	mcfg.Socket = sock
+	n.links.mgr = overlay.NewManager(mcfg)
 	mgr := n.links.mgr
 	n.links.client = signal.NewClient(signal.ClientConfig{
 		Servers: cfg.Rendezvous, Identity: n.id, CA: n.ca, Network: cfg.Network,
@@ -78,9 +83,11 @@ func (l *links) run(ctx context.Context, errc chan<- error) (wait func()) {
 	mctx, mcancel := context.WithCancel(context.Background())
 	cctx, ccancel := context.WithCancel(context.Background())
 	mdone, cdone := make(chan struct{}), make(chan struct{})
-	go func() { errc <- l.sock.Serve(l.mgr.Receive) }()
+	if l.sock != nil {
+		go func() { errc <- l.sock.Serve(l.mgr.Receive) }()
+		go l.watch(mctx)
+	}
 	go func() { l.mgr.Run(mctx); close(mdone) }()
-	go l.watch(mctx)
 	go func() {
 		if l.client != nil {
 			l.client.Run(cctx)
@@ -92,7 +99,7 @@ func (l *links) run(ctx context.Context, errc chan<- error) (wait func()) {
 		<-mdone
 		ccancel()
 		<-cdone
-		l.sock.Close()
+		l.close()
 	}
 }
 
@@ -133,4 +140,12 @@ func (w countingWriter) Write(frames [][]byte) (int, error) {
 		w.stats.txBytes.Add(uint64(len(f)))
 	}
 	return n, err
+}
+
+// close closes the socket, if there is one; it is idempotent.
+func (l *links) close() error {
+	if l.sock == nil {
+		return nil
+	}
+	return l.sock.Close()
 }

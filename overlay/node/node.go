@@ -92,7 +92,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	if n.ctl, err = control.Listen(cfg.Control.Socket, n.log); err != nil {
-		n.links.sock.Close()
+		n.links.close()
 		n.dev.Close()
 		return nil, fmt.Errorf("control.socket: %w", err)
 	}
@@ -102,7 +102,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if cfg.Metrics.Listen != "" {
 		if err := n.listenMetrics(cfg.Metrics.Listen); err != nil {
 			n.ctl.Close()
-			n.links.sock.Close()
+			n.links.close()
 			n.dev.Close()
 			return nil, err
 		}
@@ -168,8 +168,7 @@ func (n *Node) Run(ctx context.Context) error {
 	stopLinks := n.links.run(ctx, errc)
 	cfg := n.cfg.Load()
 	n.log.Info("ipopd up", "network", cfg.Network, "tap", n.dev.Name(), "mode", cfg.Tap.Mode,
-		"mtu", n.dev.MTU(), "mac", n.dev.HardwareAddr().String(), "udp", n.links.sock.LocalAddr().String(),
-		"control", cfg.Control.Socket)
+		"mtu", n.dev.MTU(), "mac", n.dev.HardwareAddr().String(), "control", cfg.Control.Socket)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -189,7 +188,7 @@ func (n *Node) Run(ctx context.Context) error {
 // idempotent.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		errs := []error{n.ctl.Close(), n.links.sock.Close(), n.dev.Close()}
+		errs := []error{n.ctl.Close(), n.links.close(), n.dev.Close()}
 		if n.metrics != nil {
 			errs = append(errs, n.metrics.Close())
 		}
