@@ -132,12 +132,18 @@ func (d *direction) nonce(ctr uint64) *[nonceLen]byte {
 // After ErrKeyExhausted, dst is returned unchanged and every later Seal
 // fails the same way.
 func (s *Session) Seal(dst, frame []byte) ([]byte, error) {
+	return s.SealFlags(dst, 0, frame)
+}
+
+// SealFlags is Seal with the header's flags set, e.g. FlagControl for a
+// control message. The flags are authenticated with the packet.
+func (s *Session) SealFlags(dst []byte, flags byte, frame []byte) ([]byte, error) {
 	ctr := s.sendCtr.Add(1)
 	if ctr >= CounterLimit {
 		return dst, ErrKeyExhausted
 	}
 	start := len(dst)
-	dst = append(dst, TypeData, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	dst = append(dst, TypeData, flags, 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint64(dst[start+counterOff:], ctr)
 	// The header is the additional data while the output is appended after
 	// it; the two never overlap (crypto/tls seals TLS 1.3 records the same
@@ -157,6 +163,28 @@ func (s *Session) Seal(dst, frame []byte) ([]byte, error) {
 // capacity may have been written. A packet that fails authentication
 // leaves the window untouched.
 func (s *Session) Open(dst, pkt []byte) ([]byte, error) {
+	out, flags, err := s.OpenFlags(dst, pkt)
+	if err == nil && flags != 0 {
+		// A control message is not a frame; callers that expect control
+		// messages use OpenFlags. The counter is spent: this is no replay
+		// hole, the packet was authentic and is simply not delivered.
+		s.badType.Add(1)
+		return dst, ErrType
+	}
+	return out, err
+}
+
+// OpenFlags is Open for packets that may carry flags: it returns the payload
+// and the header's flags (0 or FlagControl). Unknown flags are ErrType.
+func (s *Session) OpenFlags(dst, pkt []byte) ([]byte, byte, error) {
+	out, err := s.open(dst, pkt)
+	if err != nil {
+		return dst, 0, err
+	}
+	return out, pkt[flagsOff], nil
+}
+
+func (s *Session) open(dst, pkt []byte) ([]byte, error) {
 	if !IsData(pkt) {
 		if len(pkt) == 0 {
 			s.short.Add(1)
@@ -180,7 +208,7 @@ func (s *Session) Open(dst, pkt []byte) ([]byte, error) {
 	// Flags are checked only now: a forged packet is ErrAuth whatever its
 	// flags say, and an authentic one from a newer peer is refused instead
 	// of being misread. It does not move the window.
-	if pkt[flagsOff] != 0 {
+	if pkt[flagsOff]&^knownFlags != 0 {
 		s.badType.Add(1)
 		return dst, ErrType
 	}

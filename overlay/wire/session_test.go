@@ -189,15 +189,38 @@ func TestShortAndType(t *testing.T) {
 
 func TestUnknownFlags(t *testing.T) {
 	client, server := pair(t)
-	// Seal by hand what a newer peer might send: authentic, flags = 1.
-	pkt := []byte{TypeData, 1, 0, 0, 0, 0, 0, 0, 0, 1}
+	// Seal by hand what a newer peer might send: authentic, flags = 0x80.
+	pkt := []byte{TypeData, 0x80, 0, 0, 0, 0, 0, 0, 0, 1}
 	n := client.send.nonce(1)
 	pkt = client.send.aead.Seal(pkt, n[:], frameOf(30, 0), pkt[:HeaderLen])
 	if _, err := server.Open(nil, pkt); !errors.Is(err, ErrType) {
-		t.Fatalf("authentic packet with flags 1: %v, want ErrType", err)
+		t.Fatalf("authentic packet with flags 0x80: %v, want ErrType", err)
 	}
 	if server.window.Highest() != 0 {
 		t.Fatal("refused packet moved the window")
+	}
+}
+
+func TestControlMessages(t *testing.T) {
+	client, server := pair(t)
+	pkt, err := client.SealFlags(nil, FlagControl, []byte("membership"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, flags, err := server.OpenFlags(nil, pkt)
+	if err != nil || flags != FlagControl || string(got) != "membership" {
+		t.Fatalf("OpenFlags = %q, %#x, %v", got, flags, err)
+	}
+	// A frame reader never mistakes a control message for a frame.
+	pkt2, _ := client.SealFlags(nil, FlagControl, []byte("membership"))
+	if _, err := server.Open(nil, pkt2); !errors.Is(err, ErrType) {
+		t.Fatalf("Open of a control packet: %v, want ErrType", err)
+	}
+	// Flags are authenticated: flipping one is ErrAuth.
+	pkt3, _ := client.SealFlags(nil, FlagControl, []byte("x"))
+	pkt3[flagsOff] = 0
+	if _, _, err := server.OpenFlags(nil, pkt3); !errors.Is(err, ErrAuth) {
+		t.Fatalf("flag flipped: %v, want ErrAuth", err)
 	}
 }
 

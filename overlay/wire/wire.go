@@ -80,6 +80,14 @@ const (
 	WindowSize = 2048
 )
 
+// FlagControl in the flags byte marks a packet whose payload is an ipopd
+// control message between the two nodes of a link (multicast membership,
+// ...), not an Ethernet frame for the TAP.
+const FlagControl byte = 0x01
+
+// knownFlags are the flags this version understands.
+const knownFlags = FlagControl
+
 const (
 	flagsOff   = 1
 	counterOff = 2
