@@ -24,13 +24,15 @@ import (
 	"github.com/pion/ice/v2"
 
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/wire"
 )
 
 // snapshot is the data path's view of the links, rebuilt on every change.
 type snapshot struct {
-	byAddr map[netip.AddrPort]*Link // by the selected pair's remote address
-	up     []*Link                  // links that carry data
+	byAddr map[netip.AddrPort]*Link  // by the selected pair's remote address
+	byID   map[identity.NodeID]*Link // links that carry data, by peer
+	up     []*Link                   // the same, for flooding
 }
 
 // scratchSlots bounds the packets one Forward call builds before it flushes.
@@ -38,10 +40,11 @@ const scratchSlots = 128
 
 // scratch holds one goroutine's reusable buffers.
 type scratch struct {
-	bufs   [][]byte
-	used   int
-	pkts   []nat.Packet
-	frames [][]byte
+	bufs    [][]byte
+	used    int
+	pkts    []nat.Packet
+	frames  [][]byte
+	targets []identity.NodeID
 }
 
 func (s *scratch) next(size int) []byte {
@@ -78,9 +81,26 @@ func (m *Manager) Forward(frames [][]byte) {
 				}
 			}
 		}
-		for _, l := range snap.up { // broadcast, multicast, unknown unicast
-			if p := l.path.Load(); p != nil {
-				m.seal(s, l, p, f)
+		action := Flood // unknown unicast, or no multicast router
+		if f[0]&1 == 1 {
+			if mc := m.multicast(); mc != nil {
+				s.targets, action = mc.Route(f, s.targets[:0])
+			}
+		}
+		switch action {
+		case Flood:
+			for _, l := range snap.up {
+				if p := l.path.Load(); p != nil {
+					m.seal(s, l, p, f)
+				}
+			}
+		case To:
+			for _, id := range s.targets {
+				if l := snap.byID[id]; l != nil {
+					if p := l.path.Load(); p != nil {
+						m.seal(s, l, p, f)
+					}
+				}
 			}
 		}
 	}
@@ -145,13 +165,19 @@ func (m *Manager) open(s *scratch, l *Link, pkt []byte) []byte {
 			m.counters.noPath.Add(1)
 			return nil
 		}
-		f, err := p.sess.Open(s.next(m.maxPacket())[:0], pkt)
+		f, flags, err := p.sess.OpenFlags(s.next(m.maxPacket())[:0], pkt)
 		if err != nil {
 			l.stats.dropped.Add(1)
 			if errors.Is(err, wire.ErrReplay) {
 				m.counters.replayed.Add(1)
 			} else {
 				m.counters.authFailed.Add(1)
+			}
+			return nil
+		}
+		if flags&wire.FlagControl != 0 {
+			if m.cfg.OnControl != nil {
+				m.cfg.OnControl(l.peer, append([]byte(nil), f...))
 			}
 			return nil
 		}
@@ -163,6 +189,12 @@ func (m *Manager) open(s *scratch, l *Link, pkt []byte) []byte {
 		l.stats.rxBytes.Add(uint64(len(f)))
 		if f[6]&1 == 0 {
 			m.macs.learn([6]byte(f[6:12]), l)
+		}
+		if f[0]&1 == 1 {
+			if mc := m.multicast(); mc != nil && !mc.Deliver(f) {
+				m.counters.noMember.Add(1)
+				return nil
+			}
 		}
 		return f
 	case len(pkt) > 0 && pkt[0] >= 20 && pkt[0] <= 63: // DTLS (RFC 7983)
@@ -204,4 +236,37 @@ func (m *Manager) relayReader(l *Link, conn *ice.Conn) {
 		}
 		m.writeTAP(&s)
 	}
+}
+
+// SendControl seals a control message for peer and sends it. It may be
+// called from any goroutine; control messages are rare, so it allocates.
+func (m *Manager) SendControl(peer identity.NodeID, payload []byte) error {
+	l := m.snap.Load().byID[peer]
+	if l == nil {
+		return ErrNoLink
+	}
+	p := l.path.Load()
+	if p == nil {
+		return ErrNoLink
+	}
+	pkt, err := p.sess.SealFlags(make([]byte, 0, len(payload)+wire.Overhead), wire.FlagControl, payload)
+	if err != nil {
+		return err
+	}
+	if p.relay {
+		_, err = p.conn.Write(pkt)
+		return err
+	}
+	_, err = m.cfg.Socket.WriteBatch([]nat.Packet{{Data: pkt, Addr: p.remote}})
+	return err
+}
+
+// UpPeers lists the peers with a link up.
+func (m *Manager) UpPeers() []identity.NodeID {
+	snap := m.snap.Load()
+	ids := make([]identity.NodeID, 0, len(snap.up))
+	for _, l := range snap.up {
+		ids = append(ids, l.peer)
+	}
+	return ids
 }

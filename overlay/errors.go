@@ -9,6 +9,8 @@ var (
 	// ErrPeerID means a link peer's certificate names another node than
 	// signaling did.
 	ErrPeerID = errors.New("overlay: peer certificate is for another node")
+	// ErrNoLink means there is no link up to that peer.
+	ErrNoLink = errors.New("overlay: no link up to that peer")
 	// ErrClosed is returned after the manager has stopped.
 	ErrClosed = errors.New("overlay: manager closed")
 )

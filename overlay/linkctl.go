@@ -255,7 +255,7 @@ func (m *Manager) down(l *Link, reason string) {
 
 // publish rebuilds the data path's view of the links.
 func (m *Manager) publish() {
-	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links))}
+	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links)), byID: make(map[identity.NodeID]*Link, len(m.links))}
 	for _, l := range m.links {
 		if l.state == stateDown {
 			continue
@@ -265,9 +265,22 @@ func (m *Manager) publish() {
 		}
 		if l.path.Load() != nil {
 			s.up = append(s.up, l)
+			s.byID[l.peer] = l
 		}
 	}
-	m.snap.Store(s)
+	old := m.snap.Swap(s)
+	if m.cfg.OnLink != nil {
+		for id := range s.byID {
+			if _, was := old.byID[id]; !was {
+				m.cfg.OnLink(id, true)
+			}
+		}
+		for id := range old.byID {
+			if _, still := s.byID[id]; !still {
+				m.cfg.OnLink(id, false)
+			}
+		}
+	}
 }
 
 // Restart re-establishes every link, as an ICE restart would: after an

@@ -55,7 +55,34 @@ type Config struct {
 	MTU      int
 	MaxLinks int // default 64
 	Log      *slog.Logger
+
+	// OnControl receives control messages peers send over links (sealed like
+	// data, FlagControl set). It is called from data-path goroutines with a
+	// payload it may keep, and must not block.
+	OnControl func(from identity.NodeID, payload []byte)
+	// OnLink is told, on the manager's loop, when a link comes up or goes
+	// down. It must not block.
+	OnLink func(peer identity.NodeID, up bool)
 }
+
+// Multicast decides where multicast and broadcast frames go. Without one
+// (nil), they are flooded to every link.
+type Multicast interface {
+	// Route decides for a multicast or broadcast frame read from the TAP:
+	// Flood, Drop, or To, in which case it appends the target nodes to dst.
+	Route(frame []byte, dst []identity.NodeID) ([]identity.NodeID, Action)
+	// Deliver says whether a multicast frame from a link goes to the TAP.
+	Deliver(frame []byte) bool
+}
+
+// Action is a Multicast routing decision.
+type Action uint8
+
+const (
+	Flood Action = iota // every link, once
+	Drop                // nowhere (e.g. IGMP/MLD, which are never data)
+	To                  // the nodes Route appended
+)
 
 // Timing of link set-up and retries.
 const (
@@ -93,6 +120,7 @@ type Manager struct {
 
 	// Shared with the data path.
 	snap     atomic.Pointer[snapshot]
+	mcast    atomic.Pointer[Multicast]
 	macs     macTable
 	counters counters
 	tapMu    sync.Mutex // TAP writes come from the socket reader and relay readers
@@ -107,7 +135,17 @@ type retry struct {
 
 // counters are node-wide drops, by reason.
 type counters struct {
-	badSignal, unknownSource, authFailed, replayed, notData, noPath, tooLong atomic.Uint64
+	badSignal, unknownSource, authFailed, replayed, notData, noPath, tooLong, noMember atomic.Uint64
+}
+
+// SetMulticast installs the multicast router the data path consults.
+func (m *Manager) SetMulticast(mc Multicast) { m.mcast.Store(&mc) }
+
+func (m *Manager) multicast() Multicast {
+	if p := m.mcast.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // NewManager returns a manager; Run starts it.

@@ -41,7 +41,7 @@ func (m *Manager) Peers() control.Peers {
 	c := &m.counters
 	out.Drops = map[string]uint64{
 		"bad_signal": c.badSignal.Load(), "unknown_source": c.unknownSource.Load(), "auth_failed": c.authFailed.Load(),
-		"replayed": c.replayed.Load(), "not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.tooLong.Load(),
+		"replayed": c.replayed.Load(), "not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.tooLong.Load(), "no_local_member": c.noMember.Load(),
 	}
 	out.MACs = m.macs.size()
 	return out

@@ -17,6 +17,7 @@ const usage = `ipopctl: control and inspect ipopd.
 Usage:
   ipopctl status [--json]                  the node: identity, TAP, uptime
   ipopctl peers [--json]                   links: peer, state, path (host/srflx/relay), RTT, traffic
+  ipopctl groups [--json]                  multicast: querier, local members, subscribed nodes, traffic
   ipopctl ca init --network NAME --out DIR  make a network CA (ca.crt, ca.key)
   ipopctl cert issue --ca DIR --name NAME [--ip CIDR ...] [--valid 8760h] --out DIR
                                            issue a node certificate
@@ -54,6 +55,8 @@ func run(args []string) error {
 		return status(rest)
 	case "peers":
 		return peers(rest)
+	case "groups":
+		return groups(rest)
 	case "ca":
 		if len(rest) == 0 || rest[0] != "init" {
 			return fmt.Errorf("%w: ipopctl ca init --network NAME --out DIR", errUsage)

@@ -101,3 +101,64 @@ func (c *Client) Peers() (*Peers, []byte, error) {
 	}
 	return &p, raw, nil
 }
+
+// Groups is `ipopctl groups`: the querier(s) and every multicast group the
+// node knows, locally or from peers.
+type Groups struct {
+	Queriers []QuerierStatus `json:"queriers"`
+	Groups   []GroupStatus   `json:"groups"`
+}
+
+// QuerierStatus is the IGMP (family 4) or MLD (family 6) querier on the TAP.
+type QuerierStatus struct {
+	Family       int      `json:"family"`
+	Querier      bool     `json:"querier"` // we are the querier (won the election)
+	Version      int      `json:"version"`
+	OtherQuerier string   `json:"other_querier,omitempty"`
+	OtherPresent Duration `json:"other_querier_present,omitempty"`
+	NextQuery    Duration `json:"next_query"`
+}
+
+// GroupStatus is one group (and its source filters).
+type GroupStatus struct {
+	Group     string         `json:"group"`
+	Local     *LocalGroup    `json:"local,omitempty"`  // nil: no local member
+	Remote    []Subscription `json:"remote"`           // subscribed nodes
+	FwdFrames uint64         `json:"forwarded_frames"` // frames sent to nodes (one per subscriber)
+	FwdBytes  uint64         `json:"forwarded_bytes"`
+	DlvFrames uint64         `json:"delivered_frames"` // frames from the overlay written to the TAP
+	DlvBytes  uint64         `json:"delivered_bytes"`
+}
+
+// LocalGroup is the querier's state for a group on the TAP.
+type LocalGroup struct {
+	Filter       string        `json:"filter"` // INCLUDE{...} or EXCLUDE{...}
+	Compat       int           `json:"compat_version"`
+	GroupTimer   Duration      `json:"group_timer"`
+	Sources      []SourceTimer `json:"sources,omitempty"`
+	LastReporter string        `json:"last_reporter,omitempty"`
+}
+
+// SourceTimer is a source record of a group.
+type SourceTimer struct {
+	Source  string   `json:"source"`
+	Timer   Duration `json:"timer"`
+	Forward bool     `json:"forward"`
+}
+
+// Subscription is a remote node's filter for a group.
+type Subscription struct {
+	Name   string `json:"name"`
+	NodeID string `json:"node_id"`
+	Filter string `json:"filter"`
+}
+
+// Groups fetches /v1/groups.
+func (c *Client) Groups() (*Groups, []byte, error) {
+	var g Groups
+	var raw []byte
+	if err := c.Get("/v1/groups", &g, &raw); err != nil {
+		return nil, nil, err
+	}
+	return &g, raw, nil
+}

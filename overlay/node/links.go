@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ipopd/ipopd/config"
@@ -35,23 +36,24 @@ func (n *Node) openLinks(cfg *config.Config) error {
 	sig := &signalProxy{}
 	mcfg := overlay.Config{
 		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: st, Signal: sig,
-		TAP: countingWriter{n.dev, &n.stats}, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
+		TAP: n.tapw, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
+		OnControl: n.mcast.onControl, OnLink: n.mcast.onLink,
 	}
+	if len(cfg.Rendezvous) > 0 {
+		sock, err := nat.Listen(st, n.log.With("sys", "nat"))
+		if err != nil {
+			return err
+		}
+		n.links.sock, n.links.watch, mcfg.Socket = sock, n.watchUnderlay, sock
+		n.log.Info("links: UDP socket open", "addr", sock.LocalAddr().String(), "rendezvous", cfg.Rendezvous)
+	}
+	n.links.mgr = overlay.NewManager(mcfg)
+	n.links.mgr.SetMulticast(n.mcast)
 	if len(cfg.Rendezvous) == 0 {
 		// Without a rendezvous no link can be made: no socket, no watcher.
 		n.log.Warn("no rendezvous configured: this node will not link to others")
-		n.links.mgr = overlay.NewManager(mcfg)
 		return nil
 	}
-	sock, err := nat.Listen(st, n.log.With("sys", "nat"))
-	if err != nil {
-		return err
-	}
-	n.links.sock = sock
-	n.links.watch = n.watchUnderlay
-	n.log.Info("links: UDP socket open", "addr", sock.LocalAddr().String(), "rendezvous", cfg.Rendezvous)
-	mcfg.Socket = sock
-	n.links.mgr = overlay.NewManager(mcfg)
 	mgr := n.links.mgr
 	n.links.client = signal.NewClient(signal.ClientConfig{
 		Servers: cfg.Rendezvous, Identity: n.id, CA: n.ca, Network: cfg.Network,
@@ -127,14 +129,18 @@ func (s *signalProxy) Connected() bool {
 	return c != nil && c.Connected()
 }
 
-// countingWriter counts frames the links deliver to the TAP.
-type countingWriter struct {
+// tapWriter serialises TAP writes (the socket reader, relay readers and
+// the querier all write) and counts them.
+type tapWriter struct {
+	mu    sync.Mutex
 	dev   tap.Device
 	stats *tapStats
 }
 
-func (w countingWriter) Write(frames [][]byte) (int, error) {
+func (w *tapWriter) Write(frames [][]byte) (int, error) {
+	w.mu.Lock()
 	n, err := w.dev.Write(frames)
+	w.mu.Unlock()
 	w.stats.txFrames.Add(uint64(n))
 	for _, f := range frames[:n] {
 		w.stats.txBytes.Add(uint64(len(f)))

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ipopd/ipopd/config"
+	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay/control"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/tap"
@@ -52,6 +53,8 @@ type Node struct {
 	metrics *http.Server
 	reg     *prometheus.Registry
 	stats   tapStats
+	tapw    *tapWriter
+	mcast   *mcast
 	links   links
 	started time.Time
 
@@ -87,6 +90,13 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.tapw = &tapWriter{dev: n.dev, stats: &n.stats}
+	router, err := igmp.New(igmpConfig(cfg, n.id.ID), opts.Now())
+	if err != nil {
+		n.dev.Close()
+		return nil, fmt.Errorf("igmp: %w", err)
+	}
+	n.mcast = newMcast(n, router, randomEpoch())
 	if err := n.openLinks(cfg); err != nil {
 		n.dev.Close()
 		return nil, err
@@ -98,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	}
 	n.ctl.Handle("/v1/status", func() (any, error) { return n.Status(), nil })
 	n.ctl.Handle("/v1/peers", func() (any, error) { return n.links.peers(), nil })
+	n.ctl.Handle("/v1/groups", func() (any, error) { return n.groups(), nil })
 	n.reg = n.newRegistry()
 	if cfg.Metrics.Listen != "" {
 		if err := n.listenMetrics(cfg.Metrics.Listen); err != nil {
@@ -166,6 +177,8 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { errc <- n.ctl.Serve() }()
 	go func() { errc <- n.readTAP() }()
 	stopLinks := n.links.run(ctx, errc)
+	mctx, stopMcast := context.WithCancel(context.Background())
+	go n.mcast.run(mctx)
 	cfg := n.cfg.Load()
 	n.log.Info("ipopd up", "network", cfg.Network, "tap", n.dev.Name(), "mode", cfg.Tap.Mode,
 		"mtu", n.dev.MTU(), "mac", n.dev.HardwareAddr().String(), "control", cfg.Control.Socket)
@@ -178,6 +191,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	stopLinks()
+	stopMcast()
 	if cerr := n.Close(); err == nil {
 		err = cerr
 	}

@@ -9,8 +9,7 @@ package node
 //	                     ──► links: Forward(batch) (overlay.Manager)
 //
 // One reader goroutine owns the batch buffers below; they are borrowed by
-// each stage only until the next Read. Until the multicast router exists,
-// every frame goes to the links (which flood what they cannot place).
+// each stage only until the next Read (the querier gets copies).
 
 import (
 	"errors"
@@ -65,6 +64,7 @@ func (n *Node) readTAP() error {
 			n.stats.rxBytes.Add(uint64(len(frame)))
 			if c == tap.ClassIGMP || c == tap.ClassMLD {
 				n.log.Debug("tap: membership report or query", "class", c.String(), "len", len(frame))
+				n.mcast.input(frame)
 			}
 		}
 		n.links.mgr.Forward(frames)

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ipopd/ipopd/overlay/control"
+)
+
+func groups(args []string) error {
+	fs := flags("groups", "groups [--json] [--socket PATH | --config FILE]")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	sock, cfgFile := socketFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path, err := socketPath(*sock, *cfgFile)
+	if err != nil {
+		return err
+	}
+	g, raw, err := control.NewClient(path).Groups()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(raw)
+		return err
+	}
+	for _, q := range g.Queriers {
+		proto := map[int]string{4: "IGMP", 6: "MLD"}[q.Family]
+		if q.Querier {
+			fmt.Printf("%s querier: this node (v%d), next general query in %s\n", proto, q.Version, q.NextQuery)
+		} else {
+			fmt.Printf("%s querier: %s (v%d), present for %s more\n", proto, dash(q.OtherQuerier), q.Version, q.OtherPresent)
+		}
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "GROUP\tLOCAL\tTIMER\tSUBSCRIBED NODES\tFWD frames/bytes\tDELIVERED frames/bytes")
+	for _, gs := range g.Groups {
+		local, timer := "-", "-"
+		if gs.Local != nil {
+			local = gs.Local.Filter
+			if gs.Local.Compat != 0 && gs.Local.Compat != 3 {
+				local += fmt.Sprintf(" (v%d hosts)", gs.Local.Compat)
+			}
+			timer = gs.Local.GroupTimer.String()
+		}
+		var subs []string
+		for _, s := range gs.Remote {
+			name := s.Name
+			if name == "" {
+				name = short(s.NodeID)
+			}
+			subs = append(subs, name+" "+s.Filter)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", gs.Group, local, timer, dash(strings.Join(subs, ", ")),
+			gs.FwdFrames, gs.FwdBytes, gs.DlvFrames, gs.DlvBytes)
+	}
+	return w.Flush()
+}

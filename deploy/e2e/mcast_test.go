@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/ipopd/ipopd/deploy/lab"
+	"github.com/ipopd/ipopd/overlay/control"
+)
+
+// receiver is a socket joined to a group on a node's TAP, counting what
+// arrives per source.
+type receiver struct {
+	conn  net.PacketConn
+	got   atomic.Int64
+	froms map[string]*atomic.Int64
+}
+
+// join opens a receiver in n's namespace. source, when set, makes it a
+// source-specific join (IGMPv3 INCLUDE{source}).
+func join(t *testing.T, n *lab.Node, group string, port int, source string) *receiver {
+	t.Helper()
+	g := netip.MustParseAddr(group)
+	r := &receiver{froms: map[string]*atomic.Int64{}}
+	err := n.Host.Do(func() error {
+		ifi, err := net.InterfaceByName("ipop0")
+		if err != nil {
+			return err
+		}
+		network, addr := "udp4", fmt.Sprintf("0.0.0.0:%d", port)
+		if g.Is6() {
+			network, addr = "udp6", fmt.Sprintf("[::]:%d", port)
+		}
+		c, err := net.ListenPacket(network, addr)
+		if err != nil {
+			return err
+		}
+		r.conn = c
+		gaddr := &net.UDPAddr{IP: net.IP(g.AsSlice())}
+		switch {
+		case g.Is6():
+			return ipv6.NewPacketConn(c).JoinGroup(ifi, gaddr)
+		case source != "":
+			return ipv4.NewPacketConn(c).JoinSourceSpecificGroup(ifi, gaddr, &net.UDPAddr{IP: net.ParseIP(source)})
+		default:
+			return ipv4.NewPacketConn(c).JoinGroup(ifi, gaddr)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"10.254.0.1", "10.254.0.2", "10.254.0.3", "10.254.0.4", "fd54::1", "fd54::2", "fd54::3", "fd54::4"} {
+		r.froms[s] = &atomic.Int64{}
+	}
+	go func() {
+		buf := make([]byte, 2000)
+		for {
+			_, from, err := r.conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			r.got.Add(1)
+			ip := from.(*net.UDPAddr).IP.String()
+			if c := r.froms[ip]; c != nil {
+				c.Add(1)
+			}
+		}
+	}()
+	t.Cleanup(func() { r.conn.Close() })
+	return r
+}
+
+// send sends count datagrams to group:port from n's TAP, interval apart.
+func send(t *testing.T, n *lab.Node, group string, port, count int, interval time.Duration) {
+	t.Helper()
+	g := netip.MustParseAddr(group)
+	var c net.PacketConn
+	err := n.Host.Do(func() error {
+		ifi, err := net.InterfaceByName("ipop0")
+		if err != nil {
+			return err
+		}
+		if g.Is6() {
+			if c, err = net.ListenPacket("udp6", "[::]:0"); err != nil {
+				return err
+			}
+			p := ipv6.NewPacketConn(c)
+			p.SetMulticastHopLimit(8)
+			return p.SetMulticastInterface(ifi)
+		}
+		if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
+			return err
+		}
+		p := ipv4.NewPacketConn(c)
+		p.SetMulticastTTL(8)
+		return p.SetMulticastInterface(ifi)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
+	for i := range count {
+		if _, err := c.WriteTo([]byte(fmt.Sprintf("ipopd multicast test %d", i)), dst); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func groupOn(t *testing.T, n *lab.Node, group string) control.GroupStatus {
+	t.Helper()
+	out, err := n.Ctl("groups", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs control.Groups
+	if err := jsonUnmarshal(out, &gs); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs.Groups {
+		if g.Group == group {
+			return g
+		}
+	}
+	return control.GroupStatus{Group: group}
+}
+
+func subscribers(g control.GroupStatus) []string {
+	var names []string
+	for _, s := range g.Remote {
+		names = append(names, s.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// waitSubscribers waits until n's table lists exactly the named nodes for group.
+func waitSubscribers(t *testing.T, n *lab.Node, group string, want ...string) {
+	t.Helper()
+	eventually(t, 10*time.Second, fmt.Sprintf("%s sees %v subscribed to %s", n.Name, want, group), func() error {
+		got := subscribers(groupOn(t, n, group))
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("subscribers %v", got)
+		}
+		return nil
+	})
+}
+
+// fourNodes is an overlay of four public nodes, all linked.
+func fourNodes(t *testing.T) (*overlay, []*lab.Node) {
+	o := newOverlay(t)
+	var ns []*lab.Node
+	names := []string{"alpha", "beta", "gamma", "delta"}
+	for i, name := range names {
+		ns = append(ns, o.node(t, o.public(t, name[:1]), name, i+1))
+	}
+	for i, n := range ns {
+		var others []string
+		for j, m := range names {
+			if j != i {
+				others = append(others, m)
+			}
+		}
+		if _, err := n.WaitUp(30*time.Second, others...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o, ns
+}
+
+// TestMulticastOnlyToSubscribers: receivers on alpha and beta join
+// 239.1.1.1, gamma sends; both receive every datagram, and delta, which did
+// not subscribe, gets no frame of the group on its TAP (its counters and a
+// capture say so). Then the same with an IPv6 group over MLDv2.
+func TestMulticastOnlyToSubscribers(t *testing.T) {
+	_, ns := fourNodes(t)
+	alpha, beta, gamma, delta := ns[0], ns[1], ns[2], ns[3]
+	capture, err := delta.Host.Start("tcpdump", nil, "tcpdump", "-n", "-l", "-i", "ipop0", "udp and (dst host 239.1.1.1 or dst host ff15::1:1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ group string }{{"239.1.1.1"}, {"ff15::1:1"}} {
+		ra := join(t, alpha, c.group, 5000, "")
+		rb := join(t, beta, c.group, 5000, "")
+		waitSubscribers(t, gamma, c.group, "alpha", "beta")
+		send(t, gamma, c.group, 5000, 200, 2*time.Millisecond)
+		eventually(t, 5*time.Second, "both receivers got all 200 on "+c.group, func() error {
+			if ra.got.Load() != 200 || rb.got.Load() != 200 {
+				return fmt.Errorf("alpha %d, beta %d", ra.got.Load(), rb.got.Load())
+			}
+			return nil
+		})
+		if g := groupOn(t, gamma, c.group); g.FwdFrames != 400 {
+			t.Errorf("gamma forwarded %d frames of %s, want 400 (200 to each of 2 subscribers, once)", g.FwdFrames, c.group)
+		}
+		if g := groupOn(t, delta, c.group); g.DlvFrames != 0 {
+			t.Errorf("delta delivered %d frames of %s to its TAP", g.DlvFrames, c.group)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	capture.Stop()
+	if log := capture.Log(); strings.Contains(log, "239.1.1.1") || strings.Contains(log, "ff15::1:1") {
+		t.Errorf("delta's TAP saw the groups' frames:\n%s", log)
+	}
+}
+
+// TestMulticastSourceSpecific: an IGMPv3 source-specific join receives only
+// from the allowed source, and the other source's node sends it nothing.
+func TestMulticastSourceSpecific(t *testing.T) {
+	_, ns := fourNodes(t)
+	alpha, gamma, delta := ns[0], ns[2], ns[3]
+	r := join(t, alpha, "232.1.1.1", 5001, gamma.Addr4())
+	waitSubscribers(t, gamma, "232.1.1.1", "alpha")
+	waitSubscribers(t, delta, "232.1.1.1", "alpha")
+	send(t, gamma, "232.1.1.1", 5001, 100, 2*time.Millisecond)
+	send(t, delta, "232.1.1.1", 5001, 100, 2*time.Millisecond)
+	time.Sleep(time.Second)
+	if got, bad := r.froms[gamma.Addr4()].Load(), r.froms[delta.Addr4()].Load(); got != 100 || bad != 0 {
+		t.Errorf("received %d from the allowed source (want 100), %d from the other (want 0)", got, bad)
+	}
+	if g := groupOn(t, delta, "232.1.1.1"); g.FwdFrames != 0 {
+		t.Errorf("delta forwarded %d frames its source is not allowed to send", g.FwdFrames)
+	}
+}
+
+// TestMulticastOlderHosts: hosts forced to IGMPv2 and IGMPv1 join and receive.
+func TestMulticastOlderHosts(t *testing.T) {
+	_, ns := fourNodes(t)
+	for i, v := range []string{"2", "1"} {
+		n := ns[i]
+		if _, err := n.Host.Run("sysctl", "-w", "net.ipv4.conf.ipop0.force_igmp_version="+v); err != nil {
+			t.Fatal(err)
+		}
+		group := fmt.Sprintf("239.9.9.%d", i+1)
+		r := join(t, n, group, 5002, "")
+		waitSubscribers(t, ns[2], group, n.Name)
+		send(t, ns[2], group, 5002, 50, 2*time.Millisecond)
+		eventually(t, 5*time.Second, "IGMPv"+v+" host receives", func() error {
+			if r.got.Load() != 50 {
+				return fmt.Errorf("got %d of 50", r.got.Load())
+			}
+			return nil
+		})
+		if g := groupOn(t, n, group); g.Local == nil || g.Local.Compat != map[string]int{"2": 2, "1": 1}[v] {
+			t.Errorf("IGMPv%s host: local state %+v", v, g.Local)
+		}
+	}
+}
+
+// TestMulticastLeaveAndKill: a receiver that leaves stops its node's stream
+// within last-member-query time + 1 s; a killed receiver node's memberships
+// go with its link and the sender stops sending to it.
+func TestMulticastLeaveAndKill(t *testing.T) {
+	_, ns := fourNodes(t)
+	alpha, beta, gamma := ns[0], ns[1], ns[2]
+	ra := join(t, alpha, "239.5.5.5", 5003, "")
+	join(t, beta, "239.5.5.5", 5003, "")
+	waitSubscribers(t, gamma, "239.5.5.5", "alpha", "beta")
+
+	// Default igmp: robustness 2 × last_member_query_interval 1s.
+	left := time.Now()
+	ra.conn.Close()
+	eventually(t, 3*time.Second, "alpha's stream stops after its receiver left", func() error {
+		if got := subscribers(groupOn(t, gamma, "239.5.5.5")); strings.Join(got, ",") != "beta" {
+			return fmt.Errorf("gamma still sends to %v", got)
+		}
+		return nil
+	})
+	t.Logf("leave: gamma stopped sending to alpha %s after the receiver left", time.Since(left).Round(100*time.Millisecond))
+	before := groupOn(t, alpha, "239.5.5.5").DlvFrames
+	send(t, gamma, "239.5.5.5", 5003, 50, 2*time.Millisecond)
+	if after := groupOn(t, alpha, "239.5.5.5").DlvFrames; after != before {
+		t.Errorf("alpha still delivered %d frames after leaving", after-before)
+	}
+
+	killed := time.Now()
+	beta.Proc.Kill()
+	eventually(t, 15*time.Second, "gamma drops the killed node's membership", func() error {
+		if got := subscribers(groupOn(t, gamma, "239.5.5.5")); len(got) != 0 {
+			return fmt.Errorf("gamma still sends to %v", got)
+		}
+		return nil
+	})
+	t.Logf("kill: gamma stopped sending to beta %s after SIGKILL", time.Since(killed).Round(100*time.Millisecond))
+	fwd := groupOn(t, gamma, "239.5.5.5").FwdFrames
+	send(t, gamma, "239.5.5.5", 5003, 50, 2*time.Millisecond)
+	if after := groupOn(t, gamma, "239.5.5.5").FwdFrames; after != fwd {
+		t.Errorf("gamma forwarded %d frames with no subscriber left", after-fwd)
+	}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

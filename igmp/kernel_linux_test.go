@@ -1,0 +1,299 @@
+package igmp_test
+
+// The rig of the real-TAP tests: a namespace with a TAP, and a Router
+// driven with the real clock by one serial loop, as ipopd's node does:
+//
+//	TAP Read (reader goroutine) ──► loop: Input ─┐
+//	timer at Router.Next()      ──► loop: Advance├─► TAP Write (queries)
+//	k.call(f)                   ──► loop: f(r)  ─┘   events channel
+
+import (
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/tap"
+)
+
+var captureSeeds = flag.Bool("capture-seeds", false, "write the kernel's IGMP/MLD frames into testdata/fuzz as seed corpus")
+
+const tapName = "igt0"
+
+// Our querier: spare addresses of the TAP's link (the kernel ignores
+// queries from its own IPv4 address) and a virtual router MAC.
+var (
+	routerIP  = netip.MustParseAddr("10.77.0.254")
+	routerLL  = netip.MustParseAddr("fe80::77:1")
+	routerMAC = net.HardwareAddr{0x02, 0x1b, 0, 0, 0, 1}
+)
+
+type kernelRig struct {
+	t      *testing.T
+	h      *netns.Host
+	dev    tap.Device
+	ifi    *net.Interface
+	events chan igmp.Event
+	kernel chan *igmp.Message // every IGMP/MLD message the kernel sent
+	calls  chan func(*igmp.Router)
+}
+
+// newKernelRig opens the TAP in a fresh namespace and runs sysctls (such
+// as force_igmp_version) before the router starts.
+func newKernelRig(t *testing.T, cfg igmp.Config, sysctls ...string) *kernelRig {
+	t.Helper()
+	tb := netns.NewT(t)
+	h, err := tb.AddNamespace("igmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &kernelRig{t: t, h: h, events: make(chan igmp.Event, 256), kernel: make(chan *igmp.Message, 256),
+		calls: make(chan func(*igmp.Router))}
+	err = h.Do(func() (err error) {
+		k.dev, err = tap.Open(tap.Config{Name: tapName, Mode: tap.ModeHost, MTU: 1400,
+			Address: netip.MustParsePrefix("10.77.0.1/24"), Address6: netip.MustParsePrefix("fd77::1/64")})
+		if err != nil {
+			return err
+		}
+		k.ifi, err = net.InterfaceByName(tapName)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sysctls {
+		if _, err := h.Run("sysctl", "-w", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.IPv4, cfg.IPv6, cfg.MAC = routerIP, routerLL, routerMAC
+	r, err := igmp.New(cfg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go k.loop(r, k.reader(), stop, done)
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		k.dev.Close()
+		if st := r.Stats(); st.Errors != (igmp.ErrorStats{}) {
+			t.Errorf("the router refused frames of the kernel: %+v", st.Errors)
+		}
+	})
+	return k
+}
+
+// reader hands over batches of IGMP and MLD frames read from the TAP.
+func (k *kernelRig) reader() <-chan [][]byte {
+	ch := make(chan [][]byte, 64)
+	go func() {
+		defer close(ch)
+		bufs, sizes := make([][]byte, 16), make([]int, 16)
+		for i := range bufs {
+			bufs[i] = make([]byte, tap.MaxFrame(k.dev.MTU()))
+		}
+		for {
+			n, err := k.dev.Read(bufs, sizes)
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					k.t.Errorf("TAP read: %v", err)
+				}
+				return
+			}
+			var batch [][]byte
+			for i := range n {
+				if c := tap.Classify(bufs[i][:sizes[i]]); c == tap.ClassIGMP || c == tap.ClassMLD {
+					batch = append(batch, append([]byte(nil), bufs[i][:sizes[i]]...))
+				}
+			}
+			if len(batch) > 0 {
+				ch <- batch
+			}
+		}
+	}()
+	return ch
+}
+
+func (k *kernelRig) loop(r *igmp.Router, reads <-chan [][]byte, stop, done chan struct{}) {
+	defer close(done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var tc <-chan time.Time
+		if n := r.Next(); !n.IsZero() {
+			timer.Reset(time.Until(n))
+			tc = timer.C
+		}
+		select {
+		case <-stop:
+			return
+		case batch, ok := <-reads:
+			if !ok {
+				return
+			}
+			for _, f := range batch {
+				if err := r.Input(time.Now(), f); err != nil {
+					k.t.Errorf("Input of a kernel frame: %v", err)
+				}
+				k.seen(f)
+			}
+		case <-tc:
+			r.Advance(time.Now())
+		case f := <-k.calls:
+			f(r)
+		}
+		if out := r.TakeOutput(); len(out) > 0 {
+			if _, err := k.dev.Write(out); err != nil {
+				k.t.Errorf("TAP write: %v", err)
+			}
+		}
+		for _, e := range r.TakeEvents() {
+			k.events <- e
+		}
+	}
+}
+
+// seen decodes a frame the kernel sent, passes it on and, with
+// -capture-seeds, saves the first of each kind as fuzz seeds.
+func (k *kernelRig) seen(f []byte) {
+	payload, v6 := ipPayload(f)
+	var m *igmp.Message
+	var err error
+	if v6 {
+		m, err = igmp.ParseMLD(payload)
+	} else {
+		m, err = igmp.ParseIGMP(payload)
+	}
+	if err != nil {
+		return // Input has reported it
+	}
+	select {
+	case k.kernel <- m:
+	default:
+	}
+	if !*captureSeeds {
+		return
+	}
+	kind := "kernel-" + m.Type.String()
+	if len(m.Records) > 0 {
+		kind += "-" + m.Records[0].Type.String()
+	}
+	target := "FuzzParseIGMP"
+	if v6 {
+		target = "FuzzParseMLD"
+	}
+	for dir, data := range map[string][]byte{"FuzzInput": f, target: payload} {
+		path := filepath.Join("testdata", "fuzz", dir, kind)
+		if _, err := os.Stat(path); err == nil {
+			continue
+		}
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data), 0o644); err != nil {
+			k.t.Errorf("saving seed: %v", err)
+		}
+	}
+}
+
+// ipPayload finds the IGMP or ICMPv6 message of a frame the kernel sent:
+// IPv4 with options, or IPv6 with one hop-by-hop header.
+func ipPayload(f []byte) ([]byte, bool) {
+	ip := f[14:]
+	if ip[0]>>4 == 4 {
+		return ip[int(ip[0]&0x0f)*4 : binary.BigEndian.Uint16(ip[2:])], false
+	}
+	p := ip[40 : 40+int(binary.BigEndian.Uint16(ip[4:]))]
+	if ip[6] == 0 {
+		p = p[(int(p[1])+1)*8:]
+	}
+	return p, true
+}
+
+// call runs f on the router in the loop and waits for it.
+func (k *kernelRig) call(f func(r *igmp.Router)) {
+	done := make(chan struct{})
+	k.calls <- func(r *igmp.Router) { f(r); close(done) }
+	<-done
+}
+
+// await waits for an event for group that match accepts, failing the test
+// after timeout; it returns when the event came. Other events are dropped.
+func (k *kernelRig) await(group netip.Addr, timeout time.Duration, accept func(igmp.Filter) bool) time.Time {
+	k.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-k.events:
+			if e.Group == group && accept(e.Filter) {
+				return time.Now()
+			}
+		case <-deadline:
+			k.t.Fatalf("no matching event for %v within %v", group, timeout)
+		}
+	}
+}
+
+// steady checks that group keeps filter for d: no event for it, and the
+// router still has it at the end.
+func (k *kernelRig) steady(group netip.Addr, want igmp.Filter, d time.Duration) {
+	k.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e := <-k.events:
+			if e.Group == group {
+				k.t.Fatalf("%v changed to %v while it should stay %v", group, e.Filter, want)
+			}
+		case <-deadline:
+			var got igmp.Filter
+			k.call(func(r *igmp.Router) { got = r.Filter(group) })
+			if !got.Equal(want) {
+				k.t.Fatalf("%v is %v, want %v", group, got, want)
+			}
+			return
+		}
+	}
+}
+
+// compat returns the group's compatibility version.
+func (k *kernelRig) compat(group netip.Addr) int {
+	c := 0
+	k.call(func(r *igmp.Router) {
+		for _, g := range r.Groups(time.Now()) {
+			if g.Group == group {
+				c = g.Compat
+			}
+		}
+	})
+	return c
+}
+
+// answered counts the kernel's messages, until now, that only a query can
+// cause: IGMPv3/MLDv2 current-state records (IS_IN, IS_EX) for group, or,
+// from older versions, any report for it.
+func (k *kernelRig) answered(group netip.Addr) int {
+	n := 0
+	for {
+		select {
+		case m := <-k.kernel:
+			for _, r := range m.Records {
+				if r.Group == group && (r.Type == igmp.ModeIsInclude || r.Type == igmp.ModeIsExclude) {
+					n++
+				}
+			}
+			if m.Group == group && (m.Type == igmp.TypeIGMPv1Report || m.Type == igmp.TypeIGMPv2Report || m.Type == igmp.TypeMLDv1Report) {
+				n++
+			}
+		default:
+			return n
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package node
+
+// The node's multicast plane.
+//
+//	TAP reader ──IGMP/MLD frames (copies)──► loop: igmp.Router (querier) ──► query frames ──► TAP
+//	                                                 │ events: group → local filter
+//	                                                 ▼
+//	                                          topology.Advertiser ──delta──► every linked peer
+//	peers ──control messages──► loop: topology.Table ──► View (who wants what)
+//	                                                 │
+//	data path (TAP reader, socket reader) ◄── state: View + local filters (immutable, atomic)
+//
+// All membership state changes on one loop; the data path reads only the
+// immutable state, replaced whole on every change.
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/overlay"
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// Membership refresh: a full state to every peer this often; peers expire
+// ours after three missed refreshes (topology's rule). Links going down
+// remove a peer's memberships at once.
+const (
+	refreshInterval = 30 * time.Second
+	expireCheck     = 5 * time.Second
+)
+
+// Control message kinds (first byte of a link control payload).
+const ctlMembership = 1
+
+type mcast struct {
+	n     *Node
+	tasks chan func()
+	// frames carries IGMP/MLD frames from the TAP reader; a full queue
+	// drops (the querier asks again).
+	frames chan []byte
+	drops  atomic.Uint64
+
+	// Loop-only.
+	router *igmp.Router
+	adv    *topology.Advertiser
+	table  *topology.Table
+
+	state atomic.Pointer[mcastState]
+	// scratch for Route: TAP reader goroutine only.
+	scratch []topology.NodeID
+}
+
+// mcastState is what the data path reads.
+type mcastState struct {
+	view  *topology.View
+	local map[netip.Addr]igmp.Filter // groups with local members
+	stats *groupStats
+}
+
+func newMcast(n *Node, r *igmp.Router, epoch uint64) *mcast {
+	mc := &mcast{n: n, tasks: make(chan func(), 1024), frames: make(chan []byte, 256),
+		router: r, adv: topology.NewAdvertiser(epoch), table: topology.NewTable()}
+	mc.adv.SetRefresh(refreshInterval) // what peers are told is what we do
+	mc.state.Store(&mcastState{view: mc.table.View(), local: map[netip.Addr]igmp.Filter{}, stats: newGroupStats()})
+	return mc
+}
+
+func (mc *mcast) post(f func()) { mc.tasks <- f }
+
+// input hands an IGMP/MLD frame from the TAP reader to the loop.
+func (mc *mcast) input(frame []byte) {
+	select {
+	case mc.frames <- append([]byte(nil), frame...):
+	default:
+		mc.drops.Add(1)
+	}
+}
+
+func (mc *mcast) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	refresh := time.NewTicker(refreshInterval)
+	defer refresh.Stop()
+	expire := time.NewTicker(expireCheck)
+	defer expire.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-mc.frames:
+			if err := mc.router.Input(time.Now(), f); err != nil {
+				mc.n.log.Debug("igmp/mld frame refused", "err", err)
+			}
+		case f := <-mc.tasks:
+			f()
+		case now := <-timer.C:
+			mc.router.Advance(now)
+		case <-refresh.C:
+			mc.sendAll(mc.adv.Full())
+		case now := <-expire.C:
+			if mc.table.Expire(now) {
+				mc.publish()
+			}
+		}
+		mc.afterRouter()
+		if next := mc.router.Next(); !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		}
+	}
+}
+
+// afterRouter writes the router's queries and turns its events into
+// advertisements.
+func (mc *mcast) afterRouter() {
+	if out := mc.router.TakeOutput(); len(out) > 0 {
+		if _, err := mc.n.tapw.Write(out); err != nil {
+			mc.n.log.Debug("writing queries", "err", err)
+		}
+	}
+	evs := mc.router.TakeEvents()
+	for _, ev := range evs {
+		mc.n.log.Info("local membership", "group", ev.Group.String(), "filter", filterString(ev.Filter))
+		if linkScope(ev.Group) {
+			continue // flooded anyway: no need to advertise
+		}
+		if delta, changed := mc.adv.Set(ev.Group, toTopo(ev.Filter)); changed {
+			mc.sendAll(delta)
+		}
+	}
+	if len(evs) > 0 {
+		mc.publish()
+	}
+}
+
+func (mc *mcast) sendAll(m *topology.Message) {
+	for _, id := range mc.n.links.mgr.UpPeers() {
+		mc.send(id, m)
+	}
+}
+
+func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
+	b, err := m.MarshalBinary()
+	if err != nil {
+		mc.n.log.Error("membership message", "err", err)
+		return
+	}
+	if err := mc.n.links.mgr.SendControl(to, append([]byte{ctlMembership}, b...)); err != nil {
+		mc.n.log.Debug("membership not sent", "to", to.Short(), "err", err)
+	}
+}
+
+// onControl takes a control message from a peer (any goroutine).
+func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
+	if len(payload) < 1 || payload[0] != ctlMembership {
+		return
+	}
+	var m topology.Message
+	if err := m.UnmarshalBinary(payload[1:]); err != nil {
+		mc.n.log.Debug("bad membership message", "from", from.Short(), "err", err)
+		return
+	}
+	mc.post(func() {
+		if m.Kind == topology.KindSync {
+			mc.send(from, mc.adv.Full())
+			return
+		}
+		changed, needSync := mc.table.Apply(topology.NodeID(from), &m, time.Now())
+		if needSync {
+			mc.send(from, &topology.Message{Kind: topology.KindSync})
+		}
+		if changed {
+			mc.publish()
+		}
+	})
+}
+
+// onLink: a new link gets our full state; a lost one takes its
+// memberships with it.
+func (mc *mcast) onLink(peer identity.NodeID, up bool) {
+	mc.post(func() {
+		if up {
+			mc.send(peer, mc.adv.Full())
+		} else if mc.table.Remove(topology.NodeID(peer)) {
+			mc.publish()
+		}
+	})
+}
+
+func (mc *mcast) publish() {
+	old := mc.state.Load()
+	local := map[netip.Addr]igmp.Filter{}
+	for g := range mc.adv.Groups() {
+		local[g] = mc.router.Filter(g)
+	}
+	mc.state.Store(&mcastState{view: mc.table.View(), local: local, stats: old.stats})
+}
+
+func toTopo(f igmp.Filter) topology.Filter {
+	mode := topology.Include
+	if f.Mode == igmp.Exclude {
+		mode = topology.Exclude
+	}
+	return topology.Filter{Mode: mode, Sources: f.Sources}
+}
+
+func filterString(f igmp.Filter) string {
+	s := "INCLUDE"
+	if f.Mode == igmp.Exclude {
+		s = "EXCLUDE"
+	}
+	s += "{"
+	for i, a := range f.Sources {
+		if i > 0 {
+			s += ","
+		}
+		s += a.String()
+	}
+	return s + "}"
+}
+
+var _ overlay.Multicast = (*mcast)(nil)

@@ -1,0 +1,128 @@
+package topology
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The seed corpus under testdata/fuzz/FuzzUnmarshal is generated from
+// unmarshalSeeds; TestFuzzSeeds fails if the files drift from it.
+// Regenerate with
+//
+//	go test ./topology -run TestFuzzSeeds -update-seeds
+var updateSeeds = flag.Bool("update-seeds", false, "rewrite the fuzz seed corpus under testdata/fuzz")
+
+func FuzzUnmarshal(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Message
+		err := m.UnmarshalBinary(data)
+		if err != nil {
+			n := 0
+			for _, s := range []error{ErrVersion, ErrMalformed, ErrLimit} {
+				if errors.Is(err, s) {
+					n++
+				}
+			}
+			if n != 1 || m.Kind != 0 || m.Groups != nil {
+				t.Fatalf("refused with %v: %d sentinels, message %+v", err, n, m)
+			}
+			return
+		}
+		// Memory: what was decoded is what the bytes spelt out, no more.
+		if len(m.Groups) > MaxGroups || m.Size() != len(data) {
+			t.Fatalf("decoded %d groups, size %d from %d bytes", len(m.Groups), m.Size(), len(data))
+		}
+		// Canonical: re-encoding gives the very same bytes, and those
+		// decode to an equal message.
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatalf("decoded %+v but cannot encode it: %v", m, err)
+		}
+		if !bytes.Equal(b, data) {
+			t.Fatalf("re-encoded\n% x\nfrom\n% x", b, data)
+		}
+		var again Message
+		if err := again.UnmarshalBinary(b); err != nil || !messagesEqual(&again, &m) {
+			t.Fatalf("second decode: %+v, %v", again, err)
+		}
+		// Whatever decodes, the table takes without harm, and a full
+		// state shows up as sent.
+		tb := NewTable()
+		tb.Apply(nodeID(1), &m, epoch0)
+		v := tb.View()
+		if m.Kind == KindFull && v.Len() != len(m.Groups) {
+			t.Fatalf("full with %d groups gave a view of %d", len(m.Groups), v.Len())
+		}
+		for _, g := range m.Groups {
+			v.Targets(g.Addr, g.Addr, nil)
+			for _, s := range g.Filter.Sources {
+				if got := len(v.Targets(g.Addr, s, nil)) == 1; m.Kind == KindFull && got != (g.Filter.Mode == Include) {
+					t.Fatalf("full %v %v: Targets for %v = %v", g.Addr, g.Filter, s, got)
+				}
+			}
+		}
+	})
+}
+
+func unmarshalSeeds(t testing.TB) map[string][]byte {
+	seeds := make(map[string][]byte)
+	for name, m := range sampleMessages() {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		seeds[name] = b
+	}
+	full := seeds["full"]
+	hostile := binary.BigEndian.AppendUint16(bytes.Clone(full[:headerLen-2]), MaxGroups)
+	seeds["empty"] = nil
+	seeds["version-2"] = append([]byte{2}, full[1:]...)
+	seeds["truncated"] = full[:len(full)-3]
+	seeds["hostile-count"] = append(hostile, full[headerLen:headerLen+minGroupLen]...)
+	seeds["unsorted-sources"] = rawEncode(&Message{Kind: KindDelta, Seq: 1, Refresh: time.Minute,
+		Groups: []Group{{ip("232.1.1.1"), incl("10.0.0.2", "10.0.0.1")}}})
+	return seeds
+}
+
+// TestFuzzSeeds writes the corpus with -update-seeds, and otherwise checks
+// that the committed one is exactly what this code would write.
+func TestFuzzSeeds(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzUnmarshal")
+	for file, data := range unmarshalSeeds(t) {
+		path := filepath.Join(dir, file)
+		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+		if *updateSeeds {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || parseSeed(string(got)) != string(data) {
+			t.Errorf("%s is stale or missing (%v); run with -update-seeds", path, err)
+		}
+	}
+}
+
+// parseSeed reads a one-value []byte corpus file; "" if it is not one.
+func parseSeed(file string) string {
+	body, ok := strings.CutPrefix(file, "go test fuzz v1\n[]byte(")
+	body, ok2 := strings.CutSuffix(body, ")\n")
+	s, err := strconv.Unquote(body)
+	if !ok || !ok2 || err != nil {
+		return ""
+	}
+	return s
+}

@@ -1,0 +1,189 @@
+package topology
+
+import (
+	"maps"
+	"net/netip"
+	"time"
+)
+
+// SyncRetry is how long Apply waits, after asking a node for a full state,
+// before it asks again on the next gap. A burst of deltas behind one lost
+// message then costs one Sync and one Full, not one per delta; if the Sync
+// or its answer is lost, the next gap after SyncRetry asks again, and the
+// sender's periodic refresh heals it regardless.
+const SyncRetry = time.Second
+
+// Table is the receiving side of membership: what every remote node has
+// advertised. It is fed by Apply and read through View snapshots. Not safe
+// for concurrent use: it belongs to the node's control loop, and the data
+// path reads only Views.
+type Table struct {
+	nodes map[NodeID]*remote
+	view  *View // the snapshot of the current state; nil after a change
+}
+
+// remote is what the table holds about one node.
+//
+// Invariant: when synced, groups is exactly the sender's state at (epoch,
+// seq). Deltas are applied only in order, so the state is always one the
+// sender really had, never a mix; after a gap it stays at the last good
+// seq until a full state arrives.
+type remote struct {
+	synced  bool
+	epoch   uint64
+	seq     uint64
+	groups  map[netip.Addr]member
+	refresh time.Duration // the sender's, from its latest message
+	heard   time.Time     // latest message of any kind
+	asked   time.Time     // when Apply last returned needSync; zero: not waiting
+}
+
+type member struct {
+	filter Filter
+	since  time.Time // when this node joined the group, as seen here
+}
+
+// NewTable returns an empty Table.
+func NewTable() *Table { return &Table{nodes: make(map[NodeID]*remote)} }
+
+// Apply takes message m received from node from at now. changed reports
+// whether the membership View shows has changed, so the caller knows to
+// publish a new View. needSync reports that from must be sent a KindSync
+// (Table.Sync builds it): a delta arrived that cannot be applied because
+// Seq skips one, or the epoch is not the one held (a restart, or a node
+// never heard in full). Apply asks at most once per SyncRetry per node.
+//
+// Stale messages (a delta or full older than the state held, e.g. reordered
+// behind a newer one) change nothing but still count as hearing the node.
+// KindSync is not for the table (the caller answers it with
+// Advertiser.Full) and, like a message that fails validation, is ignored.
+// Apply copies what it keeps: m may be reused.
+func (t *Table) Apply(from NodeID, m *Message, now time.Time) (changed, needSync bool) {
+	if m.Kind == KindSync || m.validate() != nil {
+		return false, false
+	}
+	r := t.nodes[from]
+	if r == nil {
+		r = &remote{groups: make(map[netip.Addr]member)}
+		t.nodes[from] = r
+	}
+	r.heard = now
+	current := r.synced && r.epoch == m.Epoch
+	switch {
+	case current && m.Seq < r.seq, current && m.Kind == KindDelta && m.Seq == r.seq:
+		return false, false // stale or duplicate
+	case m.Kind == KindFull:
+		r.synced, r.epoch, r.seq, r.refresh, r.asked = true, m.Epoch, m.Seq, m.Refresh, time.Time{}
+		return t.replace(r, m.Groups, now), false
+	case current && m.Seq == r.seq+1:
+		r.seq, r.refresh = m.Seq, m.Refresh
+		return t.update(r, m.Groups, now), false
+	}
+	// A gap, another epoch, or a node not yet heard in full. Keep what is
+	// held (likely still mostly right) until the full state arrives, and
+	// take the refresh so that expiry works even for a node never synced.
+	r.refresh = m.Refresh
+	if !r.asked.IsZero() && now.Sub(r.asked) < SyncRetry {
+		return false, false
+	}
+	r.asked = now
+	return false, true
+}
+
+// replace makes r's state exactly groups (a full state), keeping the join
+// time of groups r was already a member of.
+func (t *Table) replace(r *remote, groups []Group, now time.Time) (changed bool) {
+	next := make(map[netip.Addr]member, len(groups))
+	for _, g := range groups {
+		old, had := r.groups[g.Addr]
+		switch {
+		case had && old.filter.Equal(g.Filter):
+			next[g.Addr] = old
+		case had:
+			next[g.Addr], changed = member{g.Filter.clone(), old.since}, true
+		default:
+			next[g.Addr], changed = member{g.Filter.clone(), now}, true
+		}
+	}
+	changed = changed || len(next) != len(r.groups)
+	r.groups = next
+	t.dirty(changed)
+	return changed
+}
+
+// update applies a delta's groups to r; INCLUDE{} removes a group.
+func (t *Table) update(r *remote, groups []Group, now time.Time) (changed bool) {
+	for _, g := range groups {
+		old, had := r.groups[g.Addr]
+		switch {
+		case g.Filter.Empty():
+			if had {
+				delete(r.groups, g.Addr)
+				changed = true
+			}
+		case had && old.filter.Equal(g.Filter):
+		case had:
+			r.groups[g.Addr], changed = member{g.Filter.clone(), old.since}, true
+		default:
+			r.groups[g.Addr], changed = member{g.Filter.clone(), now}, true
+		}
+	}
+	t.dirty(changed)
+	return changed
+}
+
+func (t *Table) dirty(changed bool) {
+	if changed {
+		t.view = nil
+	}
+}
+
+// Sync returns the KindSync to send to node after Apply said needSync. It
+// names the epoch and seq held, which only logs use.
+func (t *Table) Sync(node NodeID) *Message {
+	m := &Message{Kind: KindSync}
+	if r := t.nodes[node]; r != nil && r.synced {
+		m.Epoch, m.Seq = r.epoch, r.seq
+	}
+	return m
+}
+
+// Remove forgets node: its link is gone for good or the node has left the
+// overlay. It reports whether the View changes. A message that arrives
+// from node afterwards starts over, as from a node never heard.
+func (t *Table) Remove(node NodeID) bool {
+	r := t.nodes[node]
+	if r == nil {
+		return false
+	}
+	delete(t.nodes, node)
+	t.dirty(len(r.groups) > 0)
+	return len(r.groups) > 0
+}
+
+// Expire forgets every node not heard from (any message) for 3× its
+// refresh interval, and reports whether the View changes. Three intervals
+// let two refreshes in a row be lost before a live node's groups vanish.
+func (t *Table) Expire(now time.Time) bool {
+	changed := false
+	maps.DeleteFunc(t.nodes, func(_ NodeID, r *remote) bool {
+		if now.Sub(r.heard) < 3*r.refresh {
+			return false
+		}
+		changed = changed || len(r.groups) > 0
+		return true
+	})
+	t.dirty(changed)
+	return changed
+}
+
+// View returns the snapshot of the current membership. It is built on the
+// first call after a change and shared until the next one, so callers may
+// call View after every Apply and publish the result (for instance through
+// an atomic.Pointer) when it differs from the previous one.
+func (t *Table) View() *View {
+	if t.view == nil {
+		t.view = buildView(t.nodes)
+	}
+	return t.view
+}

@@ -1,0 +1,186 @@
+package topology
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// apply feeds m through the wire to tb and checks both results.
+func apply(t *testing.T, tb *Table, from NodeID, m *Message, now time.Time, changed, needSync bool) {
+	t.Helper()
+	c, s := tb.Apply(from, mustRoundTrip(t, m), now)
+	if c != changed || s != needSync {
+		t.Fatalf("Apply(%v seq %d) = changed %v, needSync %v; want %v, %v", m.Kind, m.Seq, c, s, changed, needSync)
+	}
+}
+
+// filtersOf is node's state as the view shows it.
+func filtersOf(t *testing.T, v *View, node NodeID) map[netip.Addr]Filter {
+	out := make(map[netip.Addr]Filter)
+	for g, s := range viewState(t, v)[node] {
+		out[g] = s.Filter
+	}
+	return out
+}
+
+func TestTableOrdering(t *testing.T) {
+	a, tb, n, now := NewAdvertiser(5), NewTable(), nodeID(1), epoch0
+	a.Set(ip("239.0.0.1"), excl())
+	apply(t, tb, n, a.Full(), now, true, false)
+	d2, _ := a.Set(ip("239.0.0.2"), excl())
+	d3, _ := a.Set(ip("239.0.0.3"), excl())
+	d4, _ := a.Set(ip("239.0.0.1"), incl())
+	stale := a.Full() // at seq 4
+	apply(t, tb, n, d2, now, true, false)
+	apply(t, tb, n, d2, now, false, false) // duplicate
+	// d3 lost: d4 is a gap. The state stays at seq 2 until a full arrives.
+	apply(t, tb, n, d4, now, false, true)
+	if got := filtersOf(t, tb.View(), n); len(got) != 2 {
+		t.Fatalf("state after a gap: %v, want the two groups of seq 2", got)
+	}
+	if s := tb.Sync(n); s.Kind != KindSync || s.Epoch != 5 || s.Seq != 2 {
+		t.Fatalf("Sync = %+v", s)
+	}
+	// More gaps within SyncRetry ask nothing more; after it, ask again.
+	apply(t, tb, n, d4, now.Add(SyncRetry/2), false, false)
+	apply(t, tb, n, d4, now.Add(SyncRetry), false, true)
+	now = now.Add(SyncRetry)
+	apply(t, tb, n, d3, now, true, false) // d3 arrives late after all: in order
+	d5, _ := a.Set(ip("239.0.0.5"), excl())
+	now = now.Add(SyncRetry)
+	apply(t, tb, n, d5, now, false, true) // d4 still missing
+	apply(t, tb, n, a.Full(), now, true, false)
+	if got, want := filtersOf(t, tb.View(), n), a.Groups(); len(got) != len(want) || len(got) != 3 {
+		t.Fatalf("after full: %v, want %v", got, want)
+	}
+	apply(t, tb, n, stale, now, false, false) // an older full, reordered
+	apply(t, tb, n, d4, now, false, false)    // a delta already covered
+	if got := filtersOf(t, tb.View(), n); len(got) != 3 {
+		t.Fatalf("stale messages changed the state: %v", got)
+	}
+	// Once a full arrived, the next gap asks at once.
+	a.Set(ip("239.0.0.6"), excl())
+	d7, _ := a.Set(ip("239.0.0.7"), excl())
+	apply(t, tb, n, d7, now, false, true)
+}
+
+func TestTableEpoch(t *testing.T) {
+	tb, n := NewTable(), nodeID(1)
+	old := NewAdvertiser(1)
+	old.Set(ip("239.0.0.1"), excl())
+	apply(t, tb, n, old.Full(), epoch0, true, false)
+	// The node restarts: its first delta has Seq 1 under a new epoch.
+	restarted := NewAdvertiser(2)
+	d, _ := restarted.Set(ip("239.0.0.2"), excl())
+	apply(t, tb, n, d, epoch0, false, true)
+	if got := filtersOf(t, tb.View(), n); len(got) != 1 {
+		t.Fatalf("old state should stay until the new full: %v", got)
+	}
+	apply(t, tb, n, restarted.Full(), epoch0, true, false)
+	if got := filtersOf(t, tb.View(), n); len(got) != 1 || !got[ip("239.0.0.2")].Equal(excl()) {
+		t.Fatalf("after the new full: %v", got)
+	}
+	// A delta from a node never heard in full also asks for one.
+	other := NewAdvertiser(3)
+	d, _ = other.Set(ip("239.0.0.3"), excl())
+	apply(t, tb, nodeID(2), d, epoch0, false, true)
+	if s := tb.Sync(nodeID(2)); s.Epoch != 0 || s.Seq != 0 {
+		t.Fatalf("Sync for an unsynced node: %+v", s)
+	}
+}
+
+func TestTableSince(t *testing.T) {
+	a, tb, n := NewAdvertiser(1), NewTable(), nodeID(1)
+	g := ip("232.1.1.1")
+	since := func() time.Time { return tb.View().Nodes(g)[0].Since }
+	d, _ := a.Set(g, incl("10.0.0.1"))
+	apply(t, tb, n, a.Full(), epoch0, true, false)
+	apply(t, tb, n, d, epoch0.Add(time.Second), false, false) // already in the full
+	// A filter change keeps the join time, through a delta or a full.
+	d, _ = a.Set(g, incl("10.0.0.1", "10.0.0.2"))
+	apply(t, tb, n, d, epoch0.Add(2*time.Second), true, false)
+	a.Set(g, excl())
+	apply(t, tb, n, a.Full(), epoch0.Add(3*time.Second), true, false)
+	if !since().Equal(epoch0) {
+		t.Fatalf("Since %v, want the join at %v", since(), epoch0)
+	}
+	d, _ = a.Set(g, incl())
+	apply(t, tb, n, d, epoch0.Add(4*time.Second), true, false)
+	d, _ = a.Set(g, excl())
+	apply(t, tb, n, d, epoch0.Add(5*time.Second), true, false)
+	if !since().Equal(epoch0.Add(5 * time.Second)) {
+		t.Fatalf("Since %v after leaving and joining again", since())
+	}
+}
+
+func TestTableExpireRemove(t *testing.T) {
+	tb := NewTable()
+	a := NewAdvertiser(1)
+	a.SetRefresh(10 * time.Second)
+	a.Set(ip("239.0.0.1"), excl())
+	apply(t, tb, nodeID(1), a.Full(), epoch0, true, false)
+	apply(t, tb, nodeID(2), a.Full(), epoch0, true, false)
+	// Hearing anything, even a stale message, keeps a node alive.
+	apply(t, tb, nodeID(2), a.Full(), epoch0.Add(20*time.Second), false, false)
+	if tb.Expire(epoch0.Add(30*time.Second - 1)) {
+		t.Fatal("expired before 3× refresh")
+	}
+	if !tb.Expire(epoch0.Add(30 * time.Second)) {
+		t.Fatal("not expired at 3× refresh")
+	}
+	if got := viewState(t, tb.View()); len(got) != 1 || got[nodeID(2)] == nil {
+		t.Fatalf("after expiry: %v", got)
+	}
+	if !tb.Remove(nodeID(2)) || tb.Remove(nodeID(2)) || tb.View().Len() != 0 {
+		t.Fatal("Remove")
+	}
+	// A node with nothing to show goes without changing the view.
+	d, _ := NewAdvertiser(9).Set(ip("239.0.0.9"), excl())
+	apply(t, tb, nodeID(3), d, epoch0, false, true)
+	if tb.Expire(epoch0.Add(3 * DefaultRefresh)) {
+		t.Fatal("expiring a node without groups changed the view")
+	}
+	if _, sync := tb.Apply(nodeID(3), d, epoch0.Add(3*DefaultRefresh)); !sync {
+		t.Fatal("an expired node was not forgotten")
+	}
+}
+
+func TestTableView(t *testing.T) {
+	a, tb, n := NewAdvertiser(1), NewTable(), nodeID(1)
+	a.Set(ip("239.0.0.1"), incl("10.0.0.1"))
+	apply(t, tb, n, a.Full(), epoch0, true, false)
+	v1 := tb.View()
+	apply(t, tb, n, a.Full(), epoch0, false, false)
+	if tb.View() != v1 {
+		t.Fatal("a refresh without change rebuilt the view")
+	}
+	d, _ := a.Set(ip("239.0.0.1"), incl("10.0.0.2"))
+	apply(t, tb, n, d, epoch0, true, false)
+	if tb.View() == v1 || v1.Targets(ip("239.0.0.1"), ip("10.0.0.1"), nil) == nil {
+		t.Fatal("an old view must stay as it was")
+	}
+	// The table keeps copies: a reused message changes nothing.
+	m := a.Full()
+	tb.Apply(nodeID(2), m, epoch0)
+	m.Groups[0].Filter.Sources[0] = ip("10.0.0.9")
+	if got := filtersOf(t, tb.View(), nodeID(2)); !got[ip("239.0.0.1")].Equal(incl("10.0.0.2")) {
+		t.Fatalf("state aliases the message: %v", got)
+	}
+}
+
+func TestTableIgnores(t *testing.T) {
+	tb := NewTable()
+	for _, m := range []*Message{
+		{Kind: KindSync},
+		{Kind: KindFull, Refresh: time.Second, Groups: []Group{{ip("239.0.0.1"), excl("10.0.0.2", "10.0.0.1")}}},
+		{Kind: KindFull, Refresh: 0},
+	} {
+		if c, s := tb.Apply(nodeID(1), m, epoch0); c || s {
+			t.Errorf("Apply(%+v) = %v, %v", m, c, s)
+		}
+	}
+	if len(tb.nodes) != 0 {
+		t.Error("an ignored message created a node")
+	}
+}
