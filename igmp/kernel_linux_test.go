@@ -46,45 +46,27 @@ type kernelRig struct {
 	calls  chan func(*igmp.Router)
 }
 
-// newKernelRig opens the TAP in a fresh namespace and runs sysctls (such
-// as force_igmp_version) before the router starts.
+// newKernelRig opens the TAP in a fresh namespace, runs sysctls (such as
+// force_igmp_version) and starts a Router on it.
 func newKernelRig(t *testing.T, cfg igmp.Config, sysctls ...string) *kernelRig {
 	t.Helper()
-	tb := netns.NewT(t)
-	h, err := tb.AddNamespace("igmp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &kernelRig{t: t, h: h, events: make(chan igmp.Event, 256), kernel: make(chan *igmp.Message, 256),
+	k := &kernelRig{t: t, events: make(chan igmp.Event, 256), kernel: make(chan *igmp.Message, 256),
 		calls: make(chan func(*igmp.Router))}
-	err = h.Do(func() (err error) {
-		k.dev, err = tap.Open(tap.Config{Name: tapName, Mode: tap.ModeHost, MTU: 1400,
-			Address: netip.MustParsePrefix("10.77.0.1/24"), Address6: netip.MustParsePrefix("fd77::1/64")})
-		if err != nil {
-			return err
-		}
-		k.ifi, err = net.InterfaceByName(tapName)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range sysctls {
-		if _, err := h.Run("sysctl", "-w", s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k.h, k.dev, k.ifi = openTAP(t, sysctls...)
 	cfg.IPv4, cfg.IPv6, cfg.MAC = routerIP, routerLL, routerMAC
 	r, err := igmp.New(cfg, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
-	go k.loop(r, k.reader(), stop, done)
+	reads := reader(t, k.dev, stop)
+	go k.loop(r, reads, stop, done)
 	t.Cleanup(func() {
 		close(stop)
 		<-done
 		k.dev.Close()
+		for range reads { // the reader ends once the TAP is closed
+		}
 		if st := r.Stats(); st.Errors != (igmp.ErrorStats{}) {
 			t.Errorf("the router refused frames of the kernel: %+v", st.Errors)
 		}
@@ -92,20 +74,53 @@ func newKernelRig(t *testing.T, cfg igmp.Config, sysctls ...string) *kernelRig {
 	return k
 }
 
-// reader hands over batches of IGMP and MLD frames read from the TAP.
-func (k *kernelRig) reader() <-chan [][]byte {
+// openTAP makes a namespace with the TAP (10.77.0.1/24, fd77::1/64) and
+// runs sysctls in it. Closing the TAP is up to the caller.
+func openTAP(t *testing.T, sysctls ...string) (*netns.Host, tap.Device, *net.Interface) {
+	t.Helper()
+	tb := netns.NewT(t)
+	h, err := tb.AddNamespace("igmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev tap.Device
+	var ifi *net.Interface
+	err = h.Do(func() (err error) {
+		dev, err = tap.Open(tap.Config{Name: tapName, Mode: tap.ModeHost, MTU: 1400,
+			Address: netip.MustParsePrefix("10.77.0.1/24"), Address6: netip.MustParsePrefix("fd77::1/64")})
+		if err != nil {
+			return err
+		}
+		ifi, err = net.InterfaceByName(tapName)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sysctls {
+		if _, err := h.Run("sysctl", "-w", s); err != nil {
+			dev.Close()
+			t.Fatal(err)
+		}
+	}
+	return h, dev, ifi
+}
+
+// reader hands over batches of IGMP and MLD frames read from dev until it
+// is closed; it drops them once stop is closed.
+func reader(t *testing.T, dev tap.Device, stop <-chan struct{}) <-chan [][]byte {
 	ch := make(chan [][]byte, 64)
 	go func() {
 		defer close(ch)
 		bufs, sizes := make([][]byte, 16), make([]int, 16)
 		for i := range bufs {
-			bufs[i] = make([]byte, tap.MaxFrame(k.dev.MTU()))
+			bufs[i] = make([]byte, tap.MaxFrame(dev.MTU()))
 		}
 		for {
-			n, err := k.dev.Read(bufs, sizes)
+			n, err := dev.Read(bufs, sizes)
 			if err != nil {
 				if !errors.Is(err, net.ErrClosed) {
-					k.t.Errorf("TAP read: %v", err)
+					t.Errorf("TAP read: %v", err)
 				}
 				return
 			}
@@ -116,7 +131,10 @@ func (k *kernelRig) reader() <-chan [][]byte {
 				}
 			}
 			if len(batch) > 0 {
-				ch <- batch
+				select {
+				case ch <- batch:
+				case <-stop:
+				}
 			}
 		}
 	}()

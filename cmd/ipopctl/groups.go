@@ -42,8 +42,14 @@ func groups(args []string) error {
 		local, timer := "-", "-"
 		if gs.Local != nil {
 			local = gs.Local.Filter
-			if gs.Local.Compat != 0 && gs.Local.Compat != 3 {
-				local += fmt.Sprintf(" (v%d hosts)", gs.Local.Compat)
+			// Note hosts of an older version than the querier's family
+			// (IGMPv3, MLDv2 are current).
+			current, proto := 3, "IGMP"
+			if strings.Contains(gs.Group, ":") {
+				current, proto = 2, "MLD"
+			}
+			if gs.Local.Compat != 0 && gs.Local.Compat < current {
+				local += fmt.Sprintf(" (%sv%d hosts)", proto, gs.Local.Compat)
 			}
 			timer = gs.Local.GroupTimer.String()
 		}

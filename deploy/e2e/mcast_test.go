@@ -3,118 +3,31 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/netip"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/overlay/control"
 )
 
-// receiver is a socket joined to a group on a node's TAP, counting what
-// arrives per source.
-type receiver struct {
-	conn  net.PacketConn
-	got   atomic.Int64
-	froms map[string]*atomic.Int64
-}
-
-// join opens a receiver in n's namespace. source, when set, makes it a
-// source-specific join (IGMPv3 INCLUDE{source}).
-func join(t *testing.T, n *lab.Node, group string, port int, source string) *receiver {
+// join opens a receiver in n's namespace (lab.Join), closed when the test ends.
+func join(t *testing.T, n *lab.Node, group string, port int, source string) *lab.Receiver {
 	t.Helper()
-	g := netip.MustParseAddr(group)
-	r := &receiver{froms: map[string]*atomic.Int64{}}
-	err := n.Host.Do(func() error {
-		ifi, err := net.InterfaceByName("ipop0")
-		if err != nil {
-			return err
-		}
-		network, addr := "udp4", fmt.Sprintf("0.0.0.0:%d", port)
-		if g.Is6() {
-			network, addr = "udp6", fmt.Sprintf("[::]:%d", port)
-		}
-		c, err := net.ListenPacket(network, addr)
-		if err != nil {
-			return err
-		}
-		r.conn = c
-		gaddr := &net.UDPAddr{IP: net.IP(g.AsSlice())}
-		switch {
-		case g.Is6():
-			return ipv6.NewPacketConn(c).JoinGroup(ifi, gaddr)
-		case source != "":
-			return ipv4.NewPacketConn(c).JoinSourceSpecificGroup(ifi, gaddr, &net.UDPAddr{IP: net.ParseIP(source)})
-		default:
-			return ipv4.NewPacketConn(c).JoinGroup(ifi, gaddr)
-		}
-	})
+	r, err := lab.Join(n.Host, group, port, source)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"10.254.0.1", "10.254.0.2", "10.254.0.3", "10.254.0.4", "fd54::1", "fd54::2", "fd54::3", "fd54::4"} {
-		r.froms[s] = &atomic.Int64{}
-	}
-	go func() {
-		buf := make([]byte, 2000)
-		for {
-			_, from, err := r.conn.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			r.got.Add(1)
-			ip := from.(*net.UDPAddr).IP.String()
-			if c := r.froms[ip]; c != nil {
-				c.Add(1)
-			}
-		}
-	}()
-	t.Cleanup(func() { r.conn.Close() })
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 
-// send sends count datagrams to group:port from n's TAP, interval apart.
+// send sends count datagrams to group:port from n's TAP (lab.Send).
 func send(t *testing.T, n *lab.Node, group string, port, count int, interval time.Duration) {
 	t.Helper()
-	g := netip.MustParseAddr(group)
-	var c net.PacketConn
-	err := n.Host.Do(func() error {
-		ifi, err := net.InterfaceByName("ipop0")
-		if err != nil {
-			return err
-		}
-		if g.Is6() {
-			if c, err = net.ListenPacket("udp6", "[::]:0"); err != nil {
-				return err
-			}
-			p := ipv6.NewPacketConn(c)
-			p.SetMulticastHopLimit(8)
-			return p.SetMulticastInterface(ifi)
-		}
-		if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
-			return err
-		}
-		p := ipv4.NewPacketConn(c)
-		p.SetMulticastTTL(8)
-		return p.SetMulticastInterface(ifi)
-	})
-	if err != nil {
+	if err := lab.Send(n.Host, group, port, count, interval); err != nil {
 		t.Fatal(err)
-	}
-	defer c.Close()
-	dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
-	for i := range count {
-		if _, err := c.WriteTo([]byte(fmt.Sprintf("ipopd multicast test %d", i)), dst); err != nil {
-			t.Fatalf("send: %v", err)
-		}
-		time.Sleep(interval)
 	}
 }
 
@@ -196,8 +109,8 @@ func TestMulticastOnlyToSubscribers(t *testing.T) {
 		waitSubscribers(t, gamma, c.group, "alpha", "beta")
 		send(t, gamma, c.group, 5000, 200, 2*time.Millisecond)
 		eventually(t, 5*time.Second, "both receivers got all 200 on "+c.group, func() error {
-			if ra.got.Load() != 200 || rb.got.Load() != 200 {
-				return fmt.Errorf("alpha %d, beta %d", ra.got.Load(), rb.got.Load())
+			if ra.Got() != 200 || rb.Got() != 200 {
+				return fmt.Errorf("alpha %d, beta %d", ra.Got(), rb.Got())
 			}
 			return nil
 		})
@@ -226,7 +139,7 @@ func TestMulticastSourceSpecific(t *testing.T) {
 	send(t, gamma, "232.1.1.1", 5001, 100, 2*time.Millisecond)
 	send(t, delta, "232.1.1.1", 5001, 100, 2*time.Millisecond)
 	time.Sleep(time.Second)
-	if got, bad := r.froms[gamma.Addr4()].Load(), r.froms[delta.Addr4()].Load(); got != 100 || bad != 0 {
+	if got, bad := r.From(gamma.Addr4()), r.From(delta.Addr4()); got != 100 || bad != 0 {
 		t.Errorf("received %d from the allowed source (want 100), %d from the other (want 0)", got, bad)
 	}
 	if g := groupOn(t, delta, "232.1.1.1"); g.FwdFrames != 0 {
@@ -247,8 +160,8 @@ func TestMulticastOlderHosts(t *testing.T) {
 		waitSubscribers(t, ns[2], group, n.Name)
 		send(t, ns[2], group, 5002, 50, 2*time.Millisecond)
 		eventually(t, 5*time.Second, "IGMPv"+v+" host receives", func() error {
-			if r.got.Load() != 50 {
-				return fmt.Errorf("got %d of 50", r.got.Load())
+			if r.Got() != 50 {
+				return fmt.Errorf("got %d of 50", r.Got())
 			}
 			return nil
 		})
@@ -270,7 +183,7 @@ func TestMulticastLeaveAndKill(t *testing.T) {
 
 	// Default igmp: robustness 2 × last_member_query_interval 1s.
 	left := time.Now()
-	ra.conn.Close()
+	ra.Close()
 	eventually(t, 3*time.Second, "alpha's stream stops after its receiver left", func() error {
 		if got := subscribers(groupOn(t, gamma, "239.5.5.5")); strings.Join(got, ",") != "beta" {
 			return fmt.Errorf("gamma still sends to %v", got)

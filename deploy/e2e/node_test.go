@@ -157,7 +157,8 @@ func TestNodeLifecycle(t *testing.T) {
 		defer c.Close()
 		fmt.Fprint(c, "GET /metrics HTTP/1.0\r\n\r\n")
 		body, _ := io.ReadAll(c)
-		for _, want := range []string{`ipopd_tap_rx_frames_total{class="igmp"}`, `ipopd_info{name="alpha"`, "ipopd_cert_expiry_timestamp_seconds"} {
+		for _, want := range []string{`ipopd_tap_rx_frames_total{class="igmp"}`, `ipopd_info{name="alpha"`, "ipopd_cert_expiry_timestamp_seconds",
+			`ipopd_querier{family="4"} 1`, `ipopd_querier{family="6"} 1`, `ipopd_membership_reports_total{proto="igmp"}`, "ipopd_mcast_local_groups"} {
 			if !strings.Contains(string(body), want) {
 				return fmt.Errorf("metrics lack %s:\n%s", want, body)
 			}

@@ -71,6 +71,23 @@ func newMcast(n *Node, r *igmp.Router, epoch uint64) *mcast {
 
 func (mc *mcast) post(f func()) { mc.tasks <- f }
 
+// call runs f on the loop and waits for it, at most 2 s (the loop may be
+// stopping): it reports whether f ran.
+func (mc *mcast) call(f func()) bool {
+	done := make(chan struct{})
+	select {
+	case mc.tasks <- func() { f(); close(done) }:
+	case <-time.After(2 * time.Second):
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
 // input hands an IGMP/MLD frame from the TAP reader to the loop.
 func (mc *mcast) input(frame []byte) {
 	select {

@@ -61,9 +61,7 @@ func (n *Node) groups() control.Groups {
 			names[id] = l.Name
 		}
 	}
-	done := make(chan struct{})
-	n.mcast.post(func() {
-		defer close(done)
+	n.mcast.call(func() {
 		now := time.Now()
 		for _, q := range n.mcast.router.Queriers(now) {
 			qs := control.QuerierStatus{Family: q.Family, Querier: q.Querier, Version: q.Version,
@@ -114,7 +112,6 @@ func (n *Node) groups() control.Groups {
 			out.Groups = append(out.Groups, *gs)
 		}
 	})
-	<-done
 	sort.Slice(out.Groups, func(i, j int) bool {
 		x, _ := netip.ParseAddr(out.Groups[i].Group)
 		y, _ := netip.ParseAddr(out.Groups[j].Group)

@@ -166,7 +166,7 @@ func (n *Node) listenMetrics(addr string) error {
 func (n *Node) newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&tapCollector{n: n})
+	reg.MustRegister(&tapCollector{n: n}, mcastCollector{mc: n.mcast})
 	return reg
 }
 

@@ -1,0 +1,139 @@
+package lab
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/ipopd/ipopd/deploy/netns"
+)
+
+// Receiver is a UDP socket joined to a multicast group on a host's ipop0,
+// counting datagrams per source address. It stands in for an unmodified
+// multicast application: a plain socket and a plain join.
+type Receiver struct {
+	conn  net.PacketConn
+	got   atomic.Int64
+	mu    sync.Mutex
+	froms map[netip.Addr]int64
+}
+
+// Join opens a receiver in h for group:port on ipop0. A non-empty source
+// makes it a source-specific join (IGMPv3 INCLUDE{source}); IPv6 groups use
+// an any-source join.
+func Join(h *netns.Host, group string, port int, source string) (*Receiver, error) {
+	g, err := netip.ParseAddr(group)
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{froms: map[netip.Addr]int64{}}
+	err = h.Do(func() error {
+		ifi, err := net.InterfaceByName("ipop0")
+		if err != nil {
+			return err
+		}
+		network, addr := "udp4", fmt.Sprintf("0.0.0.0:%d", port)
+		if g.Is6() {
+			network, addr = "udp6", fmt.Sprintf("[::]:%d", port)
+		}
+		if r.conn, err = net.ListenPacket(network, addr); err != nil {
+			return err
+		}
+		gaddr := &net.UDPAddr{IP: net.IP(g.AsSlice())}
+		switch {
+		case g.Is6():
+			return ipv6.NewPacketConn(r.conn).JoinGroup(ifi, gaddr)
+		case source != "":
+			return ipv4.NewPacketConn(r.conn).JoinSourceSpecificGroup(ifi, gaddr, &net.UDPAddr{IP: net.ParseIP(source)})
+		default:
+			return ipv4.NewPacketConn(r.conn).JoinGroup(ifi, gaddr)
+		}
+	})
+	if err != nil {
+		if r.conn != nil {
+			r.conn.Close()
+		}
+		return nil, err
+	}
+	go r.read()
+	return r, nil
+}
+
+func (r *Receiver) read() {
+	buf := make([]byte, 65536)
+	for {
+		_, from, err := r.conn.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		r.got.Add(1)
+		a, _ := netip.AddrFromSlice(from.(*net.UDPAddr).IP)
+		r.mu.Lock()
+		r.froms[a.Unmap()]++
+		r.mu.Unlock()
+	}
+}
+
+// Got is how many datagrams arrived.
+func (r *Receiver) Got() int64 { return r.got.Load() }
+
+// From is how many datagrams arrived from source.
+func (r *Receiver) From(source string) int64 {
+	a, _ := netip.ParseAddr(source)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.froms[a.Unmap()]
+}
+
+// Close leaves the group (the kernel sends the leave/report).
+func (r *Receiver) Close() error { return r.conn.Close() }
+
+// Send sends count datagrams to group:port out of h's ipop0, interval apart.
+func Send(h *netns.Host, group string, port, count int, interval time.Duration) error {
+	g, err := netip.ParseAddr(group)
+	if err != nil {
+		return err
+	}
+	var c net.PacketConn
+	err = h.Do(func() error {
+		ifi, err := net.InterfaceByName("ipop0")
+		if err != nil {
+			return err
+		}
+		if g.Is6() {
+			if c, err = net.ListenPacket("udp6", "[::]:0"); err != nil {
+				return err
+			}
+			p := ipv6.NewPacketConn(c)
+			p.SetMulticastHopLimit(8)
+			return p.SetMulticastInterface(ifi)
+		}
+		if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
+			return err
+		}
+		p := ipv4.NewPacketConn(c)
+		p.SetMulticastTTL(8)
+		return p.SetMulticastInterface(ifi)
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return err
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
+	for i := range count {
+		if _, err := c.WriteTo(fmt.Appendf(nil, "ipopd multicast %d", i), dst); err != nil {
+			return fmt.Errorf("send to %s: %w", dst, err)
+		}
+		time.Sleep(interval)
+	}
+	return nil
+}
