@@ -215,7 +215,7 @@ func (k *kernelRig) seen(f []byte) {
 			continue
 		}
 		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data), 0o644); err != nil {
+		if err := os.WriteFile(path, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%+q)\n", data), 0o644); err != nil {
 			k.t.Errorf("saving seed: %v", err)
 		}
 	}

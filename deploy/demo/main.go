@@ -170,7 +170,7 @@ func multicast(members []*member) error {
 	alpha, beta, gamma := members[0], members[1], members[2]
 	var rs []*lab.Receiver
 	for _, m := range []*member{beta, gamma} {
-		r, err := lab.Join(m.host, "239.1.1.1", 5000, "")
+		r, err := lab.Join(m.host, "ipop0", "239.1.1.1", 5000, "")
 		if err != nil {
 			return err
 		}
@@ -178,7 +178,7 @@ func multicast(members []*member) error {
 		rs = append(rs, r)
 	}
 	time.Sleep(time.Second) // the kernel's report, the querier, the advertisement
-	if err := lab.Send(alpha.host, "239.1.1.1", 5000, 100, 5*time.Millisecond); err != nil {
+	if err := lab.Send(alpha.host, "ipop0", "239.1.1.1", 5000, 100, 5*time.Millisecond); err != nil {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond)

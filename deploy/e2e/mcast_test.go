@@ -15,7 +15,7 @@ import (
 // join opens a receiver in n's namespace (lab.Join), closed when the test ends.
 func join(t *testing.T, n *lab.Node, group string, port int, source string) *lab.Receiver {
 	t.Helper()
-	r, err := lab.Join(n.Host, group, port, source)
+	r, err := lab.Join(n.Host, "ipop0", group, port, source)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func join(t *testing.T, n *lab.Node, group string, port int, source string) *lab
 // send sends count datagrams to group:port from n's TAP (lab.Send).
 func send(t *testing.T, n *lab.Node, group string, port, count int, interval time.Duration) {
 	t.Helper()
-	if err := lab.Send(n.Host, group, port, count, interval); err != nil {
+	if err := lab.Send(n.Host, "ipop0", group, port, count, interval); err != nil {
 		t.Fatal(err)
 	}
 }

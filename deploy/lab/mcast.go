@@ -24,17 +24,17 @@ type Receiver struct {
 	froms map[netip.Addr]int64
 }
 
-// Join opens a receiver in h for group:port on ipop0. A non-empty source
-// makes it a source-specific join (IGMPv3 INCLUDE{source}); IPv6 groups use
-// an any-source join.
-func Join(h *netns.Host, group string, port int, source string) (*Receiver, error) {
+// Join opens a receiver in h for group:port on iface (ipop0 on a node, eth0
+// on a LAN host). A non-empty source makes it a source-specific join
+// (IGMPv3 INCLUDE{source}); IPv6 groups use an any-source join.
+func Join(h *netns.Host, iface, group string, port int, source string) (*Receiver, error) {
 	g, err := netip.ParseAddr(group)
 	if err != nil {
 		return nil, err
 	}
 	r := &Receiver{froms: map[netip.Addr]int64{}}
 	err = h.Do(func() error {
-		ifi, err := net.InterfaceByName("ipop0")
+		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
@@ -94,15 +94,15 @@ func (r *Receiver) From(source string) int64 {
 // Close leaves the group (the kernel sends the leave/report).
 func (r *Receiver) Close() error { return r.conn.Close() }
 
-// Send sends count datagrams to group:port out of h's ipop0, interval apart.
-func Send(h *netns.Host, group string, port, count int, interval time.Duration) error {
+// Send sends count datagrams to group:port out of h's iface, interval apart.
+func Send(h *netns.Host, iface, group string, port, count int, interval time.Duration) error {
 	g, err := netip.ParseAddr(group)
 	if err != nil {
 		return err
 	}
 	var c net.PacketConn
 	err = h.Do(func() error {
-		ifi, err := net.InterfaceByName("ipop0")
+		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
 		}
