@@ -25,7 +25,6 @@ const (
 
 // bench runs cells inside one testbed with one build of the traffic program.
 type bench struct {
-	tb    *netns.Testbed
 	mcast string // deploy/bench/mcast binary
 	dur   time.Duration
 	run   int // last run id handed out
@@ -39,7 +38,7 @@ func newBench(tb *netns.Testbed, dur time.Duration) (*bench, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: go build deploy/bench/mcast: %v\n%s", err, out)
 	}
-	return &bench{tb: tb, mcast: bin, dur: dur}, nil
+	return &bench{mcast: bin, dur: dur}, nil
 }
 
 // result is one cell: one path, one datagram size, one offered load.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -26,9 +27,10 @@ func (d drops) sub(e drops) drops {
 	return drops{d.SndIf - e.SndIf, d.DaemonSock - e.DaemonSock, d.RcvIf - e.RcvIf, d.RcvSock - e.RcvSock}
 }
 
-// rcvPort is the port of group; the receiver's socket is the only one bound
-// to it, every other UDP socket in the receiving namespace is a daemon's.
-const rcvPort = "1389" // 5001, as /proc/net/udp shows it
+// rcvPort is group's port as /proc/net/udp shows it (":1389" for 5001). The
+// receiver's socket is the only one bound to it; every other UDP socket in
+// the receiving namespace is a daemon's.
+var rcvPort = fmt.Sprintf(":%04X", netip.MustParseAddrPort(group).Port())
 
 func readDrops(p *path) (drops, error) {
 	var d drops
@@ -54,7 +56,7 @@ func readDrops(p *path) (drops, error) {
 		if err != nil {
 			return d, fmt.Errorf("bench: /proc/net/udp in %s: %q", p.Rcv, line)
 		}
-		if strings.HasSuffix(f[1], ":"+rcvPort) {
+		if strings.HasSuffix(f[1], rcvPort) {
 			d.RcvSock += n
 		} else {
 			d.DaemonSock += n

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ipopd/ipopd/deploy/netns"
@@ -37,7 +38,8 @@ func Build() (Bins, error) {
 			buildErr = err
 			return
 		}
-		if buildDir, err = os.MkdirTemp("", "ipopd-bin-"); err != nil {
+		removeStaleBuilds()
+		if buildDir, err = os.MkdirTemp("", fmt.Sprintf("ipopd-bin-%d-", os.Getpid())); err != nil {
 			buildErr = err
 			return
 		}
@@ -54,6 +56,22 @@ func Build() (Bins, error) {
 		}
 	})
 	return bins, buildErr
+}
+
+// removeStaleBuilds removes the binary directories of processes that have
+// exited: a build directory lives as long as the process that made it, and
+// nothing runs at a test binary's exit to remove it.
+func removeStaleBuilds() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "ipopd-bin-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "ipopd-bin-%d-", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 func moduleRoot() (string, error) {
