@@ -80,27 +80,64 @@ func TestRFC3376Tables(t *testing.T) {
 		{"EX({},{}) TO_IN({}): Q(G), GT=LMQT", []Record{rec(ModeIsExclude, grp)}, rec(ChangeToIncludeMode, grp),
 			excl(), timers{}, lmqt, []q{{nil, false}}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			g := newRig(t, testConfig())
-			g.at(10 * time.Second)
-			g.v3(c.setup...)
-			g.at(20 * time.Second)
-			g.out()
-			g.v3(c.rec)
-			s := g.state(grp)
-			if !s.Filter.Equal(c.filter) || s.GroupTimer != c.gt {
-				t.Errorf("state %v GT %v, want %v GT %v", s.Filter, s.GroupTimer, c.filter, c.gt)
+		// RFC 3810 §7.4 is the same table for MLDv2: run each row for
+		// IPv6 too, with addresses mapped.
+		for _, v6 := range []bool{false, true} {
+			to6 := func(a netip.Addr) netip.Addr { return a }
+			group, reporter := grp, h1
+			if v6 {
+				to6 = func(a netip.Addr) netip.Addr { b := a.As4(); return ip(fmt.Sprintf("2001:db8::%d", b[3])) }
+				group, reporter = grp6, h1LL
 			}
-			if got := g.srcTimers(grp); !reflect.DeepEqual(got, c.timers) {
-				t.Errorf("source timers %v, want %v", got, c.timers)
+			recs := func(rs ...Record) []Record {
+				var out []Record
+				for _, r := range rs {
+					x := Record{Type: r.Type, Group: group}
+					for _, a := range r.Sources {
+						x.Sources = append(x.Sources, to6(a))
+					}
+					out = append(out, x)
+				}
+				return out
 			}
-			if got := g.specific(); fmt.Sprint(got) != fmt.Sprint(c.queries) {
-				t.Errorf("queries %v, want %v", got, c.queries)
+			addrs := func(a []netip.Addr) []netip.Addr {
+				var out []netip.Addr
+				for _, x := range a {
+					out = append(out, to6(x))
+				}
+				return set(out...)
 			}
-			if s.LastReporter != h1 {
-				t.Errorf("last reporter %v", s.LastReporter)
-			}
-		})
+			t.Run(fmt.Sprintf("%s/v6=%v", c.name, v6), func(t *testing.T) {
+				g := newRig(t, testConfig())
+				g.at(10 * time.Second)
+				g.v3(recs(c.setup...)...)
+				g.at(20 * time.Second)
+				g.out()
+				g.v3(recs(c.rec)...)
+				s := g.state(group)
+				want := Filter{Mode: c.filter.Mode, Sources: addrs(c.filter.Sources)}
+				if !s.Filter.Equal(want) || s.GroupTimer != c.gt {
+					t.Errorf("state %v GT %v, want %v GT %v", s.Filter, s.GroupTimer, want, c.gt)
+				}
+				wantTimers := timers{}
+				for a, d := range c.timers {
+					wantTimers[to6(a)] = d
+				}
+				if got := g.srcTimers(group); !reflect.DeepEqual(got, wantTimers) {
+					t.Errorf("source timers %v, want %v", got, wantTimers)
+				}
+				var wantQ []q
+				for _, x := range c.queries {
+					wantQ = append(wantQ, q{addrs(x.sources), x.s})
+				}
+				if got := g.specific(); fmt.Sprint(got) != fmt.Sprint(wantQ) {
+					t.Errorf("queries %v, want %v", got, wantQ)
+				}
+				if s.LastReporter != reporter {
+					t.Errorf("last reporter %v", s.LastReporter)
+				}
+			})
+		}
 	}
 }
 

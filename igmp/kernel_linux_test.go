@@ -280,38 +280,3 @@ func (k *kernelRig) steady(group netip.Addr, want igmp.Filter, d time.Duration) 
 		}
 	}
 }
-
-// compat returns the group's compatibility version.
-func (k *kernelRig) compat(group netip.Addr) int {
-	c := 0
-	k.call(func(r *igmp.Router) {
-		for _, g := range r.Groups(time.Now()) {
-			if g.Group == group {
-				c = g.Compat
-			}
-		}
-	})
-	return c
-}
-
-// answered counts the kernel's messages, until now, that only a query can
-// cause: IGMPv3/MLDv2 current-state records (IS_IN, IS_EX) for group, or,
-// from older versions, any report for it.
-func (k *kernelRig) answered(group netip.Addr) int {
-	n := 0
-	for {
-		select {
-		case m := <-k.kernel:
-			for _, r := range m.Records {
-				if r.Group == group && (r.Type == igmp.ModeIsInclude || r.Type == igmp.ModeIsExclude) {
-					n++
-				}
-			}
-			if m.Group == group && (m.Type == igmp.TypeIGMPv1Report || m.Type == igmp.TypeIGMPv2Report || m.Type == igmp.TypeMLDv1Report) {
-				n++
-			}
-		default:
-			return n
-		}
-	}
-}

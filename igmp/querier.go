@@ -136,6 +136,8 @@ func (f *family) heardQuery(now time.Time, src netip.Addr, m *Message) {
 	if f.defersTo(src) {
 		f.querier, f.queryTimer, f.startupLeft = false, time.Time{}, 0
 		f.other = src
+		// Only v3/MLDv2 queries carry QRV and QQI; 0 means "use our own".
+		f.learnedRV, f.learnedQI = 0, 0
 		if m.Version == f.topVersion() {
 			f.learnedRV, f.learnedQI = int(m.QRV), m.QQI()
 		}

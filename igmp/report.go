@@ -37,7 +37,7 @@ func (f *family) handle(now time.Time, src netip.Addr, m *Message) error {
 // ignored reports whether a group never takes part in membership: the
 // all-systems and all-nodes groups, which every host is always in and never
 // reports (RFC 3376 §5, RFC 3810 §6), and IPv6 scopes 0 (reserved) and 1
-// (interface-local), which never leave the host (RFC 4291 §2.7).
+// (interface-local), for which MLD is never sent (RFC 3810 §6).
 func ignored(g netip.Addr) bool {
 	if g.Is4() {
 		return g == allSystems

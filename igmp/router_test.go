@@ -26,8 +26,7 @@ func TestConfigValidation(t *testing.T) {
 		{"query interval beyond QQIC", func(c *Config) { c.QueryInterval = 31745 * time.Second }},
 		{"QRI not below QI", func(c *Config) { c.QueryResponseInterval = 125 * time.Second }},
 		{"QRI below 1/10 s", func(c *Config) { c.QueryResponseInterval = 50 * time.Millisecond }},
-		{"QRI beyond IGMPv2's code", func(c *Config) { c.Version, c.QueryResponseInterval = 2, 26*time.Second }},
-		{"LMQI beyond IGMPv3's code", func(c *Config) { c.QueryInterval, c.LastMemberQueryInterval = 31744*time.Second, 3175*time.Second }},
+		{"LMQI below 1/10 s", func(c *Config) { c.LastMemberQueryInterval = 99 * time.Millisecond }},
 		{"multicast IPv4", func(c *Config) { c.IPv4 = grp }},
 		{"IPv6 as IPv4", func(c *Config) { c.IPv4 = routerLL }},
 		{"global IPv6", func(c *Config) { c.IPv6 = ip("fd77::1") }},
@@ -41,11 +40,21 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("%s: %v", c.name, err)
 		}
 	}
-	// IGMP disabled: MLDv1 allows up to 65.535 s, more than IGMPv2's 25.5 s.
+}
+
+// Response intervals beyond a version's largest code go out as that code.
+func TestLongResponseIntervalsClamp(t *testing.T) {
 	cfg := testConfig()
-	cfg.Version, cfg.DisableIPv4, cfg.QueryResponseInterval = 2, true, 60*time.Second
-	if _, err := New(cfg, t0); err != nil {
-		t.Errorf("MLDv1 with a 60 s QRI: %v", err)
+	cfg.Version, cfg.QueryResponseInterval = 2, 100*time.Second
+	g := newRig(t, cfg)
+	g.at(31250 * time.Millisecond)
+	for _, s := range g.out() {
+		if s.m.MaxRespCode != map[bool]uint16{false: 255, true: 65535}[s.dst.Is6()] {
+			t.Errorf("%v", s.m)
+		}
+	}
+	if s := g.r.Queriers(g.now); s[0].Version != 2 {
+		t.Fatal(s)
 	}
 }
 
