@@ -190,6 +190,11 @@ func (m *Manager) open(s *scratch, l *Link, pkt []byte) []byte {
 		if f[6]&1 == 0 {
 			m.macs.learn([6]byte(f[6:12]), l)
 		}
+		if m.cfg.Snoop != nil {
+			if et := uint16(f[12])<<8 | uint16(f[13]); et == 0x0806 || et == 0x86dd || et == 0x8100 {
+				m.cfg.Snoop(l.peer, f)
+			}
+		}
 		if f[0]&1 == 1 {
 			if mc := m.multicast(); mc != nil && !mc.Deliver(f) {
 				m.counters.noMember.Add(1)
@@ -269,4 +274,13 @@ func (m *Manager) UpPeers() []identity.NodeID {
 		ids = append(ids, l.peer)
 	}
 	return ids
+}
+
+// LearnMAC binds mac to the link to peer, as if a frame from mac had come
+// over it: the neighbour table learned from peer's advertisement that the
+// host lives there. It does nothing when no link to peer is up.
+func (m *Manager) LearnMAC(mac [6]byte, peer identity.NodeID) {
+	if l := m.snap.Load().byID[peer]; l != nil {
+		m.macs.learn(mac, l)
+	}
 }

@@ -63,6 +63,11 @@ type Config struct {
 	// OnLink is told, on the manager's loop, when a link comes up or goes
 	// down. It must not block.
 	OnLink func(peer identity.NodeID, up bool)
+	// Snoop sees every ARP and IPv6 frame that arrives from a link, before
+	// delivery (the neighbour table learns remote hosts from them). It is
+	// called from data-path goroutines, must not block and must not keep
+	// the frame.
+	Snoop func(from identity.NodeID, frame []byte)
 }
 
 // Multicast decides where multicast and broadcast frames go. Without one

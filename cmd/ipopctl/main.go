@@ -18,6 +18,7 @@ Usage:
   ipopctl status [--json]                  the node: identity, TAP, uptime
   ipopctl peers [--json]                   links: peer, state, path (host/srflx/relay), RTT, traffic
   ipopctl groups [--json]                  multicast: querier, local members, subscribed nodes, traffic
+  ipopctl arp [--json]                     neighbours: IP, MAC, owner node, where learned, age
   ipopctl ca init --network NAME --out DIR  make a network CA (ca.crt, ca.key)
   ipopctl cert issue --ca DIR --name NAME [--ip CIDR ...] [--valid 8760h] --out DIR
                                            issue a node certificate
@@ -57,6 +58,8 @@ func run(args []string) error {
 		return peers(rest)
 	case "groups":
 		return groups(rest)
+	case "arp":
+		return neighbours(rest)
 	case "ca":
 		if len(rest) == 0 || rest[0] != "init" {
 			return fmt.Errorf("%w: ipopctl ca init --network NAME --out DIR", errUsage)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/ipopd/ipopd/overlay/control"
 )
 
 // switchNet: two LANs, each a bridge with two plain hosts (no ipopd) and a
@@ -206,4 +207,58 @@ func TestSwitchModeHostMoves(t *testing.T) {
 		}
 	}
 	t.Logf("traffic to the moved host flows again %s after its gratuitous ARP", time.Since(moved).Round(10*time.Millisecond))
+}
+
+func neighbourStats(t *testing.T, n *lab.Node) map[string]uint64 {
+	t.Helper()
+	out, err := n.Ctl("arp", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb control.Neighbours
+	if err := jsonUnmarshal(out, &nb); err != nil {
+		t.Fatal(err)
+	}
+	return nb.Stats
+}
+
+// TestSwitchModeARPAnsweredLocally: after a first exchange, a repeated ARP
+// request (and neighbour solicitation) from LAN A for a host on LAN B is
+// answered by LAN A's node; no request for it crosses the overlay.
+func TestSwitchModeARPAnsweredLocally(t *testing.T) {
+	s := newSwitchNet(t)
+	a1, b1 := s.hosts["a1"], s.addrs["b1"]
+	for fam := range 2 {
+		if err := ping(a1, b1[fam], 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // adverts go out every second
+	capture, err := s.swb.Host.Start("tcpdump-b", nil, "tcpdump", "-n", "-l", "-i", "ipop0", "arp or icmp6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	before := neighbourStats(t, s.swa)["answered"]
+	if _, err := a1.Run("ip", "neigh", "flush", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	for fam := range 2 {
+		if err := ping(a1, b1[fam], 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := neighbourStats(t, s.swa)["answered"]; after < before+2 {
+		t.Errorf("swa answered %d requests after the flush, want at least 2 (ARP and NS)", after-before)
+	}
+	time.Sleep(300 * time.Millisecond)
+	capture.Stop()
+	for _, line := range strings.Split(capture.Log(), "\n") {
+		if strings.Contains(line, "who-has "+b1[0]) || (strings.Contains(line, "neighbor solicitation") && strings.Contains(line, "who has "+b1[1])) {
+			t.Errorf("a request for b1 crossed the overlay to swb:\n%s", line)
+		}
+	}
+	if out, err := s.swa.Ctl("arp"); err != nil || !strings.Contains(out, b1[0]) || !strings.Contains(out, "swb") {
+		t.Errorf("ipopctl arp on swa: %v\n%s", err, out)
+	}
 }

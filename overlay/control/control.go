@@ -162,3 +162,29 @@ func (c *Client) Groups() (*Groups, []byte, error) {
 	}
 	return &g, raw, nil
 }
+
+// Neighbours is `ipopctl arp`: the IP → MAC → owner table.
+type Neighbours struct {
+	Entries []Neighbour       `json:"entries"`
+	Stats   map[string]uint64 `json:"stats"` // answered locally, forwarded, conflicts, moves, ...
+}
+
+// Neighbour is one entry.
+type Neighbour struct {
+	IP      string   `json:"ip"`
+	MAC     string   `json:"mac"`
+	Owner   string   `json:"owner"` // "local" or the owning node's name
+	OwnerID string   `json:"owner_id,omitempty"`
+	Via     string   `json:"via"` // how it was learned: arp-request, arp-reply, garp, ns, na, unsolicited-na, advert
+	Age     Duration `json:"age"` // since last seen
+}
+
+// Neighbours fetches /v1/arp.
+func (c *Client) Neighbours() (*Neighbours, []byte, error) {
+	var n Neighbours
+	var raw []byte
+	if err := c.Get("/v1/arp", &n, &raw); err != nil {
+		return nil, nil, err
+	}
+	return &n, raw, nil
+}

@@ -37,7 +37,7 @@ func (n *Node) openLinks(cfg *config.Config) error {
 	mcfg := overlay.Config{
 		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: st, Signal: sig,
 		TAP: n.tapw, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
-		OnControl: n.mcast.onControl, OnLink: n.mcast.onLink,
+		OnControl: n.mcast.onControl, OnLink: n.mcast.onLink, Snoop: n.snoopRemote,
 	}
 	if len(cfg.Rendezvous) > 0 {
 		sock, err := nat.Listen(st, n.log.With("sys", "nat"))

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipopd/ipopd/arp"
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay"
 	"github.com/ipopd/ipopd/overlay/identity"
@@ -104,6 +105,8 @@ func (mc *mcast) run(ctx context.Context) {
 	defer refresh.Stop()
 	expire := time.NewTicker(expireCheck)
 	defer expire.Stop()
+	adverts := time.NewTicker(advertEvery)
+	defer adverts.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,7 +121,13 @@ func (mc *mcast) run(ctx context.Context) {
 			mc.router.Advance(now)
 		case <-refresh.C:
 			mc.sendAll(mc.adv.Full())
+			mc.sendAdvert(identity.NodeID{}, mc.n.arp.FullAdvert())
+		case <-adverts.C:
+			if a := mc.n.arp.TakeAdvert(); a != nil {
+				mc.sendAdvert(identity.NodeID{}, a)
+			}
 		case now := <-expire.C:
+			mc.n.arp.Expire(now)
 			if mc.table.Expire(now) {
 				mc.publish()
 			}
@@ -172,7 +181,14 @@ func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
 
 // onControl takes a control message from a peer (any goroutine).
 func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
-	if len(payload) < 1 || payload[0] != ctlMembership {
+	if len(payload) < 1 {
+		return
+	}
+	if payload[0] == ctlNeighbours {
+		mc.post(func() { mc.applyAdvert(from, payload[1:]) })
+		return
+	}
+	if payload[0] != ctlMembership {
 		return
 	}
 	var m topology.Message
@@ -201,7 +217,11 @@ func (mc *mcast) onLink(peer identity.NodeID, up bool) {
 	mc.post(func() {
 		if up {
 			mc.send(peer, mc.adv.Full())
-		} else if mc.table.Remove(topology.NodeID(peer)) {
+			mc.sendAdvert(peer, mc.n.arp.FullAdvert())
+			return
+		}
+		mc.n.arp.RemoveNode(arp.NodeID(peer))
+		if mc.table.Remove(topology.NodeID(peer)) {
 			mc.publish()
 		}
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ipopd/ipopd/arp"
 	"github.com/ipopd/ipopd/config"
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay/control"
@@ -55,6 +56,7 @@ type Node struct {
 	stats   tapStats
 	tapw    *tapWriter
 	mcast   *mcast
+	arp     *arp.Table
 	links   links
 	started time.Time
 
@@ -97,6 +99,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("igmp: %w", err)
 	}
 	n.mcast = newMcast(n, router, randomEpoch())
+	n.arp = arp.NewTable(arp.Config{})
 	if err := n.openLinks(cfg); err != nil {
 		n.dev.Close()
 		return nil, err
@@ -109,6 +112,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.ctl.Handle("/v1/status", func() (any, error) { return n.Status(), nil })
 	n.ctl.Handle("/v1/peers", func() (any, error) { return n.links.peers(), nil })
 	n.ctl.Handle("/v1/groups", func() (any, error) { return n.groups(), nil })
+	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neighbours(), nil })
 	n.reg = n.newRegistry()
 	if cfg.Metrics.Listen != "" {
 		if err := n.listenMetrics(cfg.Metrics.Listen); err != nil {

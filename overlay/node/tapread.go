@@ -58,10 +58,13 @@ func (n *Node) readTAP() error {
 		frames = frames[:0]
 		for i := range k {
 			frame := bufs[i][:sizes[i]]
-			frames = append(frames, frame)
 			c := tap.Classify(frame)
 			n.stats.rxFrames[c].Add(1)
 			n.stats.rxBytes.Add(uint64(len(frame)))
+			if (c == tap.ClassARP || c == tap.ClassNDP) && !n.snoopLocal(frame) {
+				continue // answered here, or a request for a local host
+			}
+			frames = append(frames, frame)
 			if c == tap.ClassIGMP || c == tap.ClassMLD {
 				n.log.Debug("tap: membership report or query", "class", c.String(), "len", len(frame))
 				n.mcast.input(frame)
