@@ -9,22 +9,8 @@ import (
 )
 
 func neighbours(args []string) error {
-	fs := flags("arp", "arp [--json] [--socket PATH | --config FILE]")
-	asJSON := fs.Bool("json", false, "print the raw JSON")
-	sock, cfgFile := socketFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	path, err := socketPath(*sock, *cfgFile)
-	if err != nil {
-		return err
-	}
-	nb, raw, err := control.NewClient(path).Neighbours()
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := os.Stdout.Write(raw)
+	nb, err := fetch("arp", args, (*control.Client).Neighbours)
+	if nb == nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

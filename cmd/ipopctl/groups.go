@@ -10,22 +10,8 @@ import (
 )
 
 func groups(args []string) error {
-	fs := flags("groups", "groups [--json] [--socket PATH | --config FILE]")
-	asJSON := fs.Bool("json", false, "print the raw JSON")
-	sock, cfgFile := socketFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	path, err := socketPath(*sock, *cfgFile)
-	if err != nil {
-		return err
-	}
-	g, raw, err := control.NewClient(path).Groups()
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := os.Stdout.Write(raw)
+	g, err := fetch("groups", args, (*control.Client).Groups)
+	if g == nil {
 		return err
 	}
 	for _, q := range g.Queriers {

@@ -9,22 +9,8 @@ import (
 )
 
 func peers(args []string) error {
-	fs := flags("peers", "peers [--json] [--socket PATH | --config FILE]")
-	asJSON := fs.Bool("json", false, "print the raw JSON")
-	sock, cfgFile := socketFlags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	path, err := socketPath(*sock, *cfgFile)
-	if err != nil {
-		return err
-	}
-	p, raw, err := control.NewClient(path).Peers()
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		_, err := os.Stdout.Write(raw)
+	p, err := fetch("peers", args, (*control.Client).Peers)
+	if p == nil {
 		return err
 	}
 	rv := p.Rendezvous

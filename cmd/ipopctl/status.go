@@ -35,23 +35,31 @@ func socketPath(sock, cfgFile string) (string, error) {
 	return config.Default().Control.Socket, nil
 }
 
-func status(args []string) error {
-	fs := flags("status", "status [--json] [--socket PATH | --config FILE]")
-	asJSON := fs.Bool("json", false, "print the raw JSON status")
+// fetch runs a read-only command: it parses --json/--socket/--config,
+// asks the daemon with get, and prints the raw JSON when --json was given
+// (then it returns nil, nil: nothing left to print).
+func fetch[T any](name string, args []string, get func(*control.Client) (*T, []byte, error)) (*T, error) {
+	fs := flags(name, name+" [--json] [--socket PATH | --config FILE]")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
 	sock, cfgFile := socketFlags(fs)
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	path, err := socketPath(*sock, *cfgFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	st, raw, err := control.NewClient(path).Status()
-	if err != nil {
-		return err
+	v, raw, err := get(control.NewClient(path))
+	if err != nil || !*asJSON {
+		return v, err
 	}
-	if *asJSON {
-		_, err := os.Stdout.Write(raw)
+	_, err = os.Stdout.Write(raw)
+	return nil, err
+}
+
+func status(args []string) error {
+	st, err := fetch("status", args, (*control.Client).Status)
+	if st == nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

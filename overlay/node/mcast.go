@@ -40,6 +40,7 @@ const ctlMembership = 1
 type mcast struct {
 	n     *Node
 	tasks chan func()
+	done  chan struct{} // closed when the loop has stopped
 	// frames carries IGMP/MLD frames from the TAP reader; a full queue
 	// drops (the querier asks again).
 	frames chan []byte
@@ -63,14 +64,21 @@ type mcastState struct {
 }
 
 func newMcast(n *Node, r *igmp.Router, epoch uint64) *mcast {
-	mc := &mcast{n: n, tasks: make(chan func(), 1024), frames: make(chan []byte, 256),
+	mc := &mcast{n: n, tasks: make(chan func(), 1024), done: make(chan struct{}), frames: make(chan []byte, 256),
 		router: r, adv: topology.NewAdvertiser(epoch), table: topology.NewTable()}
 	mc.adv.SetRefresh(refreshInterval) // what peers are told is what we do
 	mc.state.Store(&mcastState{view: mc.table.View(), local: map[netip.Addr]igmp.Filter{}, stats: newGroupStats()})
 	return mc
 }
 
-func (mc *mcast) post(f func()) { mc.tasks <- f }
+// post queues f for the loop; once the loop has stopped, f is dropped (a
+// late control message from a closing link must not block its reader).
+func (mc *mcast) post(f func()) {
+	select {
+	case mc.tasks <- f:
+	case <-mc.done:
+	}
+}
 
 // call runs f on the loop and waits for it, at most 2 s (the loop may be
 // stopping): it reports whether f ran.
@@ -78,6 +86,8 @@ func (mc *mcast) call(f func()) bool {
 	done := make(chan struct{})
 	select {
 	case mc.tasks <- func() { f(); close(done) }:
+	case <-mc.done:
+		return false
 	case <-time.After(2 * time.Second):
 		return false
 	}
@@ -99,6 +109,7 @@ func (mc *mcast) input(frame []byte) {
 }
 
 func (mc *mcast) run(ctx context.Context) {
+	defer close(mc.done)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	refresh := time.NewTicker(refreshInterval)
