@@ -1,9 +1,11 @@
 // Package topology decides where overlay traffic goes: which nodes want a
-// multicast frame, and (in the ring part) which links to keep. It is pure
-// logic: no sockets, goroutines, OS calls or clocks (callers pass now), and
-// only the standard library, so every rule is testable on a fake clock.
-// Nothing here is safe for concurrent use except View: the node's control
-// loop owns Advertiser and Table, and the data path reads Views.
+// multicast frame, which links to keep, and which link takes a packet
+// toward a node it has none to. It is pure logic: no sockets, goroutines,
+// OS calls or clocks (callers pass now), and only the standard library,
+// so every rule is testable on a fake clock. Nothing here is safe for
+// concurrent use except View, Routes, OnDemand.Add and the package-level
+// functions: the node's control loop owns Advertiser, Table, Ring and
+// OnDemand, and the data path reads View and Routes snapshots.
 //
 // # Multicast membership
 //
@@ -54,4 +56,65 @@
 // proportion to the bytes received. A full state can exceed one datagram
 // (about 190 IPv4 or 70 IPv6 any-source groups per 1,350 bytes; see
 // Message.Size); carrying it is the link's job.
+//
+// # Ring
+//
+// Instead of a full mesh, nodes form a ring ordered by node ID (the
+// 256-bit ID read as a number, wrapping around). Each node links to its
+// topology.successors next nodes clockwise and to topology.chords
+// long-distance nodes picked as in Symphony (harmonic distances, a seeded
+// draw per node; ring_chords.go says why the choice is stable). Links go
+// both ways, so a node is also linked to its predecessors and to the
+// nodes whose chords chose it.
+//
+// Ring is one node's view. It knows its links, the links each linked node
+// announces (Neighbors, one hop), and the rendezvous's presence list
+// (Learn, on leases). Ring.Desired is a function of that knowledge, and
+// Ring.Tick turns it into actions: links to set up, links neither end
+// wants any more, and when to announce. The protocol, in ring_tick.go, is
+// a link-state exchange of the two-hop neighbourhood: a node announces its
+// links (each marked Wanted or not) whenever they change and every
+// Refresh. A joining node learns its place by linking to whoever it
+// knows and following their announcements; the nodes around a join, a
+// leave or a crash learn of each other the same way. A link that fails
+// holds its node down for HoldDown, so that peers that have not noticed a
+// crash yet cannot bring it back.
+//
+// A packet for a node without a direct link is routed greedily: each hop
+// goes to a linked node strictly nearer the destination on the ring, the
+// one whose own links reach nearest (a lookahead over what the peers
+// announced; Routes, route_table.go). The distance strictly falls at every
+// hop, so routes cannot loop whatever the links or the announcements say,
+// and with the successor links in place they always arrive (route.go). A
+// routed packet carries a Route header (source, destination, TTL from
+// HopLimit; route_wire.go). Fanout broadcasts along the same links, each
+// node once, n-1 messages: one way for membership deltas to reach every
+// node.
+//
+// OnDemand counts the bytes the data path sends toward each node and asks
+// for a direct link once the rate stays above topology.on_demand.threshold
+// for a few seconds; the link goes after topology.on_demand.idle below it,
+// at most topology.on_demand.max_links of them (ondemand.go).
+//
+// The node integration follows these rules:
+//
+//  1. Feed Ring: LinkUp/LinkDown/LinkFailed from the link manager, Learn
+//     from each presence list (and again every Refresh), Forget when the
+//     rendezvous says a node left, Apply for each Neighbors received.
+//  2. After each batch of events and every second: OnDemand.Tick with
+//     the ring's Desired links, Ring.SetOnDemand(OnDemand.Links()), then
+//     Ring.Tick: set up each Connect (signaling routed through the
+//     overlay once the node has links, else through the rendezvous),
+//     close each Close with a goodbye, and on Announce send
+//     Ring.Neighbors on every link. A node that leaves says goodbye on
+//     every link; its peers call LinkFailed.
+//  3. Publish Ring.Routes to the data path whenever it changes (like
+//     View). There, a destination with a link gets the frame directly;
+//     otherwise Routes.NextHop picks the link and the frame goes out with
+//     a Route header. A received routed packet goes to Routes.Forward
+//     (unicast) or Routes.Fanout (broadcast). Count every frame sent
+//     toward a node with OnDemand.Add.
+//
+// TestSimulate runs these rules for 100 and 500 nodes in an in-process
+// model and prints convergence time, hops and message counts.
 package topology

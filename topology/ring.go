@@ -1,0 +1,233 @@
+package topology
+
+import (
+	"slices"
+	"time"
+)
+
+// DefaultRingRefresh is how often a node re-announces its links when
+// nothing changed. Links detect a dead peer themselves (ICE consent, about
+// 10 s) and changes are announced at once, so the refresh only heals lost
+// announcements; leases (Learn, LinkDown) last 3 refreshes. A minute
+// keeps a node's cost at rest to one small message per link per minute.
+const DefaultRingRefresh = time.Minute
+
+// DefaultHoldDown is how long a node whose link failed is kept out of
+// the ring's view. A crash is noticed by each of the node's peers within
+// a few seconds of each other (ICE consent); a peer that has not noticed
+// yet still lists the dead node, and without the hold-down that would put
+// it back as a successor and cost a set-up timeout. 30 s covers the skew
+// with margin; a link that failed between two live nodes is tried again
+// after it, while the other successors carry the ring.
+const DefaultHoldDown = 30 * time.Second
+
+// RingConfig is the ring part of the topology config.
+type RingConfig struct {
+	Successors int // topology.successors: links to the next nodes clockwise, ≥ 1
+	Chords     int // topology.chords: Symphony long-distance links, ≥ 0
+	// Refresh: announce links at least this often; 0 means
+	// DefaultRingRefresh. Leases last 3×Refresh.
+	Refresh time.Duration
+	// HoldDown: after a link fails, its node is left out of the view and
+	// not asked for this long. 0 means DefaultHoldDown.
+	HoldDown time.Duration
+}
+
+func (c RingConfig) withDefaults() RingConfig {
+	c.Successors = max(c.Successors, 1)
+	c.Chords = max(c.Chords, 0)
+	if c.Refresh <= 0 {
+		c.Refresh = DefaultRingRefresh
+	}
+	if c.HoldDown <= 0 {
+		c.HoldDown = DefaultHoldDown
+	}
+	return c
+}
+
+// Ring is one node's view of the ring: the nodes it knows, the links it
+// has, and from them the links it wants (Desired) and what to do about
+// them (Tick). Not safe for concurrent use: it belongs to the node's
+// control loop, like Table.
+//
+// A node knows:
+//   - the nodes it links to (first-hand), while the link is up;
+//   - the nodes each of those lists in its latest Neighbors: link state
+//     of the two-hop neighbourhood, replaced by each new Neighbors and
+//     gone with the link, so a node that crashed leaves every view as
+//     soon as its peers announce the lost link;
+//   - what Learn was told (the rendezvous's presence list), on a lease of
+//     3×Refresh that each Learn renews, and likewise a peer and what it
+//     listed when its link is closed on purpose (LinkDown).
+//
+// Less the nodes held down after a failed link (LinkFailed), which are
+// left out, whatever lists them, until the hold-down ends.
+type Ring struct {
+	self  NodeID
+	me    u256
+	cfg   RingConfig
+	draws []u256 // chord target distances, see newDraws
+
+	learnt   map[NodeID]time.Time // Learn: lease expiry
+	leased   []NodeID             // learnt's keys, ascending (see lease)
+	held     map[NodeID]time.Time // LinkFailed: held down until
+	links    map[NodeID]*ringPeer // linked now
+	onDemand map[NodeID]bool      // SetOnDemand
+	nextScan time.Time            // no lease or hold-down ends before this
+
+	// Derived from the maps above, rebuilt when dirty.
+	dirty  bool
+	nodes  []NodeID // everything known, ascending
+	linked []NodeID // links, ascending
+	succ   []NodeID // ring order
+	chords []NodeID // ring order
+
+	sent   []NeighborLink // what Neighbors last announced
+	sentAt time.Time
+	plan   ringPlan // Tick's answer while nothing changes
+	routes *Routes  // Routes' snapshot; nil after a rebuild
+}
+
+// ringPeer is what the ring holds about one link.
+type ringPeer struct {
+	heard bool     // a Neighbors naming this node arrived on the link
+	wants bool     // ... and it marked the link Wanted
+	lists []NodeID // the peer's links, from its latest Neighbors, self left out
+}
+
+// NewRing returns the view of node self, knowing nobody.
+func NewRing(self NodeID, cfg RingConfig) *Ring {
+	cfg = cfg.withDefaults()
+	return &Ring{
+		self: self, me: load(self), cfg: cfg, draws: newDraws(self, cfg.Chords),
+		learnt: make(map[NodeID]time.Time), held: make(map[NodeID]time.Time),
+		links: make(map[NodeID]*ringPeer), onDemand: make(map[NodeID]bool),
+	}
+}
+
+// Self returns the ID the ring was made for.
+func (r *Ring) Self() NodeID { return r.self }
+
+// Config returns the configuration in use, defaults filled in.
+func (r *Ring) Config() RingConfig { return r.cfg }
+
+func (r *Ring) ttl() time.Duration { return 3 * r.cfg.Refresh }
+
+// Learn records that node id is alive at now, as the rendezvous's
+// presence list says: feed the whole list when it arrives and again every
+// Refresh while the rendezvous is connected, so that the leases (3×Refresh)
+// outlive a rendezvous restart but not a node that is gone for good.
+// It reports whether id had no lease before (it may still have been
+// known through a link or a peer's list).
+func (r *Ring) Learn(id NodeID, now time.Time) bool {
+	if id == r.self || id.IsZero() {
+		return false
+	}
+	return r.lease(id, now.Add(r.ttl()))
+}
+
+// lease makes id known until exp, unless it already is for longer, and
+// reports whether it had no lease. Renewing is the common case (the
+// presence list again and again) and costs a map lookup; a new lease
+// goes into the sorted leased list in place, so that a join in a large
+// ring costs each node a copy, not a sort.
+func (r *Ring) lease(id NodeID, exp time.Time) bool {
+	old, had := r.learnt[id]
+	if had && !old.Before(exp) {
+		return false
+	}
+	r.learnt[id] = exp
+	if had {
+		return false
+	}
+	i, _ := slices.BinarySearchFunc(r.leased, id, NodeID.Compare)
+	r.leased = slices.Insert(r.leased, i, id)
+	r.schedule(exp)
+	r.dirty = true
+	return true
+}
+
+// unlease drops id's lease, if any.
+func (r *Ring) unlease(id NodeID) {
+	if _, had := r.learnt[id]; !had {
+		return
+	}
+	delete(r.learnt, id)
+	if i, ok := slices.BinarySearchFunc(r.leased, id, NodeID.Compare); ok {
+		r.leased = slices.Delete(r.leased, i, i+1)
+	}
+	r.dirty = true
+}
+
+// Forget drops what Learn said of id at once: the rendezvous says it
+// left. Links and peers' lists that name id still count.
+func (r *Ring) Forget(id NodeID) { r.unlease(id) }
+
+// LinkUp records that a link to id is up (whichever side set it up). It
+// ends a hold-down of id: a link is the best evidence of life.
+func (r *Ring) LinkUp(id NodeID, now time.Time) {
+	if id == r.self || id.IsZero() || r.links[id] != nil {
+		return
+	}
+	r.links[id] = &ringPeer{}
+	delete(r.held, id)
+	r.dirty = true
+}
+
+// LinkDown records that the link to id was closed on purpose (Tick said
+// Close, or the peer closed it). id is alive, and so, as of its last
+// Neighbors, were the nodes it listed: all of them stay known on a lease
+// as if learnt at now. A joining node walks toward its place through
+// links it closes again, and this keeps what each step taught it.
+func (r *Ring) LinkDown(id NodeID, now time.Time) {
+	p := r.links[id]
+	if p == nil {
+		return
+	}
+	delete(r.links, id)
+	exp := now.Add(r.ttl())
+	r.lease(id, exp)
+	for _, n := range p.lists {
+		if _, held := r.held[n]; !held {
+			r.lease(n, exp)
+		}
+	}
+	r.dirty = true
+}
+
+// LinkFailed records that the link to id was lost, that setting it up
+// failed, or that id said it is leaving: what Learn said of id is
+// dropped, and id is held down for HoldDown: left out of the view
+// whatever lists it, and not asked for. When the hold-down ends, id is
+// back at once if a peer still lists it (it was alive and only this link
+// failed), else when something next mentions it.
+func (r *Ring) LinkFailed(id NodeID, now time.Time) {
+	if id == r.self || id.IsZero() {
+		return
+	}
+	delete(r.links, id)
+	r.unlease(id)
+	r.held[id] = now.Add(r.cfg.HoldDown)
+	r.schedule(r.held[id])
+	r.dirty = true
+}
+
+// schedule makes update look for expired entries no later than t.
+func (r *Ring) schedule(t time.Time) {
+	if r.nextScan.IsZero() || t.Before(r.nextScan) {
+		r.nextScan = t
+	}
+}
+
+// SetOnDemand replaces the set of on-demand links the node wants
+// (OnDemand.Links), so that Tick connects and keeps them and Neighbors
+// marks them Wanted.
+func (r *Ring) SetOnDemand(ids []NodeID) {
+	clear(r.onDemand)
+	for _, id := range ids {
+		if id != r.self && !id.IsZero() {
+			r.onDemand[id] = true
+		}
+	}
+	r.plan.ok = false
+}

@@ -1,0 +1,178 @@
+package topology
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Tests of what a Ring knows: ring order, successors, leases, the link
+// state of its peers, hold-downs. nodeID(n) orders IDs by n.
+
+func ids(ns ...byte) []NodeID {
+	out := make([]NodeID, len(ns))
+	for i, n := range ns {
+		out[i] = nodeID(n)
+	}
+	return out
+}
+
+func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+func testRing(self byte, successors, chords int) *Ring {
+	return NewRing(nodeID(self), RingConfig{Successors: successors, Chords: chords, Refresh: 10 * time.Second})
+}
+
+func TestRingSuccessorsWrap(t *testing.T) {
+	tests := []struct {
+		self  byte
+		k     int
+		known []byte
+		order []byte // Known: clockwise from self
+		succ  []byte
+	}{
+		{self: 100, k: 2, known: []byte{10, 50, 150, 250}, order: []byte{150, 250, 10, 50}, succ: []byte{150, 250}},
+		{self: 200, k: 2, known: []byte{10, 50, 150, 250}, order: []byte{250, 10, 50, 150}, succ: []byte{250, 10}},
+		{self: 255, k: 3, known: []byte{10, 50, 150}, order: []byte{10, 50, 150}, succ: []byte{10, 50, 150}},
+		{self: 5, k: 3, known: []byte{200, 100}, order: []byte{100, 200}, succ: []byte{100, 200}},
+		{self: 5, k: 1, known: nil, order: []byte{}, succ: []byte{}},
+	}
+	for _, tc := range tests {
+		r := testRing(tc.self, tc.k, 0)
+		for _, n := range tc.known {
+			r.Learn(nodeID(n), epoch0)
+		}
+		r.Learn(nodeID(tc.self), epoch0) // self is never known
+		if got := r.Known(epoch0); !slices.Equal(got, ids(tc.order...)) {
+			t.Errorf("self %d: Known %v, want %v", tc.self, shorts(got), shorts(ids(tc.order...)))
+		}
+		succ, chords := r.Desired(epoch0)
+		if !slices.Equal(succ, ids(tc.succ...)) || len(chords) != 0 {
+			t.Errorf("self %d k %d: successors %v chords %v, want %v", tc.self, tc.k, shorts(succ), shorts(chords), tc.succ)
+		}
+	}
+}
+
+func TestRingLearnLease(t *testing.T) {
+	r := testRing(1, 2, 0) // leases last 3×10 s
+	x := nodeID(50)
+	if !r.Learn(x, epoch0) || r.Learn(x, epoch0.Add(time.Second)) {
+		t.Fatal("Learn must report a node new the first time only")
+	}
+	if !slices.Contains(r.Known(epoch0.Add(30*time.Second)), x) {
+		t.Fatal("lease renewed at +1s must outlive +30s")
+	}
+	if slices.Contains(r.Known(epoch0.Add(31*time.Second)), x) {
+		t.Fatal("lease must end 30s after the last Learn")
+	}
+	r.Learn(x, epoch0.Add(40*time.Second))
+	r.Forget(x)
+	if len(r.Known(epoch0.Add(40*time.Second))) != 0 {
+		t.Fatal("Forget must drop a learnt node at once")
+	}
+}
+
+func TestRingLinkState(t *testing.T) {
+	r := testRing(1, 2, 0)
+	p, q, x, y, z := nodeID(10), nodeID(20), nodeID(30), nodeID(40), nodeID(50)
+	now := epoch0
+	if r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: x}}}) {
+		t.Fatal("Neighbors from a node not linked must be ignored")
+	}
+	r.LinkUp(p, now)
+	r.LinkUp(q, now)
+	r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: r.Self(), Wanted: true}, {ID: x}, {ID: y}}})
+	r.Apply(q, &Neighbors{Links: []NeighborLink{{ID: z}}})
+	if got := r.Known(now); !slices.Equal(got, []NodeID{p, q, x, y, z}) {
+		t.Fatalf("Known %v, want p q x y z", shorts(got))
+	}
+	// A new list replaces the old one: y is no longer p's link.
+	if !r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: x}}}) {
+		t.Fatal("a changed list must report a change")
+	}
+	if r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: x}}}) {
+		t.Fatal("the same list again must report no change")
+	}
+	if got := r.Known(now); !slices.Equal(got, []NodeID{p, q, x, z}) {
+		t.Fatalf("after p dropped y: Known %v", shorts(got))
+	}
+	// A link closed on purpose leaves the peer and its list on a lease.
+	r.LinkDown(q, now)
+	if got := r.Known(now.Add(29 * time.Second)); !slices.Equal(got, []NodeID{p, q, x, z}) {
+		t.Fatalf("after LinkDown(q): Known %v", shorts(got))
+	}
+	if got := r.Known(now.Add(31 * time.Second)); !slices.Equal(got, []NodeID{p, x}) {
+		t.Fatalf("q's lease over: Known %v", shorts(got))
+	}
+	// A failed link takes the peer and its list at once.
+	r.LinkFailed(p, now.Add(31*time.Second))
+	if got := r.Known(now.Add(31 * time.Second)); len(got) != 0 {
+		t.Fatalf("after LinkFailed(p): Known %v", shorts(got))
+	}
+}
+
+func TestRingHoldDown(t *testing.T) {
+	r := NewRing(nodeID(1), RingConfig{Successors: 2, HoldDown: 20 * time.Second})
+	p, x := nodeID(10), nodeID(30)
+	now := epoch0
+	r.LinkUp(p, now)
+	r.LinkUp(x, now)
+	r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: x}}})
+	r.SetOnDemand([]NodeID{x})
+	r.LinkFailed(x, now)
+	// p has not noticed: it still lists x, and the rendezvous too.
+	r.Learn(x, now.Add(time.Second))
+	if slices.Contains(r.Known(now.Add(time.Second)), x) {
+		t.Fatal("a held-down node must stay out whatever lists it")
+	}
+	if a := r.Tick(now.Add(time.Second)); slices.Contains(a.Connect, x) {
+		t.Fatalf("Tick asks for held-down %s: %+v", x.Short(), a)
+	}
+	// The hold ends: p still lists x, so x is alive and back at once.
+	end := now.Add(20 * time.Second)
+	if !slices.Contains(r.Known(end), x) || !slices.Contains(r.Tick(end).Connect, x) {
+		t.Fatal("after the hold-down x must be known and asked for again")
+	}
+	// A link coming up ends a hold-down early.
+	r.LinkFailed(x, end)
+	r.LinkUp(x, end.Add(time.Second))
+	if !slices.Contains(r.Links(), x) || !slices.Contains(r.Known(end.Add(time.Second)), x) {
+		t.Fatal("LinkUp must end the hold-down")
+	}
+}
+
+// Desired must depend on what is known, not on how or in which order it
+// was learnt.
+func TestRingDesiredDeterministic(t *testing.T) {
+	rng := newRNG(7)
+	self := randID(rng)
+	var nodes []NodeID
+	for range 300 {
+		nodes = append(nodes, randID(rng))
+	}
+	// Both link to the same peer: links are part of the input (sticky
+	// chords), so they must be the same too.
+	peer := nodes[0]
+	a := NewRing(self, RingConfig{Successors: 2, Chords: 3})
+	a.LinkUp(peer, epoch0)
+	for _, id := range nodes {
+		a.Learn(id, epoch0)
+	}
+	b := NewRing(self, RingConfig{Successors: 2, Chords: 3})
+	b.LinkUp(peer, epoch0)
+	var m Neighbors
+	for _, id := range slices.Backward(nodes[1:]) {
+		m.Links = append(m.Links, NeighborLink{ID: id}) // unsorted on purpose
+	}
+	b.Apply(peer, &m)
+	sa, ca := a.Desired(epoch0)
+	sb, cb := b.Desired(epoch0)
+	if !slices.Equal(sa, sb) || !slices.Equal(ca, cb) || len(ca) != 3 {
+		t.Fatalf("learnt vs listed: %v %v / %v %v", shorts(sa), shorts(ca), shorts(sb), shorts(cb))
+	}
+	s2, c2 := a.Desired(epoch0.Add(time.Second))
+	if !slices.Equal(sa, s2) || !slices.Equal(ca, c2) {
+		t.Fatal("Desired changed with nothing else changing")
+	}
+}

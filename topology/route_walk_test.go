@@ -1,0 +1,197 @@
+package topology
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// Routes walked end to end on random rings: they arrive when the
+// successor links are there, they never loop whatever the links and the
+// lookahead lists are, and a Fanout broadcast reaches each node once.
+
+// randomRing returns n random IDs, ascending, with each node's links: its
+// successor and predecessor and extra random links, both ways.
+func randomRing(rng *rand.Rand, n, extra int) ([]NodeID, map[NodeID][]NodeID) {
+	nodes := make([]NodeID, n)
+	for i := range nodes {
+		nodes[i] = randID(rng)
+	}
+	slices.SortFunc(nodes, NodeID.Compare)
+	set := make(map[NodeID]map[NodeID]bool)
+	link := func(a, b NodeID) {
+		if a == b {
+			return
+		}
+		for _, e := range [][2]NodeID{{a, b}, {b, a}} {
+			if set[e[0]] == nil {
+				set[e[0]] = make(map[NodeID]bool)
+			}
+			set[e[0]][e[1]] = true
+		}
+	}
+	for i, id := range nodes {
+		link(id, nodes[(i+1)%n])
+		for range rng.IntN(extra + 1) {
+			link(id, nodes[rng.IntN(n)])
+		}
+	}
+	links := make(map[NodeID][]NodeID)
+	for id, s := range set {
+		for l := range s {
+			links[id] = append(links[id], l)
+		}
+		slices.SortFunc(links[id], NodeID.Compare)
+	}
+	return nodes, links
+}
+
+// routesOf builds every node's Routes from the links; lists gives each
+// node's idea of its links' links (the truth, or not).
+func routesOf(links map[NodeID][]NodeID, lists func(of NodeID) []NodeID) map[NodeID]*Routes {
+	rts := make(map[NodeID]*Routes)
+	for id, ls := range links {
+		theirs := make([][]NodeID, len(ls))
+		for i, l := range ls {
+			theirs[i] = lists(l)
+		}
+		rts[id] = NewRoutes(id, ls, theirs)
+	}
+	return rts
+}
+
+// walk routes from src to dst and checks, hop by hop, that the ring
+// distance to dst strictly falls and no node comes twice.
+func walk(t *testing.T, src, dst NodeID, rts map[NodeID]*Routes) (hops int, v Verdict) {
+	t.Helper()
+	rt := rts[src]
+	if rt == nil {
+		rt = NewRoutes(src, nil, nil)
+	}
+	next, ok := rt.NextHop(dst)
+	if !ok {
+		return 0, NoRoute
+	}
+	seen := map[NodeID]bool{src: true}
+	h := Route{Src: src, Dst: dst, TTL: HopLimit}
+	prev := ringDist(load(src), load(dst))
+	for hops = 1; ; hops++ {
+		if seen[next] {
+			t.Fatalf("%s → %s: loop at %s after %d hops", src.Short(), dst.Short(), next.Short(), hops)
+		}
+		seen[next] = true
+		if d := ringDist(load(next), load(dst)); d.cmp(prev) >= 0 {
+			t.Fatalf("%s → %s: hop %d to %s is not nearer", src.Short(), dst.Short(), hops, next.Short())
+		} else {
+			prev = d
+		}
+		rt := rts[next]
+		if rt == nil {
+			rt = NewRoutes(next, nil, nil)
+		}
+		if next, v = rt.Forward(&h); v != Forward {
+			return hops, v
+		}
+	}
+}
+
+// With the successor ring in place, every route arrives, within HopLimit.
+func TestRouteArrives(t *testing.T) {
+	rng := newRNG(31)
+	for trial := range 60 {
+		// At most 64 nodes, so that even the worst walk fits HopLimit: the
+		// distance falls at each hop, so a route takes at most n-1 hops,
+		// and on a bare ring with uneven spacing it can take more than n/2
+		// (the shorter way in IDs may hold most of the nodes).
+		n := 2 + rng.IntN(63)
+		nodes, links := randomRing(rng, n, rng.IntN(3))
+		rts := routesOf(links, func(of NodeID) []NodeID { return links[of] })
+		for range 200 {
+			src, dst := nodes[rng.IntN(n)], nodes[rng.IntN(n)]
+			if src == dst {
+				continue
+			}
+			if hops, v := walk(t, src, dst, rts); v != Deliver || hops > HopLimit || hops > n-1 {
+				t.Fatalf("trial %d (n=%d): %s → %s: %v after %d hops", trial, n, src.Short(), dst.Short(), v, hops)
+			}
+		}
+	}
+}
+
+// Whatever the links, even one-way and unrelated from node to node (views
+// that disagree during churn), and whatever the lookahead lists say (here
+// random: stale or plain wrong), a route never loops and always ends.
+func TestRouteNeverLoops(t *testing.T) {
+	rng := newRNG(41)
+	for range 200 {
+		n := 2 + rng.IntN(60)
+		nodes := make([]NodeID, n)
+		for i := range nodes {
+			nodes[i] = randID(rng)
+		}
+		links := make(map[NodeID][]NodeID)
+		for _, id := range nodes {
+			for range rng.IntN(6) {
+				links[id] = append(links[id], nodes[rng.IntN(n)])
+			}
+		}
+		rts := routesOf(links, func(NodeID) []NodeID {
+			var l []NodeID
+			for range rng.IntN(5) {
+				l = append(l, nodes[rng.IntN(n)])
+			}
+			return l
+		})
+		for range 100 {
+			src, dst := nodes[rng.IntN(n)], nodes[rng.IntN(n)]
+			if rng.IntN(3) == 0 {
+				dst = randID(rng) // nobody's ID: must end in NoRoute
+			}
+			if src == dst {
+				continue
+			}
+			if _, v := walk(t, src, dst, rts); v != Deliver && v != NoRoute {
+				t.Fatalf("%s → %s ended %v", src.Short(), dst.Short(), v)
+			}
+		}
+	}
+}
+
+// A broadcast by Fanout reaches every node exactly once, from any origin,
+// on rings with the successor links and random chords.
+func TestFanout(t *testing.T) {
+	rng := newRNG(51)
+	for range 100 {
+		n := 1 + rng.IntN(200)
+		nodes, links := randomRing(rng, n, rng.IntN(4))
+		src := nodes[rng.IntN(n)]
+		got := map[NodeID]int{}
+		type copy struct{ to, limit NodeID }
+		queue := []copy{{src, src}}
+		for len(queue) > 0 {
+			c := queue[0]
+			queue = queue[1:]
+			got[c.to]++
+			for _, b := range Fanout(c.to, c.limit, append(links[c.to], c.to), nil) {
+				queue = append(queue, copy{b.To, b.Limit})
+			}
+		}
+		for _, id := range nodes {
+			if got[id] != 1 {
+				t.Fatalf("n=%d from %s: %s got it %d times", n, src.Short(), id.Short(), got[id])
+			}
+		}
+	}
+}
+
+func TestFanoutArc(t *testing.T) {
+	links := ids(40, 250, 20, 90, 60, 60)
+	got := Fanout(nodeID(50), nodeID(10), links, nil) // the arc (50, 10) wraps
+	want := []Branch{{nodeID(60), nodeID(90)}, {nodeID(90), nodeID(250)}, {nodeID(250), nodeID(10)}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Fanout = %v, want %v", got, want)
+	}
+	if got := Fanout(nodeID(50), nodeID(60), links, nil); len(got) != 0 {
+		t.Fatalf("nothing lies in (50, 60): %v", got)
+	}
+}
