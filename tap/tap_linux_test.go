@@ -28,7 +28,7 @@ func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
 }
 
 // reader delivers frames read from dev, in batches as Read returned them.
-func reader(dev tap.Device) <-chan [][]byte {
+func reader(t *testing.T, dev tap.Device) <-chan [][]byte {
 	ch := make(chan [][]byte, 64)
 	go func() {
 		defer close(ch)
@@ -41,7 +41,7 @@ func reader(dev tap.Device) <-chan [][]byte {
 			n, err := dev.Read(bufs, sizes)
 			if err != nil {
 				if !errors.Is(err, net.ErrClosed) {
-					panic(err)
+					t.Errorf("Read: %v", err) // t.Errorf, not Fatal: this is not the test goroutine
 				}
 				return
 			}
@@ -89,7 +89,7 @@ func TestHostModeFrameIO(t *testing.T) {
 		!strings.Contains(strings.Join(links[0].Flags, ","), "UP") || links[0].Addr != dev.HardwareAddr().String() {
 		t.Fatalf("TAP as the kernel sees it: %s (our MAC %s)", out, dev.HardwareAddr())
 	}
-	frames := reader(dev)
+	frames := reader(t, dev)
 
 	eth := &layers.Ethernet{SrcMAC: peerMAC, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP}
 	arp := &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,

@@ -138,18 +138,15 @@ func TestLinkOneNet(t *testing.T) {
 	pingOK(t, b, a.Addr4(), 5)
 	pingOK(t, a, "fd54::2", 5)
 	pingOK(t, b, "fd54::1", 5)
-	underlayRTT := avgRTT(must(ha.Run("ping", "-n", "-q", "-c", "20", "-i", "0.2", hb.Addr.String())))
+	out, err := ha.Run("ping", "-n", "-q", "-c", "20", "-i", "0.2", hb.Addr.String())
+	if err != nil {
+		t.Fatalf("underlay ping: %v\n%s", err, out)
+	}
+	underlayRTT := avgRTT(out)
 	t.Logf("RTT over 20 pings: overlay %s, underlay %s (ratio %.1f)", overlayRTT, underlayRTT, float64(overlayRTT)/float64(underlayRTT))
 	if text, err := a.Ctl("peers"); err != nil || !strings.Contains(text, "beta") || !strings.Contains(text, "host") {
 		t.Errorf("ipopctl peers: %v\n%s", err, text)
 	}
-}
-
-func must(s string, err error) string {
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // TestLinkThroughNATs: a node behind an endpoint-independent NAT reaches a
