@@ -22,53 +22,41 @@ const (
 	maxCode16 = 0x1fff << 10 // 8387584: the largest value a 16-bit code holds
 )
 
-func decode8(c uint8) uint64 {
-	if c < 0x80 {
-		return uint64(c)
+// The RFCs' floating-point codes (RFC 3376 §4.1.1 for 8 bits, RFC 3810
+// §5.1.3 for 16): below the top bit the code is the value; above it, the
+// code is 1 | exp (3 bits) | mant (m bits) and the value is
+// (mant | 1<<m) << (exp + 3). m is 4 for 8-bit codes and 12 for 16-bit ones.
+
+func decodeFloat(c uint64, m uint) uint64 {
+	top := uint64(1) << (m + 3)
+	if c < top {
+		return c
 	}
-	exp, mant := (c>>4)&7, c&0x0f
-	return uint64(mant|0x10) << (exp + 3)
+	exp, mant := (c>>m)&7, c&(1<<m-1)
+	return (mant | 1<<m) << (exp + 3)
 }
 
-// encode8 returns the largest code whose value is at most v.
-func encode8(v uint64) uint8 {
-	if v < 0x80 {
-		return uint8(v)
+// encodeFloat returns the largest m-bit-mantissa code whose value is at most v.
+func encodeFloat(v uint64, m uint) uint64 {
+	top := uint64(1) << (m + 3)
+	if v < top {
+		return v
 	}
-	exp := uint(7)
-	for v < 0x10<<(exp+3) {
+	exp := uint64(7)
+	for v < (1<<m)<<(exp+3) {
 		exp--
 	}
-	mant := v>>(exp+3) - 0x10
-	if mant > 0x0f { // only above maxCode8: clamp
-		mant = 0x0f
+	mant := v>>(exp+3) - 1<<m
+	if mant > 1<<m-1 { // only above the largest value: clamp
+		mant = 1<<m - 1
 	}
-	return uint8(0x80 | exp<<4 | uint(mant))
+	return top | exp<<m | mant
 }
 
-func decode16(c uint16) uint64 {
-	if c < 0x8000 {
-		return uint64(c)
-	}
-	exp, mant := (c>>12)&7, c&0x0fff
-	return uint64(mant|0x1000) << (exp + 3)
-}
-
-// encode16 returns the largest code whose value is at most v.
-func encode16(v uint64) uint16 {
-	if v < 0x8000 {
-		return uint16(v)
-	}
-	exp := uint(7)
-	for v < 0x1000<<(exp+3) {
-		exp--
-	}
-	mant := v>>(exp+3) - 0x1000
-	if mant > 0x0fff {
-		mant = 0x0fff
-	}
-	return uint16(0x8000 | exp<<12 | uint(mant))
-}
+func decode8(c uint8) uint64   { return decodeFloat(uint64(c), 4) }
+func encode8(v uint64) uint8   { return uint8(encodeFloat(v, 4)) }
+func decode16(c uint16) uint64 { return decodeFloat(uint64(c), 12) }
+func encode16(v uint64) uint16 { return uint16(encodeFloat(v, 12)) }
 
 // units converts d to whole units, rounding down; negative d is 0.
 func units(d, unit time.Duration) uint64 {

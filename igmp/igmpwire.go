@@ -83,25 +83,39 @@ func parseIGMPQuery(m *Message, b []byte) error {
 }
 
 func parseIGMPv3Report(m *Message, b []byte) error {
+	return parseRecords(m, b, "IGMPv3", 4)
+}
+
+// parseRecords reads the group records of an IGMPv3 (addrLen 4) or MLDv2
+// (addrLen 16) report: the two formats differ only in address size
+// (RFC 3376 §4.2.4, RFC 3810 §5.2.4). A record is type, aux-data length in
+// words, source count, group, sources, aux data.
+func parseRecords(m *Message, b []byte, proto string, addrLen int) error {
 	n := int(binary.BigEndian.Uint16(b[6:8]))
 	p := b[8:]
-	// Each record takes at least 8 bytes: do not allocate for a count the
-	// message cannot hold.
-	if n > len(p)/8 {
-		return fmt.Errorf("%w: IGMPv3 report with %d records in %d bytes", ErrTruncated, n, len(b))
+	head := 4 + addrLen
+	// Each record takes at least head bytes: do not allocate for a count
+	// the message cannot hold.
+	if n > len(p)/head {
+		return fmt.Errorf("%w: %s report with %d records in %d bytes", ErrTruncated, proto, n, len(b))
 	}
 	m.Records = make([]Record, n)
 	for i := range m.Records {
-		if len(p) < 8 {
-			return fmt.Errorf("%w: IGMPv3 record %d", ErrTruncated, i)
+		if len(p) < head {
+			return fmt.Errorf("%w: %s record %d", ErrTruncated, proto, i)
 		}
 		ns, aux := int(binary.BigEndian.Uint16(p[2:4])), int(p[1])*4
-		size := 8 + 4*ns + aux
+		size := head + addrLen*ns + aux
 		if size > len(p) {
-			return fmt.Errorf("%w: IGMPv3 record %d with %d sources", ErrTruncated, i, ns)
+			return fmt.Errorf("%w: %s record %d with %d sources", ErrTruncated, proto, i, ns)
 		}
-		r := Record{Type: RecordType(p[0]), Group: addr4(p[4:]), Sources: addrs(p[8:], ns, 4)}
-		if !isGroup4(r.Group) {
+		r := Record{Type: RecordType(p[0]), Sources: addrs(p[head:], ns, addrLen)}
+		if addrLen == 4 {
+			r.Group = addr4(p[4:])
+		} else {
+			r.Group = addr16(p[4:])
+		}
+		if (addrLen == 4 && !isGroup4(r.Group)) || (addrLen == 16 && !isGroup6(r.Group)) {
 			return fmt.Errorf("%w: record for non-multicast group %v", ErrMalformed, r.Group)
 		}
 		m.Records[i] = r

@@ -84,29 +84,7 @@ func ParseMLD(b []byte) (*Message, error) {
 }
 
 func parseMLDv2Report(m *Message, b []byte) error {
-	n := int(binary.BigEndian.Uint16(b[6:8]))
-	p := b[8:]
-	if n > len(p)/20 { // a record takes at least 20 bytes
-		return fmt.Errorf("%w: MLDv2 report with %d records in %d bytes", ErrTruncated, n, len(b))
-	}
-	m.Records = make([]Record, n)
-	for i := range m.Records {
-		if len(p) < 20 {
-			return fmt.Errorf("%w: MLDv2 record %d", ErrTruncated, i)
-		}
-		ns, aux := int(binary.BigEndian.Uint16(p[2:4])), int(p[1])*4
-		size := 20 + 16*ns + aux
-		if size > len(p) {
-			return fmt.Errorf("%w: MLDv2 record %d with %d sources", ErrTruncated, i, ns)
-		}
-		r := Record{Type: RecordType(p[0]), Group: addr16(p[4:]), Sources: addrs(p[20:], ns, 16)}
-		if !isGroup6(r.Group) {
-			return fmt.Errorf("%w: record for non-multicast address %v", ErrMalformed, r.Group)
-		}
-		m.Records[i] = r
-		p = p[size:]
-	}
-	return nil
+	return parseRecords(m, b, "MLDv2", 16)
 }
 
 // AppendMLD appends m, encoded as an ICMPv6 MLD message sent from src to
