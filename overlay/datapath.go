@@ -2,20 +2,25 @@ package overlay
 
 // The data path.
 //
-//	TAP reader ──Forward(batch)──► per frame: dst MAC ─► known link, else every up link
-//	                                 seal (AES-GCM) into Forward's scratch buffers
+//	TAP reader ──Forward(batch)──► per frame: dst MAC ─► its node, else flood
+//	                                 node linked?  seal (AES-GCM) for its link
+//	                                 else          route header + seal for Routes.NextHop
+//	                                 flood         one routed copy per Fanout branch
 //	                               ──► socket WriteBatch (sendmmsg) ; relayed links: ice.Conn.Write
 //
 //	socket reader ──Receive(batch)──► per packet: link by source address
-//	                                   data: open + replay check ─► learn src MAC ─► TAP Write (batch)
+//	                                   data: open + replay check
+//	                                     routed, not for us: re-seal for the next hop
+//	                                     frame for us: learn src MAC ─► TAP Write (batch)
+//	                                     control for us: control()
 //	                                   DTLS: hand to the link's handshake
-//	relay reader (one per link, only carries traffic on relayed paths) ──► same, one packet at a time
+//	relay reader (one per link, only carries traffic on relayed paths) ──► same
 //
 // Forward runs only on the TAP reader goroutine and Receive only on the
 // socket reader goroutine, so each owns its scratch buffers without locks;
 // frames and packets handed in are borrowed until the call returns. The link
-// view (snapshot) and each link's path are immutable values swapped
-// atomically by the manager's loop.
+// view (snapshot, with the ring's Routes) and each link's path are immutable
+// values swapped atomically by the manager's loop.
 
 import (
 	"errors"
@@ -26,25 +31,41 @@ import (
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/wire"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // snapshot is the data path's view of the links, rebuilt on every change.
 type snapshot struct {
 	byAddr map[netip.AddrPort]*Link  // by the selected pair's remote address
 	byID   map[identity.NodeID]*Link // links that carry data, by peer
-	up     []*Link                   // the same, for flooding
+	up     []*Link                   // the same, as a list
+	routes *topology.Routes          // the ring's routing view; nil: flood to every link
 }
 
-// scratchSlots bounds the packets one Forward call builds before it flushes.
+// link returns the path of the up link to id, if any.
+func (s *snapshot) link(id identity.NodeID) (*Link, *path) {
+	if l := s.byID[id]; l != nil {
+		if p := l.path.Load(); p != nil {
+			return l, p
+		}
+	}
+	return nil, nil
+}
+
+// scratchSlots is how many packets a reader builds before it flushes; it
+// flushes only between input items, so one item (a broadcast to many
+// branches) may go over it.
 const scratchSlots = 128
 
 // scratch holds one goroutine's reusable buffers.
 type scratch struct {
-	bufs    [][]byte
-	used    int
-	pkts    []nat.Packet
-	frames  [][]byte
-	targets []identity.NodeID
+	bufs     [][]byte
+	used     int
+	pkts     []nat.Packet
+	frames   [][]byte
+	targets  []identity.NodeID
+	branches []topology.Branch
+	plain    []byte // route header + payload, before sealing
 }
 
 func (s *scratch) next(size int) []byte {
@@ -60,9 +81,9 @@ func (s *scratch) next(size int) []byte {
 	return b[:size]
 }
 
-func (m *Manager) maxPacket() int { return m.cfg.MTU + 18 + wire.Overhead }
+func (m *Manager) maxPacket() int { return m.cfg.MTU + 18 + topology.RouteHeaderLen + wire.Overhead }
 
-// Forward sends frames read from the TAP to the links that should get them.
+// Forward sends frames read from the TAP to the nodes that should get them.
 func (m *Manager) Forward(frames [][]byte) {
 	snap := m.snap.Load()
 	if len(snap.up) == 0 {
@@ -73,12 +94,12 @@ func (m *Manager) Forward(frames [][]byte) {
 		if len(f) < 14 {
 			continue
 		}
+		if s.used >= scratchSlots {
+			m.drain(s)
+		}
 		if f[0]&1 == 0 { // unicast destination
-			if l := m.macs.lookup([6]byte(f[0:6])); l != nil {
-				if p := l.path.Load(); p != nil {
-					m.seal(s, l, p, f)
-					continue
-				}
+			if id, ok := m.macs.lookup([6]byte(f[0:6])); ok && m.toNode(s, snap, id, f) {
+				continue
 			}
 		}
 		action := Flood // unknown unicast, or no multicast router
@@ -89,35 +110,95 @@ func (m *Manager) Forward(frames [][]byte) {
 		}
 		switch action {
 		case Flood:
-			for _, l := range snap.up {
-				if p := l.path.Load(); p != nil {
-					m.seal(s, l, p, f)
-				}
-			}
+			m.flood(s, snap, f)
 		case To:
 			for _, id := range s.targets {
-				if l := snap.byID[id]; l != nil {
-					if p := l.path.Load(); p != nil {
-						m.seal(s, l, p, f)
-					}
-				}
+				m.toNode(s, snap, id, f)
 			}
 		}
 	}
-	m.flush(s)
+	m.drain(s)
 }
 
-func (m *Manager) seal(s *scratch, l *Link, p *path, frame []byte) {
-	if s.used == scratchSlots {
-		m.flush(s)
+// toNode sends a frame to node id: over its link, else routed through the
+// ring. It reports false when there is no way (the caller may flood). The
+// bytes count toward an on-demand link either way.
+func (m *Manager) toNode(s *scratch, snap *snapshot, id identity.NodeID, frame []byte) bool {
+	if l, p := snap.link(id); l != nil {
+		m.od.Add(topology.NodeID(id), len(frame))
+		m.seal(s, l, p, 0, frame)
+		return true
 	}
-	pkt, err := p.sess.Seal(s.next(m.maxPacket())[:0], frame)
+	l, p := m.nextHop(snap, id)
+	if l == nil {
+		return false
+	}
+	m.od.Add(topology.NodeID(id), len(frame))
+	h := topology.Route{Src: topology.NodeID(m.self), Dst: topology.NodeID(id), TTL: topology.HopLimit}
+	m.sealRouted(s, l, p, &h, frame)
+	m.counters.routedSent.Add(1)
+	return true
+}
+
+// nextHop is the up link to hand a packet for id to.
+func (m *Manager) nextHop(snap *snapshot, id identity.NodeID) (*Link, *path) {
+	if snap.routes == nil {
+		return nil, nil
+	}
+	next, ok := snap.routes.NextHop(topology.NodeID(id))
+	if !ok {
+		m.counters.noRoute.Add(1)
+		return nil, nil
+	}
+	return snap.link(identity.NodeID(next))
+}
+
+// flood sends a frame to every node: one copy per link when there is no
+// ring yet, else a broadcast along the ring (topology.Fanout), which
+// reaches each node once.
+func (m *Manager) flood(s *scratch, snap *snapshot, f []byte) {
+	if snap.routes == nil {
+		for _, l := range snap.up {
+			if p := l.path.Load(); p != nil {
+				m.seal(s, l, p, 0, f)
+			}
+		}
+		return
+	}
+	self := topology.NodeID(m.self)
+	m.fanout(s, snap, topology.Route{Src: self, Dst: self, TTL: topology.HopLimit, Broadcast: true}, f)
+}
+
+// fanout sends broadcast h (its Dst the end of the arc to cover) on, one
+// copy per branch.
+func (m *Manager) fanout(s *scratch, snap *snapshot, h topology.Route, payload []byte) {
+	s.branches = snap.routes.Fanout(h.Dst, s.branches[:0])
+	for _, b := range s.branches {
+		if l, p := snap.link(identity.NodeID(b.To)); l != nil {
+			h.Dst = b.Limit
+			m.sealRouted(s, l, p, &h, payload)
+		}
+	}
+}
+
+func (m *Manager) sealRouted(s *scratch, l *Link, p *path, h *topology.Route, payload []byte) {
+	var err error
+	if s.plain, err = h.AppendBinary(s.plain[:0]); err != nil {
+		m.counters.badRoute.Add(1)
+		return
+	}
+	s.plain = append(s.plain, payload...)
+	m.seal(s, l, p, wire.FlagRouted, s.plain)
+}
+
+func (m *Manager) seal(s *scratch, l *Link, p *path, flags byte, payload []byte) {
+	pkt, err := p.sess.SealFlags(s.next(m.maxPacket())[:0], flags, payload)
 	if err != nil {
 		l.stats.dropped.Add(1)
 		return
 	}
 	l.stats.txPackets.Add(1)
-	l.stats.txBytes.Add(uint64(len(frame)))
+	l.stats.txBytes.Add(uint64(len(payload)))
 	if p.relay {
 		// Relayed: pion's TURN client owns that path.
 		if _, err := p.conn.Write(pkt); err != nil {
@@ -128,14 +209,26 @@ func (m *Manager) seal(s *scratch, l *Link, p *path, frame []byte) {
 	s.pkts = append(s.pkts, nat.Packet{Data: pkt, Addr: p.remote})
 }
 
-func (m *Manager) flush(s *scratch) {
+// drain sends the packets built and writes the frames collected, then
+// frees the scratch buffers for reuse.
+func (m *Manager) drain(s *scratch) {
 	if len(s.pkts) > 0 {
 		if n, err := m.cfg.Socket.WriteBatch(s.pkts); err != nil {
 			m.log.Debug("socket write", "sent", n, "of", len(s.pkts), "err", err)
 		}
 	}
 	clear(s.pkts)
-	s.pkts, s.used = s.pkts[:0], 0
+	s.pkts = s.pkts[:0]
+	if len(s.frames) > 0 {
+		m.tapMu.Lock()
+		_, err := m.cfg.TAP.Write(s.frames)
+		m.tapMu.Unlock()
+		if err != nil {
+			m.log.Debug("tap write", "err", err)
+		}
+	}
+	clear(s.frames)
+	s.frames, s.used = s.frames[:0], 0
 }
 
 // Receive takes a batch from the socket reader: data packets and DTLS
@@ -149,11 +242,14 @@ func (m *Manager) Receive(batch []nat.Packet) {
 			m.counters.unknownSource.Add(1)
 			continue
 		}
+		if s.used >= scratchSlots {
+			m.drain(s)
+		}
 		if f := m.open(s, l, pkt.Data); f != nil {
 			s.frames = append(s.frames, f)
 		}
 	}
-	m.writeTAP(s)
+	m.drain(s)
 }
 
 // open handles one packet from link l; it returns the frame to deliver, if any.
@@ -175,33 +271,16 @@ func (m *Manager) open(s *scratch, l *Link, pkt []byte) []byte {
 			}
 			return nil
 		}
-		if flags&wire.FlagControl != 0 {
-			if m.cfg.OnControl != nil {
-				m.cfg.OnControl(l.peer, append([]byte(nil), f...))
-			}
-			return nil
-		}
-		if len(f) < 14 || len(f) > m.cfg.MTU+18 {
-			m.counters.tooLong.Add(1)
-			return nil
-		}
 		l.stats.rxPackets.Add(1)
 		l.stats.rxBytes.Add(uint64(len(f)))
-		if f[6]&1 == 0 {
-			m.macs.learn([6]byte(f[6:12]), l)
+		switch {
+		case flags&wire.FlagRouted != 0:
+			return m.routed(s, f)
+		case flags&wire.FlagControl != 0:
+			m.control(l.peer, f, true)
+			return nil
 		}
-		if m.cfg.Snoop != nil {
-			if et := uint16(f[12])<<8 | uint16(f[13]); et == 0x0806 || et == 0x86dd || et == 0x8100 {
-				m.cfg.Snoop(l.peer, f)
-			}
-		}
-		if f[0]&1 == 1 {
-			if mc := m.multicast(); mc != nil && !mc.Deliver(f) {
-				m.counters.noMember.Add(1)
-				return nil
-			}
-		}
-		return f
+		return m.frame(l.peer, f)
 	case len(pkt) > 0 && pkt[0] >= 20 && pkt[0] <= 63: // DTLS (RFC 7983)
 		if dc := l.route.Load(); dc != nil {
 			dc.deliver(pkt)
@@ -212,17 +291,75 @@ func (m *Manager) open(s *scratch, l *Link, pkt []byte) []byte {
 	return nil
 }
 
-func (m *Manager) writeTAP(s *scratch) {
-	if len(s.frames) > 0 {
-		m.tapMu.Lock()
-		_, err := m.cfg.TAP.Write(s.frames)
-		m.tapMu.Unlock()
-		if err != nil {
-			m.log.Debug("tap write", "err", err)
+// routed handles a packet that carries a route header: passes it on
+// toward its destination, or fans a broadcast out, and returns the frame
+// to deliver here, if any.
+func (m *Manager) routed(s *scratch, payload []byte) []byte {
+	h, inner, err := topology.ParseRoute(payload)
+	if err != nil || h.Src == topology.NodeID(m.self) {
+		m.counters.badRoute.Add(1)
+		return nil
+	}
+	snap := m.snap.Load()
+	if snap.routes == nil {
+		m.counters.noRoute.Add(1)
+		return nil
+	}
+	if h.Broadcast {
+		if h.TTL > 1 {
+			next := h
+			next.TTL--
+			m.fanout(s, snap, next, inner)
+		}
+	} else {
+		next, verdict := snap.routes.Forward(&h)
+		switch verdict {
+		case topology.Forward:
+			if l, p := snap.link(identity.NodeID(next)); l != nil {
+				m.sealRouted(s, l, p, &h, inner)
+				m.counters.routedForwarded.Add(1)
+			} else {
+				m.counters.noRoute.Add(1)
+			}
+			return nil
+		case topology.Expired:
+			m.counters.expired.Add(1)
+			return nil
+		case topology.NoRoute:
+			m.counters.noRoute.Add(1)
+			return nil
 		}
 	}
-	clear(s.frames)
-	s.frames, s.used = s.frames[:0], 0
+	m.counters.routedDelivered.Add(1)
+	if h.Control {
+		m.control(identity.NodeID(h.Src), inner, false)
+		return nil
+	}
+	return m.frame(identity.NodeID(h.Src), inner)
+}
+
+// frame checks a frame that node from sent us, learns from it, and
+// returns it if it goes to the TAP.
+func (m *Manager) frame(from identity.NodeID, f []byte) []byte {
+	if len(f) < 14 || len(f) > m.cfg.MTU+18 {
+		m.counters.tooLong.Add(1)
+		return nil
+	}
+	if f[6]&1 == 0 {
+		m.macs.learn([6]byte(f[6:12]), from)
+	}
+	if m.cfg.Snoop != nil {
+		if et := uint16(f[12])<<8 | uint16(f[13]); et == 0x0806 || et == 0x86dd || et == 0x8100 {
+			m.cfg.Snoop(from, f)
+		}
+	}
+	if f[0]&1 == 1 {
+		if mc := m.multicast(); mc != nil && !mc.Deliver(f) {
+			m.counters.noMember.Add(1)
+			return nil
+		}
+	}
+	return f
 }
 
 // relayReader reads what arrives through pion's ICE conn: on host and srflx
@@ -239,25 +376,65 @@ func (m *Manager) relayReader(l *Link, conn *ice.Conn) {
 		if f := m.open(&s, l, buf[:n]); f != nil {
 			s.frames = append(s.frames, f)
 		}
-		m.writeTAP(&s)
+		m.drain(&s)
 	}
 }
 
-// SendControl seals a control message for peer and sends it. It may be
-// called from any goroutine; control messages are rare, so it allocates.
-func (m *Manager) SendControl(peer identity.NodeID, payload []byte) error {
-	l := m.snap.Load().byID[peer]
+// SendControl sends a control message to node id: over its link, else
+// routed through the ring. It may be called from any goroutine; control
+// messages are rare, so it allocates.
+func (m *Manager) SendControl(id identity.NodeID, payload []byte) error {
+	snap := m.snap.Load()
+	if l, p := snap.link(id); l != nil {
+		return m.sendOne(l, p, wire.FlagControl, payload)
+	}
+	l, p := m.nextHop(snap, id)
 	if l == nil {
-		return ErrNoLink
+		return ErrNoRoute
 	}
-	p := l.path.Load()
-	if p == nil {
-		return ErrNoLink
-	}
-	pkt, err := p.sess.SealFlags(make([]byte, 0, len(payload)+wire.Overhead), wire.FlagControl, payload)
+	h := topology.Route{Src: topology.NodeID(m.self), Dst: topology.NodeID(id), TTL: topology.HopLimit, Control: true}
+	b, err := h.AppendBinary(make([]byte, 0, topology.RouteHeaderLen+len(payload)))
 	if err != nil {
 		return err
 	}
+	m.counters.routedSent.Add(1)
+	return m.sendOne(l, p, wire.FlagRouted, append(b, payload...))
+}
+
+// BroadcastControl sends a control message to every node of the overlay
+// (along the ring; to every link before there is a ring).
+func (m *Manager) BroadcastControl(payload []byte) {
+	snap := m.snap.Load()
+	if snap.routes == nil {
+		for _, l := range snap.up {
+			if p := l.path.Load(); p != nil {
+				m.sendOne(l, p, wire.FlagControl, payload)
+			}
+		}
+		return
+	}
+	self := topology.NodeID(m.self)
+	for _, b := range snap.routes.Fanout(self, nil) {
+		l, p := snap.link(identity.NodeID(b.To))
+		if l == nil {
+			continue
+		}
+		h := topology.Route{Src: self, Dst: b.Limit, TTL: topology.HopLimit, Control: true, Broadcast: true}
+		pkt, err := h.AppendBinary(make([]byte, 0, topology.RouteHeaderLen+len(payload)))
+		if err == nil {
+			m.sendOne(l, p, wire.FlagRouted, append(pkt, payload...))
+		}
+	}
+}
+
+// sendOne seals one packet for link l and sends it.
+func (m *Manager) sendOne(l *Link, p *path, flags byte, payload []byte) error {
+	pkt, err := p.sess.SealFlags(make([]byte, 0, len(payload)+wire.Overhead), flags, payload)
+	if err != nil {
+		return err
+	}
+	l.stats.txPackets.Add(1)
+	l.stats.txBytes.Add(uint64(len(payload)))
 	if p.relay {
 		_, err = p.conn.Write(pkt)
 		return err
@@ -276,11 +453,9 @@ func (m *Manager) UpPeers() []identity.NodeID {
 	return ids
 }
 
-// LearnMAC binds mac to the link to peer, as if a frame from mac had come
-// over it: the neighbour table learned from peer's advertisement that the
-// host lives there. It does nothing when no link to peer is up.
-func (m *Manager) LearnMAC(mac [6]byte, peer identity.NodeID) {
-	if l := m.snap.Load().byID[peer]; l != nil {
-		m.macs.learn(mac, l)
-	}
+// LearnMAC binds mac to node id, as if a frame from mac had come from it:
+// the neighbour table learned from id's advertisement that the host lives
+// there.
+func (m *Manager) LearnMAC(mac [6]byte, id identity.NodeID) {
+	m.macs.learn(mac, id)
 }

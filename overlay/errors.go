@@ -14,3 +14,6 @@ var (
 	// ErrClosed is returned after the manager has stopped.
 	ErrClosed = errors.New("overlay: manager closed")
 )
+
+// ErrNoRoute: no link up to the node and no link nearer it on the ring.
+var ErrNoRoute = errors.New("overlay: no route to that node")

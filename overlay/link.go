@@ -59,6 +59,9 @@ type Link struct {
 	upAt       time.Time
 	downReason string
 	answered   bool
+	closed     bool // closed on purpose (not needed), not lost
+	heardRing  bool // a Neighbors arrived on this link
+	sigOverlay bool // set-up signaling goes through the overlay
 	localCand  ice.Candidate
 	remoteCand ice.Candidate
 	remoteAddr netip.AddrPort // selected pair's remote, for DTLS routing

@@ -2,12 +2,14 @@ package overlay
 
 import (
 	"context"
+	"crypto/x509"
 	"net/netip"
 	"time"
 
 	"github.com/pion/ice/v2"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // offer starts a link as initiator: a fresh agent, its credentials to the
@@ -20,6 +22,7 @@ func (m *Manager) offer(peer identity.NodeID) {
 	if l == nil {
 		return
 	}
+	l.sigOverlay = m.viaOverlay(peer)
 	ufrag, pwd, err := l.agent.GetLocalUserCredentials()
 	if err != nil {
 		m.down(l, "ice credentials: "+err.Error())
@@ -30,7 +33,7 @@ func (m *Manager) offer(peer identity.NodeID) {
 }
 
 // handle is the loop's entry for a valid signaling message.
-func (m *Manager) handle(from identity.NodeID, msg *linkMsg) {
+func (m *Manager) handle(from identity.NodeID, msg *linkMsg, overlay bool) {
 	l := m.links[from]
 	switch msg.Kind {
 	case kindOffer:
@@ -47,7 +50,7 @@ func (m *Manager) handle(from identity.NodeID, msg *linkMsg) {
 		if l = m.newLink(from, false, msg.Session); l == nil {
 			return
 		}
-		l.remoteBoot = msg.Boot
+		l.remoteBoot, l.sigOverlay = msg.Boot, overlay // answer the way the offer came
 		ufrag, pwd, err := l.agent.GetLocalUserCredentials()
 		if err != nil {
 			m.down(l, "ice credentials: "+err.Error())
@@ -88,7 +91,17 @@ func (m *Manager) handle(from identity.NodeID, msg *linkMsg) {
 		m.offer(from)
 	case kindBye:
 		if l != nil && l.session == msg.Session {
-			m.down(l, "peer closed the link")
+			switch msg.Why {
+			case byeUnneeded:
+				l.closed = true
+				m.down(l, "closed: neither end needs it")
+				delete(m.links, from)
+			case byeLeaving:
+				m.down(l, "peer left")
+			default: // restart: the peer will be back at once
+				l.closed = true
+				m.down(l, "peer closed the link")
+			}
 			m.retryFor(from).next = time.Now().Add(retryMin)
 		}
 	}
@@ -96,7 +109,7 @@ func (m *Manager) handle(from identity.NodeID, msg *linkMsg) {
 
 // newLink makes the link and its agent, with callbacks that post to the loop.
 func (m *Manager) newLink(peer identity.NodeID, initiator bool, session uint64) *Link {
-	name := m.present[peer]
+	name := m.names[peer]
 	if name == "" {
 		name = "?"
 	}
@@ -105,7 +118,7 @@ func (m *Manager) newLink(peer identity.NodeID, initiator bool, session uint64) 
 	m.links[peer] = l
 	agent, err := m.cfg.Socket.NewAgent(m.settings(), m.turn, l.log)
 	if err != nil {
-		m.down(l, "ice agent: "+err.Error())
+		m.setupFailed(l, "ice agent: "+err.Error())
 		return nil
 	}
 	l.agent = agent
@@ -126,7 +139,7 @@ func (m *Manager) newLink(peer identity.NodeID, initiator bool, session uint64) 
 		m.post(func() {
 			l.log.Debug("ice state", "state", s.String())
 			if (s == ice.ConnectionStateFailed || s == ice.ConnectionStateClosed) && m.links[peer] == l {
-				m.down(l, "ice "+s.String())
+				m.failed(l, "ice "+s.String())
 			}
 		})
 	})
@@ -200,6 +213,12 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 				return
 			}
 			l.dtls, l.state, l.upAt = dconn, stateUp, time.Now()
+			if certs := dconn.ConnectionState().PeerCertificates; len(certs) > 0 {
+				if c, err := x509.ParseCertificate(certs[0]); err == nil && c.Subject.CommonName != "" {
+					l.peerName, m.names[l.peer] = c.Subject.CommonName, c.Subject.CommonName
+					l.log = m.log.With("peer", l.String())
+				}
+			}
 			relay := l.localCand != nil && l.localCand.Type() == ice.CandidateTypeRelay
 			l.path.Store(&path{sess: sess, remote: l.remoteAddr, relay: relay, conn: conn})
 			m.retryFor(l.peer).attempts = 0
@@ -210,10 +229,24 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 	}()
 }
 
+// failed takes down a link that failed: a link that was up is lost (the
+// ring hears of it in publish), one being set up failed.
 func (m *Manager) failed(l *Link, reason string) {
-	if m.links[l.peer] == l && l.state != stateDown {
-		m.down(l, reason)
+	if m.links[l.peer] != l || l.state == stateDown {
+		return
 	}
+	if l.state == stateUp {
+		m.down(l, reason)
+		return
+	}
+	m.setupFailed(l, reason)
+}
+
+// setupFailed ends a set-up that failed; the ring holds the peer down for
+// a while and picks others meanwhile.
+func (m *Manager) setupFailed(l *Link, reason string) {
+	m.down(l, reason)
+	m.ring.LinkFailed(topology.NodeID(l.peer), time.Now())
 }
 
 // down takes a link out of service and releases its resources. Closing
@@ -253,8 +286,10 @@ func (m *Manager) down(l *Link, reason string) {
 	m.publish()
 }
 
-// publish rebuilds the data path's view of the links.
+// publish rebuilds the data path's view of the links, tells the ring of
+// links that came or went, and takes its routes.
 func (m *Manager) publish() {
+	now := time.Now()
 	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links)), byID: make(map[identity.NodeID]*Link, len(m.links))}
 	for _, l := range m.links {
 		if l.state == stateDown {
@@ -268,17 +303,38 @@ func (m *Manager) publish() {
 			s.byID[l.peer] = l
 		}
 	}
-	old := m.snap.Swap(s)
-	if m.cfg.OnLink != nil {
-		for id := range s.byID {
-			if _, was := old.byID[id]; !was {
-				m.cfg.OnLink(id, true)
-			}
+	old := m.snap.Load()
+	type change struct {
+		id identity.NodeID
+		ev LinkEvent
+	}
+	var changes []change
+	for id := range s.byID {
+		if old.byID[id] == nil {
+			m.ring.LinkUp(topology.NodeID(id), now)
+			changes = append(changes, change{id, LinkUp})
 		}
-		for id := range old.byID {
-			if _, still := s.byID[id]; !still {
-				m.cfg.OnLink(id, false)
-			}
+	}
+	for id, l := range old.byID {
+		if s.byID[id] != nil {
+			continue
+		}
+		if l.closed {
+			m.ring.LinkDown(topology.NodeID(id), now)
+			changes = append(changes, change{id, LinkClosed})
+		} else {
+			m.ring.LinkFailed(topology.NodeID(id), now)
+			changes = append(changes, change{id, LinkLost})
+		}
+	}
+	s.routes = m.ring.Routes(now)
+	m.snap.Store(s)
+	for _, c := range changes {
+		if c.ev == LinkUp {
+			m.announceTo(c.id, now) // the peer learns our links at once
+		}
+		if m.cfg.OnLink != nil {
+			m.cfg.OnLink(c.id, c.ev)
 		}
 	}
 }
@@ -295,6 +351,7 @@ func (m *Manager) Restart(reason string) {
 				// Bye first, so the peer drops its side too instead of
 				// waiting for ICE to time out.
 				m.sendTo(id, &linkMsg{Kind: kindBye, Session: l.session})
+				l.closed = true // the peer is alive: no hold-down
 				m.down(l, reason)
 				n++
 			}
@@ -303,6 +360,5 @@ func (m *Manager) Restart(reason string) {
 		if n > 0 {
 			m.log.Info("restarting links", "links", n, "reason", reason)
 		}
-		m.maintain(time.Now())
 	})
 }

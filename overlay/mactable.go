@@ -4,13 +4,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/identity"
 )
 
 // macAge is how long a learned MAC stays bound to a link without traffic
 // from it, like a bridge's ageing time.
 const macAge = 5 * time.Minute
 
-// macTable maps a source MAC seen on a link to that link. Lookups (every
+// macTable maps a source MAC to the node frames from it came from (over
+// a link or routed). Lookups (every
 // unicast frame sent) take only the read lock; the write lock is taken when a
 // MAC is new or moves. Times come from a coarse clock the manager's loop
 // advances, so the hot path never reads the system clock.
@@ -21,7 +24,7 @@ type macTable struct {
 }
 
 type macEntry struct {
-	link *Link
+	node identity.NodeID
 	seen atomic.Int64
 }
 
@@ -30,41 +33,52 @@ func (t *macTable) init() {
 	t.now.Store(time.Now().UnixNano())
 }
 
-func (t *macTable) lookup(mac [6]byte) *Link {
+func (t *macTable) lookup(mac [6]byte) (identity.NodeID, bool) {
 	t.mu.RLock()
 	e := t.m[mac]
 	t.mu.RUnlock()
 	if e == nil || t.now.Load()-e.seen.Load() > int64(macAge) {
-		return nil
+		return identity.NodeID{}, false
 	}
-	return e.link
+	return e.node, true
 }
 
-func (t *macTable) learn(mac [6]byte, l *Link) {
+func (t *macTable) learn(mac [6]byte, node identity.NodeID) {
 	now := t.now.Load()
 	t.mu.RLock()
 	e := t.m[mac]
 	t.mu.RUnlock()
-	if e != nil && e.link == l {
+	if e != nil && e.node == node {
 		if e.seen.Load() != now {
 			e.seen.Store(now)
 		}
 		return
 	}
-	e = &macEntry{link: l}
+	e = &macEntry{node: node}
 	e.seen.Store(now)
 	t.mu.Lock()
 	t.m[mac] = e
 	t.mu.Unlock()
 }
 
-// tick advances the clock and drops aged entries and those of dead links.
+// tick advances the clock and drops aged entries.
 func (t *macTable) tick(now time.Time) {
 	n := now.UnixNano()
 	t.now.Store(n)
 	t.mu.Lock()
 	for mac, e := range t.m {
-		if n-e.seen.Load() > int64(macAge) || e.link.path.Load() == nil && e.link.state == stateDown {
+		if n-e.seen.Load() > int64(macAge) {
+			delete(t.m, mac)
+		}
+	}
+	t.mu.Unlock()
+}
+
+// forget drops the entries of a node that left the overlay.
+func (t *macTable) forget(node identity.NodeID) {
+	t.mu.Lock()
+	for mac, e := range t.m {
+		if e.node == node {
 			delete(t.m, mac)
 		}
 	}

@@ -2,9 +2,11 @@
 // DTLS through link signaling, keeps them alive, and moves Ethernet frames
 // over them on the node's own UDP socket (see datapath.go).
 //
-// Until the topology manager exists, the manager links to every node the
-// rendezvous lists (up to Config.MaxLinks), learns source MACs per link, sends
-// unicast frames to the link of the destination MAC and floods the rest.
+// Which links exist is the ring's decision (topology.Ring, ring.go): a few
+// successors and chords per node, plus on-demand links toward nodes that
+// get much traffic. Frames and control messages for a node with no link
+// are routed through the ring, and so is link signaling once a node has a
+// link: the rendezvous is needed to bootstrap and as a fallback.
 package overlay
 
 import (
@@ -13,7 +15,6 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // Signaler relays link-signaling payloads to other nodes (signal.Client).
@@ -53,22 +55,36 @@ type Config struct {
 	TAP      FrameWriter
 	// MTU bounds the frames the data path carries (tap MTU).
 	MTU      int
-	MaxLinks int // default 64
+	MaxLinks int // hard cap on links of any kind; default 64
 	Log      *slog.Logger
+	// Ring sizes the ring (topology.successors, topology.chords);
+	// OnDemand is the on-demand link policy (MaxLinks 0 disables them).
+	Ring     topology.RingConfig
+	OnDemand topology.OnDemandConfig
 
-	// OnControl receives control messages peers send over links (sealed like
-	// data, FlagControl set). It is called from data-path goroutines with a
-	// payload it may keep, and must not block.
+	// OnControl receives control messages other nodes send (over a link
+	// or routed; sealed like data), except the manager's own kinds (see
+	// control.go). It is called from data-path goroutines with a payload
+	// it may keep, and must not block.
 	OnControl func(from identity.NodeID, payload []byte)
 	// OnLink is told, on the manager's loop, when a link comes up or goes
-	// down. It must not block.
-	OnLink func(peer identity.NodeID, up bool)
+	// down, and how. It must not block.
+	OnLink func(peer identity.NodeID, ev LinkEvent)
 	// Snoop sees every ARP and IPv6 frame that arrives from a link, before
 	// delivery (the neighbour table learns remote hosts from them). It is
 	// called from data-path goroutines, must not block and must not keep
 	// the frame.
 	Snoop func(from identity.NodeID, frame []byte)
 }
+
+// LinkEvent is what happened to a link.
+type LinkEvent uint8
+
+const (
+	LinkUp     LinkEvent = iota + 1
+	LinkClosed           // closed on purpose (neither end needs it): the peer is alive
+	LinkLost             // failed, or the peer left or restarted
+)
 
 // Multicast decides where multicast and broadcast frames go. Without one
 // (nil), they are flooded to every link.
@@ -119,14 +135,20 @@ type Manager struct {
 	// Loop-only state.
 	links   map[identity.NodeID]*Link
 	present map[identity.NodeID]string // peer ID → name, from the rendezvous
+	names   map[identity.NodeID]string // from the rendezvous and certificates
 	retries map[identity.NodeID]*retry
 	stun    []string
 	turn    []nat.TURNServer
+	ring    *topology.Ring
+	odSince map[identity.NodeID]time.Time // on-demand links wanted since
+	nextOD  time.Time                     // next OnDemand.Tick
+	learnAt time.Time                     // next renewal of the presence leases
 
 	// Shared with the data path.
 	snap     atomic.Pointer[snapshot]
 	mcast    atomic.Pointer[Multicast]
 	macs     macTable
+	od       *topology.OnDemand // Add from the data path, the rest on the loop
 	counters counters
 	tapMu    sync.Mutex // TAP writes come from the socket reader and relay readers
 	fwd      scratch    // Forward's buffers: TAP reader goroutine only
@@ -141,6 +163,8 @@ type retry struct {
 // counters are node-wide drops, by reason.
 type counters struct {
 	badSignal, unknownSource, authFailed, replayed, notData, noPath, tooLong, noMember atomic.Uint64
+	badRoute, noRoute, expired, badControl                                             atomic.Uint64
+	routedSent, routedForwarded, routedDelivered                                       atomic.Uint64
 }
 
 // SetMulticast installs the multicast router the data path consults.
@@ -169,7 +193,11 @@ func NewManager(cfg Config) *Manager {
 		done:    make(chan struct{}),
 		links:   map[identity.NodeID]*Link{},
 		present: map[identity.NodeID]string{},
+		names:   map[identity.NodeID]string{},
 		retries: map[identity.NodeID]*retry{},
+		ring:    topology.NewRing(topology.NodeID(cfg.Identity.ID), cfg.Ring),
+		odSince: map[identity.NodeID]time.Time{},
+		od:      topology.NewOnDemand(cfg.OnDemand),
 	}
 	m.snap.Store(&snapshot{})
 	m.macs.init()
@@ -206,9 +234,11 @@ func (m *Manager) Run(ctx context.Context) error {
 		select {
 		case f := <-m.tasks:
 			f()
+			m.step(time.Now())
 		case now := <-t.C:
 			m.macs.tick(now)
 			m.maintain(now)
+			m.step(now)
 		case <-ctx.Done():
 			m.shutdown()
 			return nil
@@ -219,7 +249,7 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) shutdown() {
 	for _, l := range m.links {
 		if l.state != stateDown {
-			m.sendTo(l.peer, &linkMsg{Kind: kindBye, Session: l.session})
+			m.sendTo(l.peer, &linkMsg{Kind: kindBye, Session: l.session, Why: byeLeaving})
 		}
 		m.down(l, "shutting down")
 	}
@@ -228,13 +258,21 @@ func (m *Manager) shutdown() {
 // OnPeers takes the rendezvous's presence list (self excluded).
 func (m *Manager) OnPeers(peers []PeerInfo) {
 	m.post(func() {
+		now, old := time.Now(), m.present
 		m.present = make(map[identity.NodeID]string, len(peers))
 		for _, p := range peers {
 			if p.ID != m.self {
 				m.present[p.ID] = p.Name
+				m.names[p.ID] = p.Name
+				m.ring.Learn(topology.NodeID(p.ID), now)
 			}
 		}
-		m.maintain(time.Now())
+		for id := range old {
+			if _, still := m.present[id]; !still {
+				m.ring.Forget(topology.NodeID(id))
+			}
+		}
+		m.learnAt = now.Add(m.ring.Config().Refresh / 2)
 	})
 }
 
@@ -250,50 +288,41 @@ func (m *Manager) OnWelcome(stun []string, turn []nat.TURNServer) {
 	m.post(func() { m.stun, m.turn = stun, turn })
 }
 
-// OnRelay takes a link-signaling payload another node sent us.
+// OnRelay takes a link-signaling payload another node sent us through
+// the rendezvous.
 func (m *Manager) OnRelay(from identity.NodeID, payload []byte) {
+	m.onSignal(from, payload, false)
+}
+
+// onSignal takes link signaling that came through the rendezvous or, with
+// overlay set, through the overlay.
+func (m *Manager) onSignal(from identity.NodeID, payload []byte, overlay bool) {
 	msg, err := parseLinkMsg(payload)
 	if err != nil {
 		m.counters.badSignal.Add(1)
 		m.log.Debug("dropped link signaling", "from", from.Short(), "err", err)
 		return
 	}
-	m.post(func() { m.handle(from, msg) })
+	m.post(func() { m.handle(from, msg, overlay) })
 }
 
-// maintain starts links to present peers that have none, retries failed
-// ones when their backoff expires, and gives up on set-ups that hang.
+// maintain gives up on set-ups that hang, turns the traffic counted
+// toward each node into on-demand links (once a second), and renews the
+// presence leases while the rendezvous is connected. step then acts.
 func (m *Manager) maintain(now time.Time) {
 	for _, l := range m.links {
 		if (l.state == stateConnecting || l.state == stateHandshake) && now.Sub(l.started) > setupTimeout {
-			m.down(l, "set-up timed out")
+			m.setupFailed(l, "set-up timed out")
 		}
 	}
-	if !m.cfg.Signal.Connected() {
-		return // links we have keep running; new ones need signaling
+	if !now.Before(m.nextOD) {
+		m.nextOD = now.Add(time.Second)
+		m.tickOnDemand(now)
 	}
-	ids := make([]identity.NodeID, 0, len(m.present))
-	for id := range m.present {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].Less(ids[j]) })
-	for _, id := range ids {
-		l := m.links[id]
-		if l != nil && l.state != stateDown {
-			continue
-		}
-		if l == nil && m.activeLinks() >= m.cfg.MaxLinks {
-			continue
-		}
-		r := m.retryFor(id)
-		if now.Before(r.next) {
-			continue
-		}
-		m.backoff(r, now)
-		if m.self.Less(id) {
-			m.offer(id)
-		} else {
-			m.sendTo(id, &linkMsg{Kind: kindKnock, Boot: m.boot})
+	if m.cfg.Signal.Connected() && !now.Before(m.learnAt) {
+		m.learnAt = now.Add(m.ring.Config().Refresh / 2)
+		for id := range m.present {
+			m.ring.Learn(topology.NodeID(id), now)
 		}
 	}
 }
@@ -324,10 +353,48 @@ func (m *Manager) backoff(r *retry, now time.Time) {
 	r.attempts++
 }
 
+// sendTo sends link signaling to id: through the overlay when id is
+// reachable there (every other attempt goes by the rendezvous while one
+// is connected, in case the overlay route is what fails), else by the
+// rendezvous. The messages of one set-up keep to the path it started on,
+// so that they arrive in order.
 func (m *Manager) sendTo(id identity.NodeID, msg *linkMsg) {
-	if err := m.cfg.Signal.Send(id, msg.marshal()); err != nil {
+	b := msg.marshal()
+	overlay := m.viaOverlay(id)
+	if l := m.links[id]; l != nil && msg.Session == l.session && l.state != stateUp && l.state != stateDown {
+		overlay = l.sigOverlay && m.routable(id)
+	}
+	if overlay {
+		err := m.SendControl(id, append([]byte{ctlSignal}, b...))
+		if err == nil {
+			return
+		}
+		m.log.Debug("link signaling not routed", "to", id.Short(), "kind", msg.Kind, "err", err)
+	}
+	if err := m.cfg.Signal.Send(id, b); err != nil {
 		m.log.Debug("link signaling not sent", "to", id.Short(), "kind", msg.Kind, "err", err)
 	}
+}
+
+func (m *Manager) viaOverlay(id identity.NodeID) bool {
+	if !m.routable(id) {
+		return false
+	}
+	r := m.retries[id]
+	return r == nil || r.attempts == 0 || r.attempts%2 == 1 || !m.cfg.Signal.Connected()
+}
+
+// routable reports whether messages for id can go through the overlay.
+func (m *Manager) routable(id identity.NodeID) bool {
+	snap := m.snap.Load()
+	if l, _ := snap.link(id); l != nil {
+		return true
+	}
+	if snap.routes == nil {
+		return false
+	}
+	_, ok := snap.routes.NextHop(topology.NodeID(id))
+	return ok
 }
 
 func (m *Manager) settings() nat.Settings {

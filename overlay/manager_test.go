@@ -192,7 +192,7 @@ func TestTwoNodesInProcess(t *testing.T) {
 	uni := frame(0xa, 0xb, "unicast to alpha")
 	b.dev.Inject(uni)
 	expectFrame(t, a.dev, uni)
-	if a.m.macs.lookup([6]byte{2, 0, 0, 0, 0, 0xb}) == nil {
+	if node, ok := a.m.macs.lookup([6]byte{2, 0, 0, 0, 0, 0xb}); !ok || node != b.m.self {
 		t.Error("alpha did not learn beta's MAC")
 	}
 
@@ -241,7 +241,7 @@ func TestTwoNodesInProcess(t *testing.T) {
 	for {
 		l := b.m.Peers().Links[0]
 		if l.State == "down" {
-			if l.Reason != "peer closed the link" {
+			if l.Reason != "peer left" {
 				t.Errorf("down reason %q", l.Reason)
 			}
 			break

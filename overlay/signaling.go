@@ -10,10 +10,15 @@ package overlay
 //	  ICE: Dial (controlling)            Accept (controlled)
 //	  DTLS client ◄────── handshake ────► DTLS server
 //
+// Signaling travels through the overlay (a control message, routed if need
+// be) when the peer is reachable there, else through the rendezvous.
+//
 // A responder that wants a link (it sees the initiator present but has none)
 // sends knock {boot}; the initiator answers with an offer unless its link to
-// that boot of the peer is already up. bye {session} ends a link at once
-// (clean shutdown), so peers need not wait for ICE to time out.
+// that boot of the peer is already up. bye {session, why} ends a link at
+// once, so peers need not wait for ICE to time out: why is "unneeded"
+// (the ring closes a link neither end wants; the peer stays known),
+// "leaving" (the node shuts down) or empty (restart).
 //
 // The payload is JSON. Every field is bounded; anything else is ErrBadSignal.
 
@@ -29,6 +34,9 @@ const (
 	kindCand   = "cand"
 	kindKnock  = "knock"
 	kindBye    = "bye"
+
+	byeUnneeded = "unneeded"
+	byeLeaving  = "leaving"
 )
 
 // Limits on fields from the wire. ICE ufrags are 4..256 chars and pwds
@@ -46,6 +54,7 @@ type linkMsg struct {
 	Ufrag   string `json:"ufrag,omitempty"`
 	Pwd     string `json:"pwd,omitempty"`
 	Cand    string `json:"cand,omitempty"`
+	Why     string `json:"why,omitempty"`
 }
 
 func (m *linkMsg) marshal() []byte {
@@ -78,6 +87,9 @@ func parseLinkMsg(b []byte) (*linkMsg, error) {
 	case kindBye:
 		if m.Session == 0 {
 			return nil, fmt.Errorf("%w: bye needs session", ErrBadSignal)
+		}
+		if m.Why != "" && m.Why != byeUnneeded && m.Why != byeLeaving {
+			return nil, fmt.Errorf("%w: bye reason %q", ErrBadSignal, m.Why)
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadSignal, m.Kind)

@@ -15,9 +15,12 @@ func (m *Manager) Peers() control.Peers {
 	var out control.Peers
 	m.call(func() {
 		now := time.Now()
+		succ, chords := m.ring.Desired(now)
+		od := m.od.Links()
 		for _, l := range m.links {
 			ps := control.PeerStatus{
 				Name: l.peerName, NodeID: l.peer.String(), State: l.state.String(), Initiator: l.initiator,
+				Role: m.role(l.peer, succ, chords, od),
 				Path: l.pathType(), Reason: l.downReason,
 				TxPackets: l.stats.txPackets.Load(), TxBytes: l.stats.txBytes.Load(),
 				RxPackets: l.stats.rxPackets.Load(), RxBytes: l.stats.rxBytes.Load(), Dropped: l.stats.dropped.Load(),
@@ -42,7 +45,9 @@ func (m *Manager) Peers() control.Peers {
 	out.Drops = map[string]uint64{
 		"bad_signal": c.badSignal.Load(), "unknown_source": c.unknownSource.Load(), "auth_failed": c.authFailed.Load(),
 		"replayed": c.replayed.Load(), "not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.tooLong.Load(), "no_local_member": c.noMember.Load(),
+		"bad_route": c.badRoute.Load(), "no_route": c.noRoute.Load(), "ttl_expired": c.expired.Load(), "bad_control": c.badControl.Load(),
 	}
+	out.Routed = map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load()}
 	out.MACs = m.macs.size()
 	return out
 }

@@ -19,13 +19,13 @@ func peers(args []string) error {
 	}
 	fmt.Printf("rendezvous: %s; %d links; %d MACs learned\n", rv, len(p.Links), p.MACs)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "PEER\tID\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tTX pkts/bytes\tRX pkts/bytes\tAGE")
+	fmt.Fprintln(w, "PEER\tID\tROLE\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tTX pkts/bytes\tRX pkts/bytes\tAGE")
 	for _, l := range p.Links {
 		state := l.State
 		if l.Reason != "" && l.State == "down" {
 			state += " (" + l.Reason + ")"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\n", l.Name, short(l.NodeID), state, dash(l.Path),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\n", l.Name, short(l.NodeID), dash(l.Role), state, dash(l.Path),
 			dash(l.Local), dash(l.Remote), l.RTT, l.TxPackets, l.TxBytes, l.RxPackets, l.RxBytes, l.Age)
 	}
 	if err := w.Flush(); err != nil {
@@ -39,6 +39,9 @@ func peers(args []string) error {
 	}
 	if len(nonzero) > 0 {
 		fmt.Printf("dropped: %s\n", classCounts(nonzero))
+	}
+	if p.Routed["sent"]+p.Routed["forwarded"]+p.Routed["delivered"] > 0 {
+		fmt.Printf("routed through the ring: %s\n", classCounts(p.Routed))
 	}
 	return nil
 }

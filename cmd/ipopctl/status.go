@@ -74,8 +74,36 @@ func status(args []string) error {
 	fmt.Fprintf(w, "uptime\t%s (since %s)\n", st.Uptime, st.Started.UTC().Format("2006-01-02 15:04:05 UTC"))
 	fmt.Fprintf(w, "cert expires\t%s\n", st.CertNotAfter.UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(w, "tap rx\t%s; %d bytes\n", classCounts(st.TAP.RxFrames), st.TAP.RxBytes)
+	if r := st.Ring; r != nil {
+		fmt.Fprintf(w, "ring\t%d nodes known, %d links up\n", r.Known, r.Links)
+		if r.Predecessor != nil {
+			fmt.Fprintf(w, "predecessor\t%s\n", ringNodes([]control.RingNode{*r.Predecessor}))
+		}
+		fmt.Fprintf(w, "successors\t%s\n", ringNodes(r.Successors))
+		fmt.Fprintf(w, "chords\t%s\n", ringNodes(r.Chords))
+		fmt.Fprintf(w, "on-demand\t%s\n", ringNodes(r.OnDemand))
+	}
 	fmt.Fprintf(w, "version\t%s\n", st.Version)
 	return w.Flush()
+}
+
+// ringNodes renders "beta/1a2b3c4d (up), gamma/… (no link)".
+func ringNodes(ns []control.RingNode) string {
+	if len(ns) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, len(ns))
+	for _, n := range ns {
+		s := dash(n.Name) + "/" + short(n.NodeID)
+		if !n.Up {
+			s += " (no link)"
+		}
+		if n.RateBits > 0 {
+			s += fmt.Sprintf(" %d kbit/s", n.RateBits/1000)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func classCounts(m map[string]uint64) string {

@@ -29,6 +29,30 @@ type Status struct {
 	Uptime       Duration  `json:"uptime"`
 	CertNotAfter time.Time `json:"cert_not_after"`
 	TAP          TAPStatus `json:"tap"`
+	// Ring is this node's place in the overlay ring (nil before the link
+	// manager runs).
+	Ring *RingStatus `json:"ring,omitempty"`
+}
+
+// RingStatus is the node's view of the ring: the neighbours it keeps
+// links to for the ring's sake, the on-demand links it wants, and how
+// many nodes it knows.
+type RingStatus struct {
+	Successors  []RingNode `json:"successors"`  // clockwise, nearest first
+	Predecessor *RingNode  `json:"predecessor"` // nearest counter-clockwise
+	Chords      []RingNode `json:"chords"`
+	OnDemand    []RingNode `json:"on_demand"` // wanted for traffic, with the rate
+	Known       int        `json:"known"`     // nodes known, self excluded
+	Links       int        `json:"links"`     // links up
+}
+
+// RingNode is a node named in RingStatus. Up says whether a link to it is
+// up; RateBits is the traffic toward it (bits/s, on-demand entries only).
+type RingNode struct {
+	Name     string `json:"name"`
+	NodeID   string `json:"node_id"`
+	Up       bool   `json:"up"`
+	RateBits int64  `json:"rate_bits,omitempty"`
 }
 
 // TAPStatus describes the TAP and what its reader has seen.
@@ -70,15 +94,22 @@ type Peers struct {
 	Rendezvous string `json:"rendezvous"`
 	// Drops counts packets dropped before reaching a link, by reason.
 	Drops map[string]uint64 `json:"drops"`
-	MACs  int               `json:"macs"`
+	// Routed counts packets that travelled through the ring rather than
+	// over a direct link: sent (from here), forwarded (for others),
+	// delivered (here).
+	Routed map[string]uint64 `json:"routed"`
+	MACs   int               `json:"macs"`
 }
 
 // PeerStatus is one link.
 type PeerStatus struct {
-	Name      string   `json:"name"`
-	NodeID    string   `json:"node_id"`
-	State     string   `json:"state"` // connecting, handshake, up, down
-	Path      string   `json:"path"`  // host, srflx, relay ("" before ICE picks)
+	Name   string `json:"name"`
+	NodeID string `json:"node_id"`
+	State  string `json:"state"` // connecting, handshake, up, down
+	// Role is why the link exists: successor, chord, on-demand, or peer
+	// (kept because the other node wants it).
+	Role      string   `json:"role"`
+	Path      string   `json:"path"` // host, srflx, relay ("" before ICE picks)
 	Local     string   `json:"local"`
 	Remote    string   `json:"remote"`
 	RTT       Duration `json:"rtt"`

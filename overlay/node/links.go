@@ -12,6 +12,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/signal"
 	"github.com/ipopd/ipopd/tap"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // links is the node's peer-link machinery: the UDP socket, the link manager
@@ -38,6 +39,12 @@ func (n *Node) openLinks(cfg *config.Config) error {
 		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: st, Signal: sig,
 		TAP: n.tapw, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
 		OnControl: n.mcast.onControl, OnLink: n.mcast.onLink, Snoop: n.snoopRemote,
+		Ring: topology.RingConfig{Successors: cfg.Topology.Successors, Chords: cfg.Topology.Chords},
+		OnDemand: topology.OnDemandConfig{
+			Threshold: int64(cfg.Topology.OnDemand.Threshold),
+			Idle:      cfg.Topology.OnDemand.Idle,
+			MaxLinks:  cfg.Topology.OnDemand.MaxLinks,
+		},
 	}
 	if len(cfg.Rendezvous) > 0 {
 		sock, err := nat.Listen(st, n.log.With("sys", "nat"))

@@ -5,8 +5,8 @@ package node
 //	TAP reader ──IGMP/MLD frames (copies)──► loop: igmp.Router (querier) ──► query frames ──► TAP
 //	                                                 │ events: group → local filter
 //	                                                 ▼
-//	                                          topology.Advertiser ──delta──► every linked peer
-//	peers ──control messages──► loop: topology.Table ──► View (who wants what)
+//	                                          topology.Advertiser ──delta──► every node (ring broadcast)
+//	nodes ──control messages──► loop: topology.Table ──► View (who wants what)
 //	                                                 │
 //	data path (TAP reader, socket reader) ◄── state: View + local filters (immutable, atomic)
 //
@@ -26,12 +26,16 @@ import (
 	"github.com/ipopd/ipopd/topology"
 )
 
-// Membership refresh: a full state to every peer this often; peers expire
-// ours after three missed refreshes (topology's rule). Links going down
-// remove a peer's memberships at once.
+// Membership refresh: a full state to every node this often; nodes expire
+// ours after three missed refreshes (topology's rule). A lost link removes
+// the peer's memberships at once and asks it for a full state (routed): a
+// peer that is still there answers at once. A node that joins broadcasts
+// its state and asks every node for theirs (joinDelay after its first link,
+// so that its ring links are up).
 const (
 	refreshInterval = 30 * time.Second
 	expireCheck     = 5 * time.Second
+	joinDelay       = 2 * time.Second
 )
 
 // Control message kinds (first byte of a link control payload).
@@ -50,6 +54,7 @@ type mcast struct {
 	router *igmp.Router
 	adv    *topology.Advertiser
 	table  *topology.Table
+	joined bool // the join broadcast is done or scheduled
 
 	state atomic.Pointer[mcastState]
 	// scratch for Route: TAP reader goroutine only.
@@ -173,10 +178,14 @@ func (mc *mcast) afterRouter() {
 	}
 }
 
+// sendAll broadcasts m to every node.
 func (mc *mcast) sendAll(m *topology.Message) {
-	for _, id := range mc.n.links.mgr.UpPeers() {
-		mc.send(id, m)
+	b, err := m.MarshalBinary()
+	if err != nil {
+		mc.n.log.Error("membership message", "err", err)
+		return
 	}
+	mc.n.links.mgr.BroadcastControl(append([]byte{ctlMembership}, b...))
 }
 
 func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
@@ -190,7 +199,7 @@ func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
 	}
 }
 
-// onControl takes a control message from a peer (any goroutine).
+// onControl takes a control message from a node (any goroutine).
 func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
 	if len(payload) < 1 {
 		return
@@ -210,6 +219,7 @@ func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
 	mc.post(func() {
 		if m.Kind == topology.KindSync {
 			mc.send(from, mc.adv.Full())
+			mc.sendAdvert(from, mc.n.arp.FullAdvert())
 			return
 		}
 		changed, needSync := mc.table.Apply(topology.NodeID(from), &m, time.Now())
@@ -222,20 +232,36 @@ func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
 	})
 }
 
-// onLink: a new link gets our full state; a lost one takes its
-// memberships with it.
-func (mc *mcast) onLink(peer identity.NodeID, up bool) {
+// onLink: a new link gets our full state, and the first one schedules
+// the join broadcast; a lost one takes the peer's memberships and hosts
+// with it, and asks the peer (routed) for its state in case it is still
+// there. A link closed on purpose changes nothing: the peer is reachable
+// through the ring.
+func (mc *mcast) onLink(peer identity.NodeID, ev overlay.LinkEvent) {
 	mc.post(func() {
-		if up {
+		switch ev {
+		case overlay.LinkUp:
 			mc.send(peer, mc.adv.Full())
 			mc.sendAdvert(peer, mc.n.arp.FullAdvert())
-			return
-		}
-		mc.n.arp.RemoveNode(arp.NodeID(peer))
-		if mc.table.Remove(topology.NodeID(peer)) {
-			mc.publish()
+			if !mc.joined {
+				mc.joined = true
+				time.AfterFunc(joinDelay, func() { mc.post(mc.join) })
+			}
+		case overlay.LinkLost:
+			mc.n.arp.RemoveNode(arp.NodeID(peer))
+			if mc.table.Remove(topology.NodeID(peer)) {
+				mc.publish()
+			}
+			mc.send(peer, &topology.Message{Kind: topology.KindSync})
 		}
 	})
+}
+
+// join tells every node our state and asks for theirs.
+func (mc *mcast) join() {
+	mc.sendAll(mc.adv.Full())
+	mc.sendAll(&topology.Message{Kind: topology.KindSync})
+	mc.sendAdvert(identity.NodeID{}, mc.n.arp.FullAdvert())
 }
 
 func (mc *mcast) publish() {

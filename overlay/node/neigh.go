@@ -6,9 +6,9 @@ package node
 //	                             from the table (reply to the TAP, request not
 //	                             forwarded) or let it cross the overlay
 //	links ──ARP/ND frame──► arp.Table.Remote: learn the sender as the peer's
-//	control loop: local host changes ──advert──► every peer; adverts from
-//	                 peers ──► table + the links' MAC table (unicast to a
-//	                 known host goes straight to its node)
+//	control loop: local host changes ──advert──► every node; adverts from
+//	                 nodes ──► table + the MAC table (unicast to a known
+//	                 host goes straight to its node, directly or routed)
 
 import (
 	"time"
@@ -48,7 +48,7 @@ func (n *Node) snoopRemote(from identity.NodeID, frame []byte) {
 	}
 }
 
-// sendAdvert sends a neighbour advert to one peer, or to all (zero ID).
+// sendAdvert sends a neighbour advert to one node, or to all (zero ID).
 func (mc *mcast) sendAdvert(to identity.NodeID, a *arp.Advert) {
 	b, err := a.MarshalBinary()
 	if err != nil {
@@ -56,18 +56,16 @@ func (mc *mcast) sendAdvert(to identity.NodeID, a *arp.Advert) {
 		return
 	}
 	payload := append([]byte{ctlNeighbours}, b...)
-	peers := []identity.NodeID{to}
 	if to == (identity.NodeID{}) {
-		peers = mc.n.links.mgr.UpPeers()
+		mc.n.links.mgr.BroadcastControl(payload)
+		return
 	}
-	for _, id := range peers {
-		if err := mc.n.links.mgr.SendControl(id, payload); err != nil {
-			mc.n.log.Debug("neighbour advert not sent", "to", id.Short(), "err", err)
-		}
+	if err := mc.n.links.mgr.SendControl(to, payload); err != nil {
+		mc.n.log.Debug("neighbour advert not sent", "to", to.Short(), "err", err)
 	}
 }
 
-// applyAdvert takes a neighbour advert from a peer (on the control loop).
+// applyAdvert takes a neighbour advert from a node (on the control loop).
 func (mc *mcast) applyAdvert(from identity.NodeID, payload []byte) {
 	var a arp.Advert
 	if err := a.UnmarshalBinary(payload); err != nil {

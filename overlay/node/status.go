@@ -21,7 +21,12 @@ func (n *Node) Status() control.Status {
 	for c := range tap.NumClasses {
 		rx[c.String()] = n.stats.rxFrames[c].Load()
 	}
+	var ring *control.RingStatus
+	if n.links.mgr != nil {
+		ring = n.links.mgr.Ring()
+	}
 	return control.Status{
+		Ring:         ring,
 		Name:         n.id.Name,
 		NodeID:       n.id.ID.String(),
 		Network:      n.id.Network,

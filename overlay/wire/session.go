@@ -175,7 +175,7 @@ func (s *Session) Open(dst, pkt []byte) ([]byte, error) {
 }
 
 // OpenFlags is Open for packets that may carry flags: it returns the payload
-// and the header's flags (0 or FlagControl). Unknown flags are ErrType.
+// and the header's flags (FlagControl, FlagRouted). Unknown flags are ErrType.
 func (s *Session) OpenFlags(dst, pkt []byte) ([]byte, byte, error) {
 	out, err := s.open(dst, pkt)
 	if err != nil {

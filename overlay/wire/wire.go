@@ -85,8 +85,14 @@ const (
 // ...), not an Ethernet frame for the TAP.
 const FlagControl byte = 0x01
 
+// FlagRouted marks a packet whose payload starts with a route header
+// (topology.Route): it travels through the ring to a node the sender has
+// no direct link to, and the header says whether a frame or a control
+// message follows.
+const FlagRouted byte = 0x02
+
 // knownFlags are the flags this version understands.
-const knownFlags = FlagControl
+const knownFlags = FlagControl | FlagRouted
 
 const (
 	flagsOff   = 1

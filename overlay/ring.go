@@ -1,0 +1,225 @@
+package overlay
+
+// The ring on the manager's loop (topology.Ring decides, this file acts):
+//
+//	link up/closed/lost (publish) ─► Ring.LinkUp / LinkDown / LinkFailed
+//	presence list (OnPeers, renewed)  ─► Ring.Learn / Forget
+//	Neighbors from a linked peer      ─► Ring.Apply
+//	bytes toward nodes (data path)    ─► OnDemand.Tick, once a second ─► Ring.SetOnDemand
+//	after every task and tick: step ─► Ring.Tick ─► connect / close / announce
+//	                                 ─► Ring.Routes ─► snapshot (data path)
+
+import (
+	"slices"
+	"time"
+
+	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// Control message kinds the manager keeps for itself (first payload
+// byte); others go to Config.OnControl. The node's own kinds are below 16.
+const (
+	ctlRing   = 16 // topology.Neighbors; accepted only over a direct link
+	ctlSignal = 17 // link signaling (linkMsg), routed or direct
+)
+
+// step does what the ring asks, and publishes its routes when they change.
+// At rest it costs a few comparisons.
+func (m *Manager) step(now time.Time) {
+	acts := m.ring.Tick(now)
+	for _, id := range acts.Close {
+		m.closeLink(identity.NodeID(id), now)
+	}
+	for _, id := range acts.Connect {
+		m.want(identity.NodeID(id), now)
+	}
+	if acts.Announce {
+		m.announce(now)
+	}
+	if m.ring.Routes(now) != m.snap.Load().routes {
+		m.publish()
+	}
+}
+
+// want starts a link to id the ring asks for, unless one is under way or
+// its retry is not due. The lower ID offers; the higher knocks.
+func (m *Manager) want(id identity.NodeID, now time.Time) {
+	l := m.links[id]
+	if l != nil && l.state != stateDown {
+		return
+	}
+	if m.activeLinks() >= m.cfg.MaxLinks {
+		return
+	}
+	if !m.cfg.Signal.Connected() && !m.routable(id) {
+		return // no way to signal yet
+	}
+	r := m.retryFor(id)
+	if now.Before(r.next) {
+		return
+	}
+	m.backoff(r, now)
+	if m.self.Less(id) {
+		m.offer(id)
+	} else {
+		m.sendTo(id, &linkMsg{Kind: kindKnock, Boot: m.boot})
+	}
+}
+
+// closeLink closes a link neither end wants, telling the peer so.
+func (m *Manager) closeLink(id identity.NodeID, now time.Time) {
+	l := m.links[id]
+	if l == nil || l.state == stateDown {
+		m.ring.LinkDown(topology.NodeID(id), now)
+		return
+	}
+	m.sendTo(id, &linkMsg{Kind: kindBye, Session: l.session, Why: byeUnneeded})
+	l.closed = true
+	m.down(l, "closed: neither end needs it")
+	delete(m.links, id) // gone from `ipopctl peers` too
+}
+
+// announce sends this node's links to every linked peer.
+func (m *Manager) announce(now time.Time) {
+	payload := m.neighbors(now)
+	for _, l := range m.snap.Load().up {
+		if err := m.SendControl(l.peer, payload); err != nil {
+			l.log.Debug("neighbors not sent", "err", err)
+		}
+	}
+}
+
+// announceTo sends this node's links to one peer.
+func (m *Manager) announceTo(id identity.NodeID, now time.Time) {
+	if err := m.SendControl(id, m.neighbors(now)); err != nil {
+		m.log.Debug("neighbors not sent", "to", id.Short(), "err", err)
+	}
+}
+
+func (m *Manager) neighbors(now time.Time) []byte {
+	b, err := m.ring.Neighbors(now).AppendBinary([]byte{ctlRing})
+	if err != nil {
+		m.log.Error("neighbors message", "err", err) // a bug: the ring builds valid ones
+	}
+	return b
+}
+
+// control dispatches a control message from node from; direct says it
+// came over the link to from rather than routed.
+func (m *Manager) control(from identity.NodeID, payload []byte, direct bool) {
+	if len(payload) == 0 {
+		m.counters.badControl.Add(1)
+		return
+	}
+	switch payload[0] {
+	case ctlRing:
+		if !direct {
+			m.counters.badControl.Add(1) // only a node's own word on its links
+			return
+		}
+		var nb topology.Neighbors
+		if err := nb.UnmarshalBinary(payload[1:]); err != nil {
+			m.counters.badControl.Add(1)
+			m.log.Debug("bad neighbors message", "from", from.Short(), "err", err)
+			return
+		}
+		m.post(func() { m.onNeighbors(from, &nb) })
+	case ctlSignal:
+		m.onSignal(from, payload[1:], true)
+	default:
+		if m.cfg.OnControl != nil {
+			m.cfg.OnControl(from, append([]byte(nil), payload...))
+		}
+	}
+}
+
+// onNeighbors applies a peer's links. The first message on a link is
+// answered with ours: whichever end finished the handshake first may have
+// announced before the other could read it.
+func (m *Manager) onNeighbors(from identity.NodeID, nb *topology.Neighbors) {
+	l := m.links[from]
+	if l == nil || l.state != stateUp {
+		return
+	}
+	now := time.Now()
+	if !l.heardRing {
+		l.heardRing = true
+		m.announceTo(from, now)
+	}
+	m.ring.Apply(topology.NodeID(from), nb)
+}
+
+// tickOnDemand turns the bytes counted toward each node into on-demand
+// links wanted or released.
+func (m *Manager) tickOnDemand(now time.Time) {
+	succ, chords := m.ring.Desired(now)
+	add, remove := m.od.Tick(now, append(succ, chords...))
+	for _, id := range add {
+		nid := identity.NodeID(id)
+		m.odSince[nid] = now
+		m.log.Info("on-demand link wanted", "node", m.nameOf(nid), "rate_bits", m.od.Rate(id))
+	}
+	for _, id := range remove {
+		nid := identity.NodeID(id)
+		delete(m.odSince, nid)
+		m.log.Info("on-demand link released", "node", m.nameOf(nid), "rate_bits", m.od.Rate(id))
+	}
+	if len(add) > 0 || len(remove) > 0 {
+		m.ring.SetOnDemand(m.od.Links())
+	}
+}
+
+func (m *Manager) nameOf(id identity.NodeID) string {
+	if n := m.names[id]; n != "" {
+		return n + "/" + id.Short()
+	}
+	return id.Short()
+}
+
+// role says why the link to id exists (loop only).
+func (m *Manager) role(id identity.NodeID, succ, chords, od []topology.NodeID) string {
+	t := topology.NodeID(id)
+	switch {
+	case slices.Contains(succ, t):
+		return "successor"
+	case slices.Contains(chords, t):
+		return "chord"
+	case slices.Contains(od, t):
+		return "on-demand"
+	}
+	return "peer"
+}
+
+// Ring reports the node's place in the ring, as `ipopctl status` shows it.
+func (m *Manager) Ring() *control.RingStatus {
+	var out *control.RingStatus
+	m.call(func() {
+		now := time.Now()
+		snap := m.snap.Load()
+		node := func(id topology.NodeID) control.RingNode {
+			nid := identity.NodeID(id)
+			return control.RingNode{Name: m.names[nid], NodeID: nid.String(), Up: snap.byID[nid] != nil}
+		}
+		succ, chords := m.ring.Desired(now)
+		known := m.ring.Known(now)
+		out = &control.RingStatus{Known: len(known), Links: len(snap.up)}
+		for _, id := range succ {
+			out.Successors = append(out.Successors, node(id))
+		}
+		for _, id := range chords {
+			out.Chords = append(out.Chords, node(id))
+		}
+		for _, id := range m.od.Links() {
+			n := node(id)
+			n.RateBits = m.od.Rate(id)
+			out.OnDemand = append(out.OnDemand, n)
+		}
+		if len(known) > 0 {
+			p := node(known[len(known)-1])
+			out.Predecessor = &p
+		}
+	})
+	return out
+}
