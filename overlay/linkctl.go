@@ -44,6 +44,7 @@ func (m *Manager) handle(from identity.NodeID, msg *linkMsg, overlay bool) {
 		if l != nil && l.session == msg.Session && l.state != stateDown {
 			return // duplicate
 		}
+		m.retryFor(from).knocks = 0
 		if l != nil {
 			m.down(l, "peer sent a new offer")
 		}

@@ -110,6 +110,7 @@ const (
 	iceTimeout       = 30 * time.Second
 	handshakeTimeout = 10 * time.Second
 	setupTimeout     = 45 * time.Second // a link stuck before up is torn down
+	answerTimeout    = 5 * time.Second  // an offer nobody answered
 	retryMin         = time.Second
 	retryMax         = 30 * time.Second
 	tick             = 500 * time.Millisecond
@@ -157,8 +158,13 @@ type Manager struct {
 
 type retry struct {
 	attempts int
+	knocks   int // unanswered knocks since the last offer from the peer
 	next     time.Time
 }
+
+// maxKnocks unanswered knocks (about 7 s with the backoff) count as a
+// failed set-up.
+const maxKnocks = 3
 
 // counters are node-wide drops, by reason.
 type counters struct {
@@ -311,8 +317,18 @@ func (m *Manager) onSignal(from identity.NodeID, payload []byte, overlay bool) {
 // presence leases while the rendezvous is connected. step then acts.
 func (m *Manager) maintain(now time.Time) {
 	for _, l := range m.links {
-		if (l.state == stateConnecting || l.state == stateHandshake) && now.Sub(l.started) > setupTimeout {
+		switch {
+		case (l.state == stateConnecting || l.state == stateHandshake) && now.Sub(l.started) > setupTimeout:
 			m.setupFailed(l, "set-up timed out")
+		case l.state == stateConnecting && l.initiator && !l.answered && now.Sub(l.started) > answerTimeout:
+			if l.sigOverlay && m.cfg.Signal.Connected() {
+				// The overlay route may be what failed: the next attempt
+				// goes by the rendezvous, soon.
+				m.down(l, "offer not answered through the overlay")
+				m.retryFor(l.peer).next = now
+				continue
+			}
+			m.setupFailed(l, "offer not answered")
 		}
 	}
 	if !now.Before(m.nextOD) {
@@ -380,8 +396,26 @@ func (m *Manager) viaOverlay(id identity.NodeID) bool {
 	if !m.routable(id) {
 		return false
 	}
+	if !m.cfg.Signal.Connected() {
+		return true
+	}
+	// With both at hand, the overlay once this node's part of the ring
+	// is built (a route exists but need not arrive while the ring is
+	// still forming), and every other attempt by the rendezvous.
 	r := m.retries[id]
-	return r == nil || r.attempts == 0 || r.attempts%2 == 1 || !m.cfg.Signal.Connected()
+	return m.ringBuilt() && (r == nil || r.attempts == 0 || r.attempts%2 == 1)
+}
+
+// ringBuilt reports whether this node's links to its successors are up.
+func (m *Manager) ringBuilt() bool {
+	succ, _ := m.ring.Desired(time.Now())
+	snap := m.snap.Load()
+	for _, id := range succ {
+		if snap.byID[identity.NodeID(id)] == nil {
+			return false
+		}
+	}
+	return len(succ) > 0
 }
 
 // routable reports whether messages for id can go through the overlay.

@@ -60,10 +60,19 @@ func (m *Manager) want(id identity.NodeID, now time.Time) {
 	if now.Before(r.next) {
 		return
 	}
+	if !m.self.Less(id) && r.knocks >= maxKnocks {
+		// Nobody answers: the node is gone, or no path reaches it. Hold
+		// it down so that the ring picks others meanwhile.
+		r.knocks = 0
+		m.ring.LinkFailed(topology.NodeID(id), now)
+		m.log.Debug("knocks unanswered", "node", m.nameOf(id))
+		return
+	}
 	m.backoff(r, now)
 	if m.self.Less(id) {
 		m.offer(id)
 	} else {
+		r.knocks++
 		m.sendTo(id, &linkMsg{Kind: kindKnock, Boot: m.boot})
 	}
 }
@@ -213,7 +222,7 @@ func (m *Manager) Ring() *control.RingStatus {
 		}
 		for _, id := range m.od.Links() {
 			n := node(id)
-			n.RateBits = m.od.Rate(id)
+			n.RateBits, n.Since = m.od.Rate(id), m.odSince[identity.NodeID(id)]
 			out.OnDemand = append(out.OnDemand, n)
 		}
 		if len(known) > 0 {

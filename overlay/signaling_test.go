@@ -13,6 +13,8 @@ func TestParseLinkMsg(t *testing.T) {
 		{Kind: kindCand, Session: 1, Cand: "candidate:1 1 udp 2130706431 198.18.0.10 4000 typ host"},
 		{Kind: kindKnock, Boot: 9},
 		{Kind: kindBye, Session: 5},
+		{Kind: kindBye, Session: 5, Why: byeUnneeded},
+		{Kind: kindBye, Session: 5, Why: byeLeaving},
 	}
 	for _, m := range good {
 		got, err := parseLinkMsg(m.marshal())
@@ -22,7 +24,7 @@ func TestParseLinkMsg(t *testing.T) {
 	}
 	bad := []string{
 		``, `{`, `[]`, `{"kind":"hello"}`, `{"kind":"offer","session":1,"boot":1,"ufrag":"a"}`,
-		`{"kind":"cand","session":0,"cand":"x"}`, `{"kind":"knock"}`, `{"kind":"bye"}`,
+		`{"kind":"cand","session":0,"cand":"x"}`, `{"kind":"knock"}`, `{"kind":"bye"}`, `{"kind":"bye","session":1,"why":"bored"}`,
 		`{"kind":"offer","session":1,"boot":1,"ufrag":"` + strings.Repeat("u", 300) + `","pwd":"p"}`,
 		`{"kind":"cand","session":1,"cand":"` + strings.Repeat("c", 600) + `"}`,
 		strings.Repeat(" ", 3000),

@@ -74,7 +74,10 @@ type overlay struct {
 	rv *lab.Rendezvous
 }
 
-func newOverlay(t *testing.T) *overlay {
+func newOverlay(t *testing.T) *overlay { return newOverlayTURN(t, true) }
+
+// newOverlayTURN is newOverlay with the rendezvous's TURN server on or off.
+func newOverlayTURN(t *testing.T, turn bool) *overlay {
 	tb := netns.NewT(t)
 	l, err := lab.New(tb, "demo")
 	if err != nil {
@@ -84,7 +87,7 @@ func newOverlay(t *testing.T) *overlay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv, err := l.StartRendezvous(h, true)
+	rv, err := l.StartRendezvous(h, turn)
 	if err != nil {
 		t.Fatal(err)
 	}

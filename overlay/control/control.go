@@ -53,6 +53,8 @@ type RingNode struct {
 	NodeID   string `json:"node_id"`
 	Up       bool   `json:"up"`
 	RateBits int64  `json:"rate_bits,omitempty"`
+	// Since: when the on-demand link was wanted (on-demand entries only).
+	Since time.Time `json:"since,omitzero"`
 }
 
 // TAPStatus describes the TAP and what its reader has seen.
