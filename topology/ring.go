@@ -81,6 +81,7 @@ type Ring struct {
 	linked []NodeID // links, ascending
 	succ   []NodeID // ring order
 	chords []NodeID // ring order
+	sticky []NodeID // chords before the rebuild that are linked, ascending
 
 	sent   []NeighborLink // what Neighbors last announced
 	sentAt time.Time

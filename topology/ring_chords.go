@@ -40,7 +40,9 @@ import (
 // between a slack of a quarter and a whole), and every link reused is one
 // not set up. Knowing
 // less never moves a linked chord: nothing can appear between a target
-// and its chord by forgetting.
+// and its chord by forgetting. Only links chosen as chords are sticky: a
+// link made for traffic (on-demand, by either end) never becomes a chord
+// by being there.
 
 // chordSpan bounds the draws: targets are at least 2^-32 of the ring
 // away, so chords stay harmonic for networks of up to 2^32 nodes.
@@ -98,15 +100,15 @@ func (r *Ring) pickChords(dst []NodeID) []NodeID {
 }
 
 // chordFor returns the chord for target distance d: the first linked
-// node at or after the target if it is within d/2 past it, else the first
-// known node at or after it; nothing if that is a successor or already
-// chosen.
+// chord (of those chosen before) at or after the target if it is within
+// d/2 past it, else the first known node at or after it; nothing if that
+// is a successor or already chosen.
 func (r *Ring) chordFor(d u256, chosen []NodeID) (NodeID, bool) {
 	t := r.me.add(d)
 	usable := func(id NodeID) bool {
 		return !slices.Contains(r.succ, id) && !slices.Contains(chosen, id)
 	}
-	if l, ok := atOrAfter(r.linked, t); ok && cw(t, load(l)).cmp(d.shr(1)) <= 0 && usable(l) {
+	if l, ok := atOrAfter(r.sticky, t); ok && cw(t, load(l)).cmp(d.shr(1)) <= 0 && usable(l) {
 		return l, true
 	}
 	if s, ok := atOrAfter(r.nodes, t); ok && usable(s) {

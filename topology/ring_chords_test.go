@@ -11,9 +11,10 @@ import (
 // naiveDesired recomputes Desired from its definition, with big integers
 // and linear scans: the successors are the k nodes at the smallest
 // clockwise distance from self; each draw's target t = self + d takes the
-// nearest linked node at or after t if it is at most d/2 past t, else the
-// nearest known one, unless that one is a successor or already chosen.
-func naiveDesired(self NodeID, k, c int, known, linked []NodeID) (succ, chords []NodeID) {
+// nearest sticky node (a linked chord chosen before) at or after t if it
+// is at most d/2 past t, else the nearest known or linked one, unless that
+// one is a successor or already chosen.
+func naiveDesired(self NodeID, k, c int, known, linked, sticky []NodeID) (succ, chords []NodeID) {
 	all := slices.Clone(known)
 	all = append(all, linked...)
 	slices.SortFunc(all, func(a, b NodeID) int { return bigCW(self, a).Cmp(bigCW(self, b)) })
@@ -37,7 +38,7 @@ func naiveDesired(self NodeID, k, c int, known, linked []NodeID) (succ, chords [
 		t := idOf(new(big.Int).Add(bigOf(self), dist))
 		usable := func(id NodeID) bool { return !slices.Contains(succ, id) && !slices.Contains(chords, id) }
 		half := new(big.Int).Rsh(dist, 1)
-		if l, ld := nearest(t, linked); ld != nil && ld.Cmp(half) <= 0 && usable(l) {
+		if l, ld := nearest(t, sticky); ld != nil && ld.Cmp(half) <= 0 && usable(l) {
 			chords = append(chords, l)
 		} else if s, _ := nearest(t, all); usable(s) {
 			chords = append(chords, s)
@@ -68,8 +69,9 @@ func TestRingDesiredModel(t *testing.T) {
 		for _, id := range linked {
 			r.LinkUp(id, epoch0)
 		}
+		// Links made before any chord was chosen are not sticky.
 		succ, chords := r.Desired(epoch0)
-		ws, wc := naiveDesired(self, k, c, known, linked)
+		ws, wc := naiveDesired(self, k, c, known, linked, nil)
 		if !slices.Equal(succ, ws) || !slices.Equal(chords, wc) {
 			t.Fatalf("trial %d (k=%d c=%d, %d known, %d linked): got %v %v, want %v %v", trial, k, c,
 				len(known), len(linked), shorts(succ), shorts(chords), shorts(ws), shorts(wc))

@@ -102,6 +102,17 @@ func (r *Ring) update(now time.Time) {
 		})
 	}
 	r.succ = r.successors(r.succ[:0])
+	// Sticky chords: the chords chosen before that are linked. Only
+	// those: a link that exists for other reasons (an on-demand link,
+	// ours or the peer's) must not become a chord, or it would outlive
+	// the traffic that made it.
+	r.sticky = r.sticky[:0]
+	for _, id := range r.chords {
+		if r.links[id] != nil {
+			r.sticky = append(r.sticky, id)
+		}
+	}
+	slices.SortFunc(r.sticky, NodeID.Compare)
 	r.chords = r.pickChords(r.chords[:0])
 }
 

@@ -305,12 +305,28 @@ func TestRingSixNodes(t *testing.T) {
 		}
 	}
 	t.Logf("%s left; ring repaired in %s", leaver.Name, time.Since(left).Round(100*time.Millisecond))
+	// Right after the repair a pair's first packets may still find a link
+	// or a neighbour entry in flux: each pair gets 10 s to answer, and
+	// the pairs that needed more than one try are reported.
+	var retried []string
 	for _, a := range rest {
 		for _, b := range rest {
-			if a != b {
-				pingOK(t, a, b.Addr4(), 2)
+			if a == b {
+				continue
+			}
+			tries := 0
+			eventually(t, 10*time.Second, a.Name+" pings "+b.Name, func() error {
+				tries++
+				out, err := a.Ping(b.Addr4(), 2)
+				if m := lossRe.FindStringSubmatch(out); err != nil || m == nil || m[2] == "0" {
+					return fmt.Errorf("%v: %s", err, out)
+				}
+				return nil
+			})
+			if tries > 1 {
+				retried = append(retried, fmt.Sprintf("%s->%s (%d tries)", a.Name, b.Name, tries))
 			}
 		}
 	}
-	t.Logf("all %d pairs of the remaining %d nodes ping", len(rest)*(len(rest)-1), len(rest))
+	t.Logf("all %d pairs of the remaining %d nodes ping; needed retries: %v", len(rest)*(len(rest)-1), len(rest), retried)
 }
