@@ -110,7 +110,7 @@ func (m *Manager) Forward(frames [][]byte) {
 		}
 		switch action {
 		case Flood:
-			m.flood(s, snap, f)
+			m.flood(s, snap, f, 0)
 		case To:
 			for _, id := range s.targets {
 				m.toNode(s, snap, id, f)
@@ -153,20 +153,21 @@ func (m *Manager) nextHop(snap *snapshot, id identity.NodeID) (*Link, *path) {
 	return snap.link(identity.NodeID(next))
 }
 
-// flood sends a frame to every node: one copy per link when there is no
-// ring yet, else a broadcast along the ring (topology.Fanout), which
-// reaches each node once.
-func (m *Manager) flood(s *scratch, snap *snapshot, f []byte) {
+// flood sends a frame (or, with flags FlagControl, a control message) to
+// every node: one copy per link when there is no ring yet, else a
+// broadcast along the ring (topology.Fanout), which reaches each node once.
+func (m *Manager) flood(s *scratch, snap *snapshot, payload []byte, flags byte) {
 	if snap.routes == nil {
 		for _, l := range snap.up {
 			if p := l.path.Load(); p != nil {
-				m.seal(s, l, p, 0, f)
+				m.seal(s, l, p, flags, payload)
 			}
 		}
 		return
 	}
 	self := topology.NodeID(m.self)
-	m.fanout(s, snap, topology.Route{Src: self, Dst: self, TTL: topology.HopLimit, Broadcast: true}, f)
+	h := topology.Route{Src: self, Dst: self, TTL: topology.HopLimit, Broadcast: true, Control: flags&wire.FlagControl != 0}
+	m.fanout(s, snap, h, payload)
 }
 
 // fanout sends broadcast h (its Dst the end of the arc to cover) on, one
@@ -382,65 +383,29 @@ func (m *Manager) relayReader(l *Link, conn *ice.Conn) {
 
 // SendControl sends a control message to node id: over its link, else
 // routed through the ring. It may be called from any goroutine; control
-// messages are rare, so it allocates.
+// messages are rare, so it uses scratch buffers of its own.
 func (m *Manager) SendControl(id identity.NodeID, payload []byte) error {
+	var s scratch
 	snap := m.snap.Load()
 	if l, p := snap.link(id); l != nil {
-		return m.sendOne(l, p, wire.FlagControl, payload)
-	}
-	l, p := m.nextHop(snap, id)
-	if l == nil {
+		m.seal(&s, l, p, wire.FlagControl, payload)
+	} else if l, p := m.nextHop(snap, id); l != nil {
+		h := topology.Route{Src: topology.NodeID(m.self), Dst: topology.NodeID(id), TTL: topology.HopLimit, Control: true}
+		m.sealRouted(&s, l, p, &h, payload)
+		m.counters.routedSent.Add(1)
+	} else {
 		return ErrNoRoute
 	}
-	h := topology.Route{Src: topology.NodeID(m.self), Dst: topology.NodeID(id), TTL: topology.HopLimit, Control: true}
-	b, err := h.AppendBinary(make([]byte, 0, topology.RouteHeaderLen+len(payload)))
-	if err != nil {
-		return err
-	}
-	m.counters.routedSent.Add(1)
-	return m.sendOne(l, p, wire.FlagRouted, append(b, payload...))
+	m.drain(&s)
+	return nil
 }
 
 // BroadcastControl sends a control message to every node of the overlay
 // (along the ring; to every link before there is a ring).
 func (m *Manager) BroadcastControl(payload []byte) {
-	snap := m.snap.Load()
-	if snap.routes == nil {
-		for _, l := range snap.up {
-			if p := l.path.Load(); p != nil {
-				m.sendOne(l, p, wire.FlagControl, payload)
-			}
-		}
-		return
-	}
-	self := topology.NodeID(m.self)
-	for _, b := range snap.routes.Fanout(self, nil) {
-		l, p := snap.link(identity.NodeID(b.To))
-		if l == nil {
-			continue
-		}
-		h := topology.Route{Src: self, Dst: b.Limit, TTL: topology.HopLimit, Control: true, Broadcast: true}
-		pkt, err := h.AppendBinary(make([]byte, 0, topology.RouteHeaderLen+len(payload)))
-		if err == nil {
-			m.sendOne(l, p, wire.FlagRouted, append(pkt, payload...))
-		}
-	}
-}
-
-// sendOne seals one packet for link l and sends it.
-func (m *Manager) sendOne(l *Link, p *path, flags byte, payload []byte) error {
-	pkt, err := p.sess.SealFlags(make([]byte, 0, len(payload)+wire.Overhead), flags, payload)
-	if err != nil {
-		return err
-	}
-	l.stats.txPackets.Add(1)
-	l.stats.txBytes.Add(uint64(len(payload)))
-	if p.relay {
-		_, err = p.conn.Write(pkt)
-		return err
-	}
-	_, err = m.cfg.Socket.WriteBatch([]nat.Packet{{Data: pkt, Addr: p.remote}})
-	return err
+	var s scratch
+	m.flood(&s, m.snap.Load(), payload, wire.FlagControl)
+	m.drain(&s)
 }
 
 // UpPeers lists the peers with a link up.

@@ -179,23 +179,26 @@ func (mc *mcast) afterRouter() {
 }
 
 // sendAll broadcasts m to every node.
-func (mc *mcast) sendAll(m *topology.Message) {
-	b, err := m.MarshalBinary()
-	if err != nil {
-		mc.n.log.Error("membership message", "err", err)
-		return
-	}
-	mc.n.links.mgr.BroadcastControl(append([]byte{ctlMembership}, b...))
-}
+func (mc *mcast) sendAll(m *topology.Message) { mc.send(identity.NodeID{}, m) }
 
+// send sends m to one node, or to every node (zero ID).
 func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
 	b, err := m.MarshalBinary()
 	if err != nil {
 		mc.n.log.Error("membership message", "err", err)
 		return
 	}
-	if err := mc.n.links.mgr.SendControl(to, append([]byte{ctlMembership}, b...)); err != nil {
-		mc.n.log.Debug("membership not sent", "to", to.Short(), "err", err)
+	mc.control(to, append([]byte{ctlMembership}, b...), "membership")
+}
+
+// control sends a control payload to one node, or to every node (zero ID).
+func (mc *mcast) control(to identity.NodeID, payload []byte, what string) {
+	if to == (identity.NodeID{}) {
+		mc.n.links.mgr.BroadcastControl(payload)
+		return
+	}
+	if err := mc.n.links.mgr.SendControl(to, payload); err != nil {
+		mc.n.log.Debug(what+" not sent", "to", to.Short(), "err", err)
 	}
 }
 

@@ -55,14 +55,7 @@ func (mc *mcast) sendAdvert(to identity.NodeID, a *arp.Advert) {
 		mc.n.log.Error("neighbour advert", "err", err)
 		return
 	}
-	payload := append([]byte{ctlNeighbours}, b...)
-	if to == (identity.NodeID{}) {
-		mc.n.links.mgr.BroadcastControl(payload)
-		return
-	}
-	if err := mc.n.links.mgr.SendControl(to, payload); err != nil {
-		mc.n.log.Debug("neighbour advert not sent", "to", to.Short(), "err", err)
-	}
+	mc.control(to, append([]byte{ctlNeighbours}, b...), "neighbour advert")
 }
 
 // applyAdvert takes a neighbour advert from a node (on the control loop).
