@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // roundTrip encodes and decodes a, failing unless it comes back the same.
@@ -107,7 +108,7 @@ func TestApply(t *testing.T) {
 	if l := tb.Apply(t0, nodeC, &arp.Advert{Hosts: bad}); l != nil || tb.Stats().Errors != 4 {
 		t.Fatalf("invalid hosts: learned %v, stats %+v", l, tb.Stats())
 	}
-	if l := tb.Apply(t0, arp.NodeID{}, full); l != nil {
+	if l := tb.Apply(t0, nodeid.ID{}, full); l != nil {
 		t.Fatalf("advert from the zero node learned %v", l)
 	}
 }

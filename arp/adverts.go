@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // TakeAdvert returns the changes to local hosts since the last call, as a
@@ -71,7 +73,7 @@ func (e *entry) host() Host { return Host{IP: e.IP, MAC: e.MAC, Role: e.Role} }
 // conflict (a late advert after a move, or two sites claiming an address).
 // Apply takes adverts built in memory as well as decoded ones: hosts need
 // not be sorted, and invalid ones are skipped and counted as errors.
-func (t *Table) Apply(now time.Time, from NodeID, a *Advert) (learned []Host) {
+func (t *Table) Apply(now time.Time, from nodeid.ID, a *Advert) (learned []Host) {
 	if from.IsZero() || a == nil {
 		return nil
 	}

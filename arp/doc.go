@@ -13,7 +13,7 @@
 //	link gone          ─► Table.RemoveNode(from)
 //
 // The Table maps each IP address to the MAC that owns it and to the node
-// the host sits behind (the zero NodeID is this node: a local host, seen on
+// the host sits behind (the zero nodeid.ID is this node: a local host, seen on
 // our TAP). It learns from the sender of every request and announcement and
 // from the target of every NA, never from DAD probes (RFC 4862 §5.4), ARP
 // probes (RFC 5227 §2.1.1), group MACs or unspecified addresses.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Test frames are built with gopacket, independently of the package's own
@@ -23,7 +24,7 @@ var (
 	bcast = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 )
 
-func node(n byte) arp.NodeID { return arp.NodeID{0: n, 31: ^n} }
+func node(n byte) nodeid.ID  { return nodeid.ID{0: n, 31: ^n} }
 func hw(n byte) [6]byte      { return [6]byte{0x02, 0x00, 0x5e, 0x10, 0x00, n} }
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // model is the naive table: a map, linear scans, the rules of learnLocked
@@ -24,7 +25,7 @@ type model struct {
 	stats   arp.Stats
 }
 
-func (m *model) learn(now time.Time, a netip.Addr, mac [6]byte, owner arp.NodeID, via string, role arp.Role, override, advert bool) bool {
+func (m *model) learn(now time.Time, a netip.Addr, mac [6]byte, owner nodeid.ID, via string, role arp.Role, override, advert bool) bool {
 	if a.Is4() {
 		role = arp.RoleUnknown
 	}
@@ -103,7 +104,7 @@ func runModel(t *testing.T, seed uint64) {
 		touched: map[netip.Addr]int{}}
 	v4 := []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}
 	v6 := []string{"fd00::1", "fd00::2", "fd00::3", "fe80::4"}
-	nodes := []arp.NodeID{{}, nodeB, nodeC}
+	nodes := []nodeid.ID{{}, nodeB, nodeC}
 	peer := map[netip.Addr]arp.Host{} // a peer's view of our local hosts, from deltas
 	now := t0
 	defer func() { t.Logf("final stats %+v", m.stats) }()
@@ -254,7 +255,7 @@ func runModel(t *testing.T, seed uint64) {
 
 // checkFrame feeds frame to Local (from is zero) or Remote and checks the
 // decision against the model, which has already learned from it.
-func checkFrame(t *testing.T, step int, tb *arp.Table, m *model, now time.Time, from arp.NodeID, frame []byte, kind int, target netip.Addr) {
+func checkFrame(t *testing.T, step int, tb *arp.Table, m *model, now time.Time, from nodeid.ID, frame []byte, kind int, target netip.Addr) {
 	t.Helper()
 	if !from.IsZero() {
 		if err := tb.Remote(now, from, frame); err != nil {

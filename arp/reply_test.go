@@ -9,6 +9,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Hosts of the answering tests: a local requester and a remote target.
@@ -139,7 +140,7 @@ func checkVLAN(t *testing.T, p gopacket.Packet, vlan uint16, inner layers.Ethern
 	}
 }
 
-func mustRemote(t testing.TB, tb *arp.Table, from arp.NodeID, f []byte) {
+func mustRemote(t testing.TB, tb *arp.Table, from nodeid.ID, f []byte) {
 	t.Helper()
 	if err := tb.Remote(t0, from, f); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package arp
 import (
 	"errors"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Decision is what to do with a frame Local was given.
@@ -56,7 +58,7 @@ func (t *Table) Local(now time.Time, frame []byte) (Decision, error) {
 }
 
 func (t *Table) localARPLocked(now time.Time, a *ARP) Decision {
-	t.learnLocked(now, arpClaim(a, NodeID{}))
+	t.learnLocked(now, arpClaim(a, nodeid.ID{}))
 	if a.Op != OpRequest || a.Gratuitous() {
 		return forward
 	}
@@ -75,7 +77,7 @@ func (t *Table) localARPLocked(now time.Time, a *ARP) Decision {
 }
 
 func (t *Table) localNDLocked(now time.Time, n *ND) Decision {
-	if c, ok := ndClaim(n, NodeID{}); ok {
+	if c, ok := ndClaim(n, nodeid.ID{}); ok {
 		t.learnLocked(now, c)
 	}
 	if n.Type != TypeNS {
@@ -100,7 +102,7 @@ func (t *Table) localNDLocked(now time.Time, n *ND) Decision {
 // Remote snoops an ARP or ND frame that arrived from node from over the
 // overlay and learns its sender as a host owned by from. Unsupported
 // messages are ignored with a nil error.
-func (t *Table) Remote(now time.Time, from NodeID, frame []byte) error {
+func (t *Table) Remote(now time.Time, from nodeid.ID, frame []byte) error {
 	if from.IsZero() {
 		t.mu.Lock()
 		t.stats.Errors++
@@ -145,7 +147,7 @@ func parse(frame []byte) (*ARP, *ND, error) {
 // arpClaim is what a says about its sender (RFC 826: every ARP packet
 // binds its sender). A probe binds nothing; learnLocked ignores its
 // unspecified address.
-func arpClaim(a *ARP, owner NodeID) claim {
+func arpClaim(a *ARP, owner nodeid.ID) claim {
 	c := claim{ip: a.SenderIP, mac: a.SenderMAC, owner: owner, via: ViaARPRequest}
 	switch {
 	case a.Gratuitous():
@@ -159,7 +161,7 @@ func arpClaim(a *ARP, owner NodeID) claim {
 // ndClaim is what n says: an NS binds its source (unless DAD), an NA its
 // target, to the link-layer address option or else the Ethernet source
 // (RFC 4861 allows leaving the option out of unicast messages).
-func ndClaim(n *ND, owner NodeID) (claim, bool) {
+func ndClaim(n *ND, owner nodeid.ID) (claim, bool) {
 	m := linkAddr(n)
 	if n.Type == TypeNS {
 		return claim{ip: n.Src, mac: m, owner: owner, via: ViaNS}, !n.DAD()

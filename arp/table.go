@@ -2,13 +2,14 @@ package arp
 
 import (
 	"container/list"
-	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Defaults of Config.
@@ -32,20 +33,13 @@ const (
 // hosts fighting over an address would otherwise log every ARP they send.
 const conflictLogEvery = time.Minute
 
-// NodeID names the node a host sits behind: the same bytes as
-// identity.NodeID. The zero NodeID is this node.
-type NodeID [32]byte
-
-func (id NodeID) IsZero() bool   { return id == NodeID{} }
-func (id NodeID) String() string { return hex.EncodeToString(id[:]) }
-
-// Short returns the first 8 hex digits, or "local" for the zero NodeID; for
-// logs only, never a key.
-func (id NodeID) Short() string {
+// ownerName is how logs name the node a host sits behind: the zero ID is
+// this node ("local"), others by their short ID.
+func ownerName(id nodeid.ID) string {
 	if id.IsZero() {
 		return "local"
 	}
-	return hex.EncodeToString(id[:4])
+	return id.Short()
 }
 
 // Config tunes a Table; zero or negative values take the defaults.
@@ -65,7 +59,7 @@ type Config struct {
 type Entry struct {
 	IP    netip.Addr
 	MAC   [6]byte
-	Owner NodeID // zero when Local
+	Owner nodeid.ID // zero when Local
 	Local bool
 	Role  Role   // IPv6: what the host's NAs said
 	Via   string // how the current binding was learned: a Via constant
@@ -130,7 +124,7 @@ func NewTable(cfg Config) *Table {
 type claim struct {
 	ip    netip.Addr
 	mac   [6]byte
-	owner NodeID
+	owner nodeid.ID
 	via   string
 	role  Role // RoleUnknown: the evidence says nothing about it
 	// override: an announcement (gratuitous ARP, unsolicited NA with O),
@@ -182,14 +176,14 @@ func (t *Table) learnLocked(now time.Time, c claim) outcome {
 		if now.Sub(e.warned) >= conflictLogEvery {
 			e.warned = now
 			t.log.Warn("arp: address conflict, keeping the old binding", "ip", e.IP,
-				"mac", mac(e.MAC), "owner", e.Owner.Short(), "claimed_mac", mac(c.mac),
-				"claimed_owner", c.owner.Short(), "via", c.via)
+				"mac", mac(e.MAC), "owner", ownerName(e.Owner), "claimed_mac", mac(c.mac),
+				"claimed_owner", ownerName(c.owner), "via", c.via)
 		}
 		return conflicted
 	}
 	t.stats.Moves++
-	t.log.Info("arp: host moved", "ip", e.IP, "mac", mac(e.MAC), "owner", e.Owner.Short(),
-		"new_mac", mac(c.mac), "new_owner", c.owner.Short(), "via", c.via)
+	t.log.Info("arp: host moved", "ip", e.IP, "mac", mac(e.MAC), "owner", ownerName(e.Owner),
+		"new_mac", mac(c.mac), "new_owner", ownerName(c.owner), "via", c.via)
 	t.changedLocked(e) // if it was local: now gone from here
 	if !sameMAC || c.role != RoleUnknown {
 		e.Role = c.role // another host, or news about this one
@@ -267,7 +261,7 @@ func (t *Table) Expire(now time.Time) {
 
 // RemoveNode forgets every host owned by from: its link is gone, so
 // frames for them could not be delivered anyway.
-func (t *Table) RemoveNode(from NodeID) {
+func (t *Table) RemoveNode(from nodeid.ID) {
 	if from.IsZero() {
 		return
 	}
@@ -278,7 +272,7 @@ func (t *Table) RemoveNode(from NodeID) {
 
 // removeOwnedLocked removes the entries owned by from whose address keep
 // does not hold.
-func (t *Table) removeOwnedLocked(from NodeID, keep map[netip.Addr]bool) {
+func (t *Table) removeOwnedLocked(from nodeid.ID, keep map[netip.Addr]bool) {
 	for f := t.lru[1].Front(); f != nil; {
 		e, next := f.Value.(*entry), f.Next()
 		if e.Owner == from && !keep[e.IP] {

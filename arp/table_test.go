@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // lookup returns the entry for a at now.
@@ -24,7 +25,7 @@ func lookup(tb *arp.Table, now time.Time, a string) (arp.Entry, bool) {
 }
 
 // want checks the binding of a: its MAC, owner (zero: local) and Via.
-func want(t *testing.T, tb *arp.Table, now time.Time, a string, mac [6]byte, owner arp.NodeID, via string) {
+func want(t *testing.T, tb *arp.Table, now time.Time, a string, mac [6]byte, owner nodeid.ID, via string) {
 	t.Helper()
 	e, ok := lookup(tb, now, a)
 	if !ok {
@@ -52,8 +53,8 @@ func TestUnknownTargetForwarded(t *testing.T) {
 			t.Fatalf("unknown target: %+v, want forward", d)
 		}
 	}
-	want(t, tb, t0, "10.0.0.1", hw(1), arp.NodeID{}, arp.ViaARPRequest)
-	want(t, tb, t0, "fd00::1", hw(1), arp.NodeID{}, arp.ViaNS)
+	want(t, tb, t0, "10.0.0.1", hw(1), nodeid.ID{}, arp.ViaARPRequest)
+	want(t, tb, t0, "fd00::1", hw(1), nodeid.ID{}, arp.ViaNS)
 	if st := tb.Stats(); st != (arp.Stats{Forwarded: 2}) {
 		t.Fatalf("stats %+v", st)
 	}
@@ -140,7 +141,7 @@ func TestNoLearning(t *testing.T) {
 			t.Fatalf("%s: learned %+v", name, es)
 		}
 	}
-	if err := tb.Remote(t0, arp.NodeID{}, garp(t, hw(1), "10.0.0.1")); !errors.Is(err, arp.ErrNodeID) {
+	if err := tb.Remote(t0, nodeid.ID{}, garp(t, hw(1), "10.0.0.1")); !errors.Is(err, arp.ErrNodeID) {
 		t.Errorf("Remote from the zero node: %v", err)
 	}
 	if tb.TakeAdvert() != nil || len(tb.FullAdvert().Hosts) != 0 {
@@ -157,7 +158,7 @@ func TestMoves(t *testing.T) {
 	mustRemote(t, tb, nodeB, na(t, hw(2), "fd00::2", "ff02::1", fO))
 	t1 := t0.Add(time.Second)
 	steps := []struct {
-		from  arp.NodeID // zero: Local
+		from  nodeid.ID // zero: Local
 		frame []byte
 		ip    string
 		mac   [6]byte
@@ -166,8 +167,8 @@ func TestMoves(t *testing.T) {
 		{nodeC, garp(t, hw(3), "10.0.0.2"), "10.0.0.2", hw(3), arp.ViaGARP},
 		{nodeC, na(t, hw(3), "fd00::2", "ff02::1", fO|fR), "fd00::2", hw(3), arp.ViaUnsolicitedNA},
 		{nodeB, request(t, hw(3), "10.0.0.2", "10.0.0.9"), "10.0.0.2", hw(3), arp.ViaARPRequest},
-		{arp.NodeID{}, garp(t, hw(4), "10.0.0.2"), "10.0.0.2", hw(4), arp.ViaGARP},
-		{arp.NodeID{}, na(t, hw(4), "fd00::2", "ff02::1", fO), "fd00::2", hw(4), arp.ViaUnsolicitedNA},
+		{nodeid.ID{}, garp(t, hw(4), "10.0.0.2"), "10.0.0.2", hw(4), arp.ViaGARP},
+		{nodeid.ID{}, na(t, hw(4), "fd00::2", "ff02::1", fO), "fd00::2", hw(4), arp.ViaUnsolicitedNA},
 	}
 	for i, s := range steps {
 		var err error
@@ -292,7 +293,7 @@ func TestEviction(t *testing.T) {
 	}
 }
 
-func mustRemoteAt(t testing.TB, tb *arp.Table, now time.Time, from arp.NodeID, f []byte) {
+func mustRemoteAt(t testing.TB, tb *arp.Table, now time.Time, from nodeid.ID, f []byte) {
 	t.Helper()
 	if err := tb.Remote(now, from, f); err != nil {
 		t.Fatal(err)
@@ -304,7 +305,7 @@ func TestRemoveNode(t *testing.T) {
 	tb.Apply(t0, nodeB, &arp.Advert{Full: true, Hosts: []arp.Host{{IP: ip("10.0.0.2"), MAC: hw(2)}, {IP: ip("fd00::2"), MAC: hw(2)}}})
 	tb.Apply(t0, nodeC, &arp.Advert{Full: true, Hosts: []arp.Host{{IP: ip("10.0.0.3"), MAC: hw(3)}}})
 	local(t, tb, t0, garp(t, hw(1), "10.0.0.1"))
-	tb.RemoveNode(arp.NodeID{})
+	tb.RemoveNode(nodeid.ID{})
 	tb.RemoveNode(nodeB)
 	var got []netip.Addr
 	for _, e := range tb.Entries(t0) {

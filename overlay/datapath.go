@@ -29,21 +29,21 @@ import (
 	"github.com/pion/ice/v2"
 
 	"github.com/ipopd/ipopd/nat"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
 	"github.com/ipopd/ipopd/topology"
 )
 
 // snapshot is the data path's view of the links, rebuilt on every change.
 type snapshot struct {
-	byAddr map[netip.AddrPort]*Link  // by the selected pair's remote address
-	byID   map[identity.NodeID]*Link // links that carry data, by peer
-	up     []*Link                   // the same, as a list
-	routes *topology.Routes          // the ring's routing view; nil: flood to every link
+	byAddr map[netip.AddrPort]*Link // by the selected pair's remote address
+	byID   map[nodeid.ID]*Link      // links that carry data, by peer
+	up     []*Link                  // the same, as a list
+	routes *topology.Routes         // the ring's routing view; nil: flood to every link
 }
 
 // link returns the path of the up link to id, if any.
-func (s *snapshot) link(id identity.NodeID) (*Link, *path) {
+func (s *snapshot) link(id nodeid.ID) (*Link, *path) {
 	if l := s.byID[id]; l != nil {
 		if p := l.path.Load(); p != nil {
 			return l, p
@@ -63,7 +63,7 @@ type scratch struct {
 	used     int
 	pkts     []nat.Packet
 	frames   [][]byte
-	targets  []identity.NodeID
+	targets  []nodeid.ID
 	branches []topology.Branch
 	plain    []byte // route header + payload, before sealing
 }
@@ -123,9 +123,9 @@ func (m *Manager) Forward(frames [][]byte) {
 // toNode sends a frame to node id: over its link, else routed through the
 // ring. It reports false when there is no way (the caller may flood). The
 // bytes count toward an on-demand link either way.
-func (m *Manager) toNode(s *scratch, snap *snapshot, id identity.NodeID, frame []byte) bool {
+func (m *Manager) toNode(s *scratch, snap *snapshot, id nodeid.ID, frame []byte) bool {
 	if l, p := snap.link(id); l != nil {
-		m.od.Add(topology.NodeID(id), len(frame))
+		m.od.Add(id, len(frame))
 		m.seal(s, l, p, 0, frame)
 		return true
 	}
@@ -133,24 +133,24 @@ func (m *Manager) toNode(s *scratch, snap *snapshot, id identity.NodeID, frame [
 	if l == nil {
 		return false
 	}
-	m.od.Add(topology.NodeID(id), len(frame))
-	h := topology.Route{Src: topology.NodeID(m.self), Dst: topology.NodeID(id), TTL: topology.HopLimit}
+	m.od.Add(id, len(frame))
+	h := topology.Route{Src: m.self, Dst: id, TTL: topology.HopLimit}
 	m.sealRouted(s, l, p, &h, frame)
 	m.counters.routedSent.Add(1)
 	return true
 }
 
 // nextHop is the up link to hand a packet for id to.
-func (m *Manager) nextHop(snap *snapshot, id identity.NodeID) (*Link, *path) {
+func (m *Manager) nextHop(snap *snapshot, id nodeid.ID) (*Link, *path) {
 	if snap.routes == nil {
 		return nil, nil
 	}
-	next, ok := snap.routes.NextHop(topology.NodeID(id))
+	next, ok := snap.routes.NextHop(id)
 	if !ok {
 		m.counters.noRoute.Add(1)
 		return nil, nil
 	}
-	return snap.link(identity.NodeID(next))
+	return snap.link(next)
 }
 
 // flood sends a frame (or, with flags FlagControl, a control message) to
@@ -165,7 +165,7 @@ func (m *Manager) flood(s *scratch, snap *snapshot, payload []byte, flags byte) 
 		}
 		return
 	}
-	self := topology.NodeID(m.self)
+	self := m.self
 	h := topology.Route{Src: self, Dst: self, TTL: topology.HopLimit, Broadcast: true, Control: flags&wire.FlagControl != 0}
 	m.fanout(s, snap, h, payload)
 }
@@ -175,7 +175,7 @@ func (m *Manager) flood(s *scratch, snap *snapshot, payload []byte, flags byte) 
 func (m *Manager) fanout(s *scratch, snap *snapshot, h topology.Route, payload []byte) {
 	s.branches = snap.routes.Fanout(h.Dst, s.branches[:0])
 	for _, b := range s.branches {
-		if l, p := snap.link(identity.NodeID(b.To)); l != nil {
+		if l, p := snap.link(b.To); l != nil {
 			h.Dst = b.Limit
 			m.sealRouted(s, l, p, &h, payload)
 		}
@@ -297,7 +297,7 @@ func (m *Manager) open(s *scratch, l *Link, pkt []byte) []byte {
 // to deliver here, if any.
 func (m *Manager) routed(s *scratch, payload []byte) []byte {
 	h, inner, err := topology.ParseRoute(payload)
-	if err != nil || h.Src == topology.NodeID(m.self) {
+	if err != nil || h.Src == m.self {
 		m.counters.badRoute.Add(1)
 		return nil
 	}
@@ -316,7 +316,7 @@ func (m *Manager) routed(s *scratch, payload []byte) []byte {
 		next, verdict := snap.routes.Forward(&h)
 		switch verdict {
 		case topology.Forward:
-			if l, p := snap.link(identity.NodeID(next)); l != nil {
+			if l, p := snap.link(next); l != nil {
 				m.sealRouted(s, l, p, &h, inner)
 				m.counters.routedForwarded.Add(1)
 			} else {
@@ -333,15 +333,15 @@ func (m *Manager) routed(s *scratch, payload []byte) []byte {
 	}
 	m.counters.routedDelivered.Add(1)
 	if h.Control {
-		m.control(identity.NodeID(h.Src), inner, false)
+		m.control(h.Src, inner, false)
 		return nil
 	}
-	return m.frame(identity.NodeID(h.Src), inner)
+	return m.frame(h.Src, inner)
 }
 
 // frame checks a frame that node from sent us, learns from it, and
 // returns it if it goes to the TAP.
-func (m *Manager) frame(from identity.NodeID, f []byte) []byte {
+func (m *Manager) frame(from nodeid.ID, f []byte) []byte {
 	if len(f) < 14 || len(f) > m.cfg.MTU+18 {
 		m.counters.tooLong.Add(1)
 		return nil
@@ -384,13 +384,13 @@ func (m *Manager) relayReader(l *Link, conn *ice.Conn) {
 // SendControl sends a control message to node id: over its link, else
 // routed through the ring. It may be called from any goroutine; control
 // messages are rare, so it uses scratch buffers of its own.
-func (m *Manager) SendControl(id identity.NodeID, payload []byte) error {
+func (m *Manager) SendControl(id nodeid.ID, payload []byte) error {
 	var s scratch
 	snap := m.snap.Load()
 	if l, p := snap.link(id); l != nil {
 		m.seal(&s, l, p, wire.FlagControl, payload)
 	} else if l, p := m.nextHop(snap, id); l != nil {
-		h := topology.Route{Src: topology.NodeID(m.self), Dst: topology.NodeID(id), TTL: topology.HopLimit, Control: true}
+		h := topology.Route{Src: m.self, Dst: id, TTL: topology.HopLimit, Control: true}
 		m.sealRouted(&s, l, p, &h, payload)
 		m.counters.routedSent.Add(1)
 	} else {
@@ -409,9 +409,9 @@ func (m *Manager) BroadcastControl(payload []byte) {
 }
 
 // UpPeers lists the peers with a link up.
-func (m *Manager) UpPeers() []identity.NodeID {
+func (m *Manager) UpPeers() []nodeid.ID {
 	snap := m.snap.Load()
-	ids := make([]identity.NodeID, 0, len(snap.up))
+	ids := make([]nodeid.ID, 0, len(snap.up))
 	for _, l := range snap.up {
 		ids = append(ids, l.peer)
 	}
@@ -421,6 +421,6 @@ func (m *Manager) UpPeers() []identity.NodeID {
 // LearnMAC binds mac to node id, as if a frame from mac had come from it:
 // the neighbour table learned from id's advertisement that the host lives
 // there.
-func (m *Manager) LearnMAC(mac [6]byte, id identity.NodeID) {
+func (m *Manager) LearnMAC(mac [6]byte, id nodeid.ID) {
 	m.macs.learn(mac, id)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/ice/v2"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
 )
 
@@ -42,7 +43,7 @@ type path struct {
 // Link is one peer link. Fields above the line belong to the manager's loop;
 // the atomics below it are shared with the data path.
 type Link struct {
-	peer      identity.NodeID
+	peer      nodeid.ID
 	peerName  string
 	initiator bool
 	session   uint64
@@ -152,7 +153,7 @@ func (l *Link) pathType() string {
 
 // dtlsConfig authenticates the peer: its certificate must chain to the
 // network CA, name this network, and carry the node ID signaling named.
-func dtlsConfig(id *identity.Identity, ca *x509.Certificate, network string, want identity.NodeID) *dtls.Config {
+func dtlsConfig(id *identity.Identity, ca *x509.Certificate, network string, want nodeid.ID) *dtls.Config {
 	return &dtls.Config{
 		Certificates:         []tls.Certificate{id.TLS},
 		CipherSuites:         []dtls.CipherSuiteID{dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},

@@ -8,13 +8,12 @@ import (
 
 	"github.com/pion/ice/v2"
 
-	"github.com/ipopd/ipopd/overlay/identity"
-	"github.com/ipopd/ipopd/topology"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // offer starts a link as initiator: a fresh agent, its credentials to the
 // peer, then candidates as they are gathered.
-func (m *Manager) offer(peer identity.NodeID) {
+func (m *Manager) offer(peer nodeid.ID) {
 	if old := m.links[peer]; old != nil {
 		m.down(old, "replaced by a new offer")
 	}
@@ -33,7 +32,7 @@ func (m *Manager) offer(peer identity.NodeID) {
 }
 
 // handle is the loop's entry for a valid signaling message.
-func (m *Manager) handle(from identity.NodeID, msg *linkMsg, overlay bool) {
+func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 	l := m.links[from]
 	switch msg.Kind {
 	case kindOffer:
@@ -109,7 +108,7 @@ func (m *Manager) handle(from identity.NodeID, msg *linkMsg, overlay bool) {
 }
 
 // newLink makes the link and its agent, with callbacks that post to the loop.
-func (m *Manager) newLink(peer identity.NodeID, initiator bool, session uint64) *Link {
+func (m *Manager) newLink(peer nodeid.ID, initiator bool, session uint64) *Link {
 	name := m.names[peer]
 	if name == "" {
 		name = "?"
@@ -247,7 +246,7 @@ func (m *Manager) failed(l *Link, reason string) {
 // a while and picks others meanwhile.
 func (m *Manager) setupFailed(l *Link, reason string) {
 	m.down(l, reason)
-	m.ring.LinkFailed(topology.NodeID(l.peer), time.Now())
+	m.ring.LinkFailed(l.peer, time.Now())
 }
 
 // down takes a link out of service and releases its resources. Closing
@@ -291,7 +290,7 @@ func (m *Manager) down(l *Link, reason string) {
 // links that came or went, and takes its routes.
 func (m *Manager) publish() {
 	now := time.Now()
-	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links)), byID: make(map[identity.NodeID]*Link, len(m.links))}
+	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links)), byID: make(map[nodeid.ID]*Link, len(m.links))}
 	for _, l := range m.links {
 		if l.state == stateDown {
 			continue
@@ -306,13 +305,13 @@ func (m *Manager) publish() {
 	}
 	old := m.snap.Load()
 	type change struct {
-		id identity.NodeID
+		id nodeid.ID
 		ev LinkEvent
 	}
 	var changes []change
 	for id := range s.byID {
 		if old.byID[id] == nil {
-			m.ring.LinkUp(topology.NodeID(id), now)
+			m.ring.LinkUp(id, now)
 			changes = append(changes, change{id, LinkUp})
 		}
 	}
@@ -321,10 +320,10 @@ func (m *Manager) publish() {
 			continue
 		}
 		if l.closed {
-			m.ring.LinkDown(topology.NodeID(id), now)
+			m.ring.LinkDown(id, now)
 			changes = append(changes, change{id, LinkClosed})
 		} else {
-			m.ring.LinkFailed(topology.NodeID(id), now)
+			m.ring.LinkFailed(id, now)
 			changes = append(changes, change{id, LinkLost})
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // macAge is how long a learned MAC stays bound to a link without traffic
@@ -24,7 +24,7 @@ type macTable struct {
 }
 
 type macEntry struct {
-	node identity.NodeID
+	node nodeid.ID
 	seen atomic.Int64
 }
 
@@ -33,17 +33,17 @@ func (t *macTable) init() {
 	t.now.Store(time.Now().UnixNano())
 }
 
-func (t *macTable) lookup(mac [6]byte) (identity.NodeID, bool) {
+func (t *macTable) lookup(mac [6]byte) (nodeid.ID, bool) {
 	t.mu.RLock()
 	e := t.m[mac]
 	t.mu.RUnlock()
 	if e == nil || t.now.Load()-e.seen.Load() > int64(macAge) {
-		return identity.NodeID{}, false
+		return nodeid.ID{}, false
 	}
 	return e.node, true
 }
 
-func (t *macTable) learn(mac [6]byte, node identity.NodeID) {
+func (t *macTable) learn(mac [6]byte, node nodeid.ID) {
 	now := t.now.Load()
 	t.mu.RLock()
 	e := t.m[mac]
@@ -75,7 +75,7 @@ func (t *macTable) tick(now time.Time) {
 }
 
 // forget drops the entries of a node that left the overlay.
-func (t *macTable) forget(node identity.NodeID) {
+func (t *macTable) forget(node nodeid.ID) {
 	t.mu.Lock()
 	for mac, e := range t.m {
 		if e.node == node {

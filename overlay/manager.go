@@ -23,12 +23,13 @@ import (
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
 
 // Signaler relays link-signaling payloads to other nodes (signal.Client).
 type Signaler interface {
-	Send(to identity.NodeID, payload []byte) error
+	Send(to nodeid.ID, payload []byte) error
 	Connected() bool
 }
 
@@ -66,15 +67,15 @@ type Config struct {
 	// or routed; sealed like data), except the manager's own kinds (see
 	// control.go). It is called from data-path goroutines with a payload
 	// it may keep, and must not block.
-	OnControl func(from identity.NodeID, payload []byte)
+	OnControl func(from nodeid.ID, payload []byte)
 	// OnLink is told, on the manager's loop, when a link comes up or goes
 	// down, and how. It must not block.
-	OnLink func(peer identity.NodeID, ev LinkEvent)
+	OnLink func(peer nodeid.ID, ev LinkEvent)
 	// Snoop sees every ARP and IPv6 frame that arrives from a link, before
 	// delivery (the neighbour table learns remote hosts from them). It is
 	// called from data-path goroutines, must not block and must not keep
 	// the frame.
-	Snoop func(from identity.NodeID, frame []byte)
+	Snoop func(from nodeid.ID, frame []byte)
 }
 
 // LinkEvent is what happened to a link.
@@ -91,7 +92,7 @@ const (
 type Multicast interface {
 	// Route decides for a multicast or broadcast frame read from the TAP:
 	// Flood, Drop, or To, in which case it appends the target nodes to dst.
-	Route(frame []byte, dst []identity.NodeID) ([]identity.NodeID, Action)
+	Route(frame []byte, dst []nodeid.ID) ([]nodeid.ID, Action)
 	// Deliver says whether a multicast frame from a link goes to the TAP.
 	Deliver(frame []byte) bool
 }
@@ -127,23 +128,23 @@ const (
 type Manager struct {
 	cfg  Config
 	log  *slog.Logger
-	self identity.NodeID
+	self nodeid.ID
 	boot uint64 // random per process: tells peers we restarted
 
 	tasks chan func()
 	done  chan struct{}
 
 	// Loop-only state.
-	links   map[identity.NodeID]*Link
-	present map[identity.NodeID]string // peer ID → name, from the rendezvous
-	names   map[identity.NodeID]string // from the rendezvous and certificates
-	retries map[identity.NodeID]*retry
+	links   map[nodeid.ID]*Link
+	present map[nodeid.ID]string // peer ID → name, from the rendezvous
+	names   map[nodeid.ID]string // from the rendezvous and certificates
+	retries map[nodeid.ID]*retry
 	stun    []string
 	turn    []nat.TURNServer
 	ring    *topology.Ring
-	odSince map[identity.NodeID]time.Time // on-demand links wanted since
-	nextOD  time.Time                     // next OnDemand.Tick
-	learnAt time.Time                     // next renewal of the presence leases
+	odSince map[nodeid.ID]time.Time // on-demand links wanted since
+	nextOD  time.Time               // next OnDemand.Tick
+	learnAt time.Time               // next renewal of the presence leases
 
 	// Shared with the data path.
 	snap     atomic.Pointer[snapshot]
@@ -197,12 +198,12 @@ func NewManager(cfg Config) *Manager {
 		cfg: cfg, log: cfg.Log, self: cfg.Identity.ID, boot: binary.BigEndian.Uint64(b[:]) | 1,
 		tasks:   make(chan func(), 256),
 		done:    make(chan struct{}),
-		links:   map[identity.NodeID]*Link{},
-		present: map[identity.NodeID]string{},
-		names:   map[identity.NodeID]string{},
-		retries: map[identity.NodeID]*retry{},
-		ring:    topology.NewRing(topology.NodeID(cfg.Identity.ID), cfg.Ring),
-		odSince: map[identity.NodeID]time.Time{},
+		links:   map[nodeid.ID]*Link{},
+		present: map[nodeid.ID]string{},
+		names:   map[nodeid.ID]string{},
+		retries: map[nodeid.ID]*retry{},
+		ring:    topology.NewRing(cfg.Identity.ID, cfg.Ring),
+		odSince: map[nodeid.ID]time.Time{},
 		od:      topology.NewOnDemand(cfg.OnDemand),
 	}
 	m.snap.Store(&snapshot{})
@@ -265,17 +266,17 @@ func (m *Manager) shutdown() {
 func (m *Manager) OnPeers(peers []PeerInfo) {
 	m.post(func() {
 		now, old := time.Now(), m.present
-		m.present = make(map[identity.NodeID]string, len(peers))
+		m.present = make(map[nodeid.ID]string, len(peers))
 		for _, p := range peers {
 			if p.ID != m.self {
 				m.present[p.ID] = p.Name
 				m.names[p.ID] = p.Name
-				m.ring.Learn(topology.NodeID(p.ID), now)
+				m.ring.Learn(p.ID, now)
 			}
 		}
 		for id := range old {
 			if _, still := m.present[id]; !still {
-				m.ring.Forget(topology.NodeID(id))
+				m.ring.Forget(id)
 			}
 		}
 		m.learnAt = now.Add(m.ring.Config().Refresh / 2)
@@ -284,7 +285,7 @@ func (m *Manager) OnPeers(peers []PeerInfo) {
 
 // PeerInfo is a node the rendezvous lists.
 type PeerInfo struct {
-	ID   identity.NodeID
+	ID   nodeid.ID
 	Name string
 }
 
@@ -296,13 +297,13 @@ func (m *Manager) OnWelcome(stun []string, turn []nat.TURNServer) {
 
 // OnRelay takes a link-signaling payload another node sent us through
 // the rendezvous.
-func (m *Manager) OnRelay(from identity.NodeID, payload []byte) {
+func (m *Manager) OnRelay(from nodeid.ID, payload []byte) {
 	m.onSignal(from, payload, false)
 }
 
 // onSignal takes link signaling that came through the rendezvous or, with
 // overlay set, through the overlay.
-func (m *Manager) onSignal(from identity.NodeID, payload []byte, overlay bool) {
+func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 	msg, err := parseLinkMsg(payload)
 	if err != nil {
 		m.counters.badSignal.Add(1)
@@ -338,7 +339,7 @@ func (m *Manager) maintain(now time.Time) {
 	if m.cfg.Signal.Connected() && !now.Before(m.learnAt) {
 		m.learnAt = now.Add(m.ring.Config().Refresh / 2)
 		for id := range m.present {
-			m.ring.Learn(topology.NodeID(id), now)
+			m.ring.Learn(id, now)
 		}
 	}
 }
@@ -353,7 +354,7 @@ func (m *Manager) activeLinks() int {
 	return n
 }
 
-func (m *Manager) retryFor(id identity.NodeID) *retry {
+func (m *Manager) retryFor(id nodeid.ID) *retry {
 	r := m.retries[id]
 	if r == nil {
 		r = &retry{}
@@ -374,7 +375,7 @@ func (m *Manager) backoff(r *retry, now time.Time) {
 // is connected, in case the overlay route is what fails), else by the
 // rendezvous. The messages of one set-up keep to the path it started on,
 // so that they arrive in order.
-func (m *Manager) sendTo(id identity.NodeID, msg *linkMsg) {
+func (m *Manager) sendTo(id nodeid.ID, msg *linkMsg) {
 	b := msg.marshal()
 	overlay := m.viaOverlay(id)
 	if l := m.links[id]; l != nil && msg.Session == l.session && l.state != stateUp && l.state != stateDown {
@@ -392,7 +393,7 @@ func (m *Manager) sendTo(id identity.NodeID, msg *linkMsg) {
 	}
 }
 
-func (m *Manager) viaOverlay(id identity.NodeID) bool {
+func (m *Manager) viaOverlay(id nodeid.ID) bool {
 	if !m.routable(id) {
 		return false
 	}
@@ -411,7 +412,7 @@ func (m *Manager) ringBuilt() bool {
 	succ, _ := m.ring.Desired(time.Now())
 	snap := m.snap.Load()
 	for _, id := range succ {
-		if snap.byID[identity.NodeID(id)] == nil {
+		if snap.byID[id] == nil {
 			return false
 		}
 	}
@@ -419,7 +420,7 @@ func (m *Manager) ringBuilt() bool {
 }
 
 // routable reports whether messages for id can go through the overlay.
-func (m *Manager) routable(id identity.NodeID) bool {
+func (m *Manager) routable(id nodeid.ID) bool {
 	snap := m.snap.Load()
 	if l, _ := snap.link(id); l != nil {
 		return true
@@ -427,7 +428,7 @@ func (m *Manager) routable(id identity.NodeID) bool {
 	if snap.routes == nil {
 		return false
 	}
-	_, ok := snap.routes.NextHop(topology.NodeID(id))
+	_, ok := snap.routes.NextHop(id)
 	return ok
 }
 

@@ -16,22 +16,23 @@ import (
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/tap/taptest"
 )
 
 // hub is an in-memory rendezvous: it relays payloads between managers.
 type hub struct {
 	mu    sync.Mutex
-	nodes map[identity.NodeID]*Manager
+	nodes map[nodeid.ID]*Manager
 	down  bool
 }
 
 type hubPort struct {
 	h    *hub
-	self identity.NodeID
+	self nodeid.ID
 }
 
-func (p hubPort) Send(to identity.NodeID, payload []byte) error {
+func (p hubPort) Send(to nodeid.ID, payload []byte) error {
 	p.h.mu.Lock()
 	m, down := p.h.nodes[to], p.h.down
 	p.h.mu.Unlock()
@@ -171,7 +172,7 @@ func TestTwoNodesInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	ida, idb := issue(t, ca, dir, "alpha"), issue(t, ca, dir, "beta")
-	h := &hub{nodes: map[identity.NodeID]*Manager{}}
+	h := &hub{nodes: map[nodeid.ID]*Manager{}}
 	ctxA, stopA := context.WithCancel(context.Background())
 	defer stopA()
 	ctxB, stopB := context.WithCancel(context.Background())

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/control"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
 
@@ -30,10 +30,10 @@ const (
 func (m *Manager) step(now time.Time) {
 	acts := m.ring.Tick(now)
 	for _, id := range acts.Close {
-		m.closeLink(identity.NodeID(id), now)
+		m.closeLink(id, now)
 	}
 	for _, id := range acts.Connect {
-		m.want(identity.NodeID(id), now)
+		m.want(id, now)
 	}
 	if acts.Announce {
 		m.announce(now)
@@ -45,7 +45,7 @@ func (m *Manager) step(now time.Time) {
 
 // want starts a link to id the ring asks for, unless one is under way or
 // its retry is not due. The lower ID offers; the higher knocks.
-func (m *Manager) want(id identity.NodeID, now time.Time) {
+func (m *Manager) want(id nodeid.ID, now time.Time) {
 	l := m.links[id]
 	if l != nil && l.state != stateDown {
 		return
@@ -64,7 +64,7 @@ func (m *Manager) want(id identity.NodeID, now time.Time) {
 		// Nobody answers: the node is gone, or no path reaches it. Hold
 		// it down so that the ring picks others meanwhile.
 		r.knocks = 0
-		m.ring.LinkFailed(topology.NodeID(id), now)
+		m.ring.LinkFailed(id, now)
 		m.log.Debug("knocks unanswered", "node", m.nameOf(id))
 		return
 	}
@@ -78,10 +78,10 @@ func (m *Manager) want(id identity.NodeID, now time.Time) {
 }
 
 // closeLink closes a link neither end wants, telling the peer so.
-func (m *Manager) closeLink(id identity.NodeID, now time.Time) {
+func (m *Manager) closeLink(id nodeid.ID, now time.Time) {
 	l := m.links[id]
 	if l == nil || l.state == stateDown {
-		m.ring.LinkDown(topology.NodeID(id), now)
+		m.ring.LinkDown(id, now)
 		return
 	}
 	m.sendTo(id, &linkMsg{Kind: kindBye, Session: l.session, Why: byeUnneeded})
@@ -101,7 +101,7 @@ func (m *Manager) announce(now time.Time) {
 }
 
 // announceTo sends this node's links to one peer.
-func (m *Manager) announceTo(id identity.NodeID, now time.Time) {
+func (m *Manager) announceTo(id nodeid.ID, now time.Time) {
 	if err := m.SendControl(id, m.neighbors(now)); err != nil {
 		m.log.Debug("neighbors not sent", "to", id.Short(), "err", err)
 	}
@@ -117,7 +117,7 @@ func (m *Manager) neighbors(now time.Time) []byte {
 
 // control dispatches a control message from node from; direct says it
 // came over the link to from rather than routed.
-func (m *Manager) control(from identity.NodeID, payload []byte, direct bool) {
+func (m *Manager) control(from nodeid.ID, payload []byte, direct bool) {
 	if len(payload) == 0 {
 		m.counters.badControl.Add(1)
 		return
@@ -147,7 +147,7 @@ func (m *Manager) control(from identity.NodeID, payload []byte, direct bool) {
 // onNeighbors applies a peer's links. The first message on a link is
 // answered with ours: whichever end finished the handshake first may have
 // announced before the other could read it.
-func (m *Manager) onNeighbors(from identity.NodeID, nb *topology.Neighbors) {
+func (m *Manager) onNeighbors(from nodeid.ID, nb *topology.Neighbors) {
 	l := m.links[from]
 	if l == nil || l.state != stateUp {
 		return
@@ -157,7 +157,7 @@ func (m *Manager) onNeighbors(from identity.NodeID, nb *topology.Neighbors) {
 		l.heardRing = true
 		m.announceTo(from, now)
 	}
-	m.ring.Apply(topology.NodeID(from), nb)
+	m.ring.Apply(from, nb)
 }
 
 // tickOnDemand turns the bytes counted toward each node into on-demand
@@ -166,12 +166,12 @@ func (m *Manager) tickOnDemand(now time.Time) {
 	succ, chords := m.ring.Desired(now)
 	add, remove := m.od.Tick(now, append(succ, chords...))
 	for _, id := range add {
-		nid := identity.NodeID(id)
+		nid := id
 		m.odSince[nid] = now
 		m.log.Info("on-demand link wanted", "node", m.nameOf(nid), "rate_bits", m.od.Rate(id))
 	}
 	for _, id := range remove {
-		nid := identity.NodeID(id)
+		nid := id
 		delete(m.odSince, nid)
 		m.log.Info("on-demand link released", "node", m.nameOf(nid), "rate_bits", m.od.Rate(id))
 	}
@@ -180,7 +180,7 @@ func (m *Manager) tickOnDemand(now time.Time) {
 	}
 }
 
-func (m *Manager) nameOf(id identity.NodeID) string {
+func (m *Manager) nameOf(id nodeid.ID) string {
 	if n := m.names[id]; n != "" {
 		return n + "/" + id.Short()
 	}
@@ -188,8 +188,8 @@ func (m *Manager) nameOf(id identity.NodeID) string {
 }
 
 // role says why the link to id exists (loop only).
-func (m *Manager) role(id identity.NodeID, succ, chords, od []topology.NodeID) string {
-	t := topology.NodeID(id)
+func (m *Manager) role(id nodeid.ID, succ, chords, od []nodeid.ID) string {
+	t := id
 	switch {
 	case slices.Contains(succ, t):
 		return "successor"
@@ -207,8 +207,8 @@ func (m *Manager) Ring() *control.RingStatus {
 	m.call(func() {
 		now := time.Now()
 		snap := m.snap.Load()
-		node := func(id topology.NodeID) control.RingNode {
-			nid := identity.NodeID(id)
+		node := func(id nodeid.ID) control.RingNode {
+			nid := id
 			return control.RingNode{Name: m.names[nid], NodeID: nid.String(), Up: snap.byID[nid] != nil}
 		}
 		succ, chords := m.ring.Desired(now)
@@ -222,7 +222,7 @@ func (m *Manager) Ring() *control.RingStatus {
 		}
 		for _, id := range m.od.Links() {
 			n := node(id)
-			n.RateBits, n.Since = m.od.Rate(id), m.odSince[identity.NodeID(id)]
+			n.RateBits, n.Since = m.od.Rate(id), m.odSince[id]
 			out.OnDemand = append(out.OnDemand, n)
 		}
 		if len(known) > 0 {

@@ -5,20 +5,21 @@ import (
 	"testing"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
 
 // routedManager is a manager with no links but a routing view naming
 // three other nodes, so that routed() and control() run their decisions;
 // its tasks are drained so posts never block.
-func routedManager(tb testing.TB) (*Manager, []topology.NodeID) {
-	self := identity.NodeID(sha256.Sum256([]byte("self")))
+func routedManager(tb testing.TB) (*Manager, []nodeid.ID) {
+	self := nodeid.ID(sha256.Sum256([]byte("self")))
 	m := NewManager(Config{Identity: &identity.Identity{Peer: identity.Peer{ID: self}}, MTU: 1400})
-	var peers []topology.NodeID
+	var peers []nodeid.ID
 	for _, s := range []string{"a", "b", "c"} {
-		peers = append(peers, topology.NodeID(sha256.Sum256([]byte(s))))
+		peers = append(peers, nodeid.ID(sha256.Sum256([]byte(s))))
 	}
-	m.snap.Store(&snapshot{routes: topology.NewRoutes(topology.NodeID(self), peers, nil)})
+	m.snap.Store(&snapshot{routes: topology.NewRoutes(self, peers, nil)})
 	stop := make(chan struct{})
 	go func() {
 		for {
@@ -39,7 +40,7 @@ func routedManager(tb testing.TB) (*Manager, []topology.NodeID) {
 // expired TTL is counted; nothing panics and nothing is written.
 func TestRoutedVerdicts(t *testing.T) {
 	m, peers := routedManager(t)
-	self := topology.NodeID(m.self)
+	self := m.self
 	frame := make([]byte, 60)
 	frame[0] = 0x02 // unicast destination
 	pkt := func(h topology.Route, payload []byte) []byte {
@@ -56,7 +57,7 @@ func TestRoutedVerdicts(t *testing.T) {
 	if m.counters.routedDelivered.Load() != 1 {
 		t.Errorf("delivered = %d", m.counters.routedDelivered.Load())
 	}
-	far := topology.NodeID(sha256.Sum256([]byte("far away")))
+	far := nodeid.ID(sha256.Sum256([]byte("far away")))
 	if f := m.routed(&s, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 5}, frame)); f != nil {
 		t.Error("a packet for another node was delivered here")
 	}
@@ -78,7 +79,7 @@ func TestRoutedVerdicts(t *testing.T) {
 // FuzzRouted feeds decrypted payloads (what an authenticated but
 // misbehaving member could send) to the routed-packet and control paths.
 func FuzzRouted(f *testing.F) {
-	h := topology.Route{Src: topology.NodeID(sha256.Sum256([]byte("a"))), Dst: topology.NodeID(sha256.Sum256([]byte("self"))), TTL: 3, Control: true}
+	h := topology.Route{Src: nodeid.ID(sha256.Sum256([]byte("a"))), Dst: nodeid.ID(sha256.Sum256([]byte("self"))), TTL: 3, Control: true}
 	b, _ := h.AppendBinary(nil)
 	f.Add(append(b, ctlSignal, '{', '}'))
 	f.Add(append(b, ctlRing, 0x10, 0))
@@ -89,6 +90,6 @@ func FuzzRouted(f *testing.F) {
 		m, _ := routedManager(t)
 		var s scratch
 		m.routed(&s, data)
-		m.control(identity.NodeID(h.Src), data, true)
+		m.control(h.Src, data, true)
 	})
 }

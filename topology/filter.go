@@ -1,19 +1,10 @@
 package topology
 
 import (
-	"encoding/hex"
 	"net/netip"
 	"slices"
 	"strings"
 )
-
-// NodeID names an overlay node. It has the same bytes as identity.NodeID
-// (SHA-256 of the node's public key); topology keeps its own type so that it
-// imports nothing from ipopd, and the caller converts: topology.NodeID(id).
-type NodeID [32]byte
-
-// Short returns the first 8 hex digits, for logs; never use it as a key.
-func (id NodeID) Short() string { return hex.EncodeToString(id[:4]) }
 
 // Mode is the filter mode of a source-specific membership (RFC 3376 §3,
 // RFC 3810 §4.2): which sources the listed ones are.

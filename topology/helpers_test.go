@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 var epoch0 = time.Unix(1_700_000_000, 0)
@@ -22,13 +24,13 @@ func ips(ss ...string) []netip.Addr {
 func incl(ss ...string) Filter { return Filter{Mode: Include, Sources: ips(ss...)} }
 func excl(ss ...string) Filter { return Filter{Mode: Exclude, Sources: ips(ss...)} }
 
-func nodeID(n byte) NodeID { return NodeID{0: n, 31: ^n} }
+func nodeID(n byte) nodeid.ID { return nodeid.ID{0: n, 31: ^n} }
 
 // viewState flattens a View through its public methods: node → group →
 // subscription. Tests compare it with what the model expects.
-func viewState(t testing.TB, v *View) map[NodeID]map[netip.Addr]Subscription {
+func viewState(t testing.TB, v *View) map[nodeid.ID]map[netip.Addr]Subscription {
 	t.Helper()
-	out := make(map[NodeID]map[netip.Addr]Subscription)
+	out := make(map[nodeid.ID]map[netip.Addr]Subscription)
 	groups := v.Groups()
 	if !slices.IsSortedFunc(groups, netip.Addr.Compare) || len(groups) != v.Len() {
 		t.Fatalf("Groups %v: unsorted or not Len %d", groups, v.Len())

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // The randomized test drives several Advertisers and one Table through a
@@ -17,7 +19,7 @@ import (
 // exactly the snapshot of the newest message it could use.
 
 type sender struct {
-	id       NodeID
+	id       nodeid.ID
 	adv      *Advertiser
 	history  map[[2]uint64]map[netip.Addr]Filter // (epoch, seq) → state
 	inFlight [][]byte                            // encoded, in send order
@@ -52,7 +54,7 @@ type model struct {
 	now   time.Time
 	table *Table
 	snd   []*sender
-	exp   map[NodeID]*expected
+	exp   map[nodeid.ID]*expected
 	// seen counts the paths taken, so the test fails if a change to the
 	// generator stops exercising one of them.
 	seen map[string]int
@@ -207,7 +209,7 @@ func (md *model) expire() {
 	}
 }
 
-func (md *model) remove(id NodeID) {
+func (md *model) remove(id nodeid.ID) {
 	e := md.exp[id]
 	delete(md.exp, id)
 	md.seen["removed"]++
@@ -237,10 +239,10 @@ func (md *model) check() {
 			md.t.Fatalf("view has node %s the model forgot", id.Short())
 		}
 	}
-	var dst []NodeID
+	var dst []nodeid.ID
 	for _, g := range modelGroups {
 		for _, src := range append(append(ips("10.9.9.9", "fd00::9"), modelSrc4...), modelSrc6...) {
-			var want []NodeID
+			var want []nodeid.ID
 			for _, id := range slices.SortedFunc(maps.Keys(md.exp), cmpID) {
 				if f, ok := md.exp[id].groups[g]; ok && f.Allows(src) {
 					want = append(want, id)
@@ -253,12 +255,12 @@ func (md *model) check() {
 	}
 }
 
-func cmpID(a, b NodeID) int { return slices.Compare(a[:], b[:]) }
+func cmpID(a, b nodeid.ID) int { return slices.Compare(a[:], b[:]) }
 
 func TestTableModel(t *testing.T) {
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			md := &model{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), now: epoch0, table: NewTable(), exp: make(map[NodeID]*expected), seen: make(map[string]int)}
+			md := &model{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), now: epoch0, table: NewTable(), exp: make(map[nodeid.ID]*expected), seen: make(map[string]int)}
 			for i := range 4 {
 				s := &sender{id: nodeID(byte(i + 1)), adv: NewAdvertiser(md.rng.Uint64()), history: make(map[[2]uint64]map[netip.Addr]Filter)}
 				s.adv.SetRefresh(10 * time.Second)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // On-demand links. The data path counts the bytes it sends toward each
@@ -45,12 +47,12 @@ type OnDemand struct {
 	cfg  OnDemandConfig
 	need float64 // bytes in a Window at Threshold
 
-	// counters maps NodeID → *atomic.Uint64, the bytes since the last
+	// counters maps nodeid.ID → *atomic.Uint64, the bytes since the last
 	// Tick. A sync.Map because keys are written once and then read by
 	// every packet: a hit is a lock-free load and an atomic add.
 	counters sync.Map
 
-	dests  map[NodeID]*odDest
+	dests  map[nodeid.ID]*odDest
 	nlinks int
 }
 
@@ -76,14 +78,14 @@ func NewOnDemand(cfg OnDemandConfig) *OnDemand {
 	return &OnDemand{
 		cfg:   cfg,
 		need:  float64(cfg.Threshold) * cfg.Window.Seconds() / 8,
-		dests: make(map[NodeID]*odDest),
+		dests: make(map[nodeid.ID]*odDest),
 	}
 }
 
 // Add counts n bytes sent toward node dst, directly or routed (count
 // each copy of a multicast frame toward its node). Safe for concurrent
 // use; it allocates only for a destination new since it was last idle.
-func (o *OnDemand) Add(dst NodeID, n int) {
+func (o *OnDemand) Add(dst nodeid.ID, n int) {
 	if c, ok := o.counters.Load(dst); ok {
 		c.(*atomic.Uint64).Add(uint64(n))
 		return
@@ -100,14 +102,14 @@ func (o *OnDemand) Add(dst NodeID, n int) {
 // link to a node that becomes one is released. Call it at a steady
 // interval well under Window (a second), since each call's bytes count
 // as one sample.
-func (o *OnDemand) Tick(now time.Time, ring []NodeID) (add, remove []NodeID) {
+func (o *OnDemand) Tick(now time.Time, ring []nodeid.ID) (add, remove []nodeid.ID) {
 	o.counters.Range(func(k, v any) bool {
-		if id := k.(NodeID); o.dests[id] == nil {
+		if id := k.(nodeid.ID); o.dests[id] == nil {
 			o.dests[id] = &odDest{count: v.(*atomic.Uint64)}
 		}
 		return true
 	})
-	var wait []NodeID
+	var wait []nodeid.ID
 	for id, d := range o.dests {
 		d.sample(now, o.cfg.Window)
 		structural := slices.Contains(ring, id)
@@ -134,7 +136,7 @@ func (o *OnDemand) Tick(now time.Time, ring []NodeID) (add, remove []NodeID) {
 		o.nlinks--
 	}
 	// The fastest first; ties by ID so the choice is deterministic.
-	slices.SortFunc(wait, func(a, b NodeID) int {
+	slices.SortFunc(wait, func(a, b nodeid.ID) int {
 		return cmp.Or(cmp.Compare(o.dests[b].sum, o.dests[a].sum), a.Compare(b))
 	})
 	for _, id := range wait {
@@ -145,8 +147,8 @@ func (o *OnDemand) Tick(now time.Time, ring []NodeID) (add, remove []NodeID) {
 		o.nlinks++
 		add = append(add, id)
 	}
-	slices.SortFunc(remove, NodeID.Compare)
-	slices.SortFunc(add, NodeID.Compare)
+	slices.SortFunc(remove, nodeid.ID.Compare)
+	slices.SortFunc(add, nodeid.ID.Compare)
 	return add, remove
 }
 
@@ -166,20 +168,20 @@ func (d *odDest) sample(now time.Time, window time.Duration) {
 }
 
 // Links returns the wanted on-demand links, ascending.
-func (o *OnDemand) Links() []NodeID {
-	var ids []NodeID
+func (o *OnDemand) Links() []nodeid.ID {
+	var ids []nodeid.ID
 	for id, d := range o.dests {
 		if d.linked {
 			ids = append(ids, id)
 		}
 	}
-	slices.SortFunc(ids, NodeID.Compare)
+	slices.SortFunc(ids, nodeid.ID.Compare)
 	return ids
 }
 
 // Rate returns the rate toward dst in bits/s, averaged over the window
 // as of the last Tick (for status and metrics).
-func (o *OnDemand) Rate(dst NodeID) int64 {
+func (o *OnDemand) Rate(dst nodeid.ID) int64 {
 	if d := o.dests[dst]; d != nil {
 		return int64(float64(d.sum) * 8 / o.cfg.Window.Seconds())
 	}
@@ -188,7 +190,7 @@ func (o *OnDemand) Rate(dst NodeID) int64 {
 
 // Forget drops all state of dst, which has left the overlay, and reports
 // whether it had a wanted on-demand link.
-func (o *OnDemand) Forget(dst NodeID) bool {
+func (o *OnDemand) Forget(dst nodeid.ID) bool {
 	d := o.dests[dst]
 	delete(o.dests, dst)
 	o.counters.Delete(dst)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // On-demand policy as tables on a fake clock. Threshold 8 kbit/s is 1000
@@ -15,7 +17,7 @@ import (
 var odTestConfig = OnDemandConfig{Threshold: 8000, Idle: 10 * time.Second, MaxLinks: 2, Window: 5 * time.Second}
 
 type odFlow struct {
-	id       NodeID
+	id       nodeid.ID
 	from, to int // seconds, inclusive
 	bytes    int // per second
 }
@@ -23,7 +25,7 @@ type odFlow struct {
 type odEvent struct {
 	at  int
 	add bool
-	id  NodeID
+	id  nodeid.ID
 }
 
 func (e odEvent) String() string {
@@ -39,7 +41,7 @@ func TestOnDemand(t *testing.T) {
 	tests := []struct {
 		name  string
 		flows []odFlow
-		ring  func(sec int) []NodeID // the ring's own links at each second
+		ring  func(sec int) []nodeid.ID // the ring's own links at each second
 		want  []odEvent
 	}{
 		{name: "steady above: added once the window holds enough",
@@ -57,9 +59,9 @@ func TestOnDemand(t *testing.T) {
 			want:  []odEvent{{2, true, a}, {2, true, c}, {24, false, c}, {24, true, b}}},
 		{name: "a ring link takes no slot, and releases one",
 			flows: []odFlow{{a, 1, 40, 2000}},
-			ring: func(sec int) []NodeID {
+			ring: func(sec int) []nodeid.ID {
 				if sec < 10 || sec >= 20 {
-					return []NodeID{a}
+					return []nodeid.ID{a}
 				}
 				return nil
 			},
@@ -74,7 +76,7 @@ func TestOnDemand(t *testing.T) {
 					o.Add(f.id, f.bytes)
 				}
 			}
-			var ring []NodeID
+			var ring []nodeid.ID
 			if tc.ring != nil {
 				ring = tc.ring(sec)
 			}
@@ -104,7 +106,7 @@ func TestOnDemandRateForgetPrune(t *testing.T) {
 		o.Add(a, 2000)
 		o.Tick(now, nil)
 	}
-	if r := o.Rate(a); r != 16000 || !slices.Equal(o.Links(), []NodeID{a}) {
+	if r := o.Rate(a); r != 16000 || !slices.Equal(o.Links(), []nodeid.ID{a}) {
 		t.Fatalf("rate %d, links %v; want 16000 bit/s and a link", r, shorts(o.Links()))
 	}
 	if !o.Forget(a) || len(o.Links()) != 0 || o.Rate(a) != 0 || o.Forget(a) {

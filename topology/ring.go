@@ -3,6 +3,8 @@ package topology
 import (
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // DefaultRingRefresh is how often a node re-announces its links when
@@ -63,25 +65,25 @@ func (c RingConfig) withDefaults() RingConfig {
 // Less the nodes held down after a failed link (LinkFailed), which are
 // left out, whatever lists them, until the hold-down ends.
 type Ring struct {
-	self  NodeID
+	self  nodeid.ID
 	me    u256
 	cfg   RingConfig
 	draws []u256 // chord target distances, see newDraws
 
-	learnt   map[NodeID]time.Time // Learn: lease expiry
-	leased   []NodeID             // learnt's keys, ascending (see lease)
-	held     map[NodeID]time.Time // LinkFailed: held down until
-	links    map[NodeID]*ringPeer // linked now
-	onDemand map[NodeID]bool      // SetOnDemand
-	nextScan time.Time            // no lease or hold-down ends before this
+	learnt   map[nodeid.ID]time.Time // Learn: lease expiry
+	leased   []nodeid.ID             // learnt's keys, ascending (see lease)
+	held     map[nodeid.ID]time.Time // LinkFailed: held down until
+	links    map[nodeid.ID]*ringPeer // linked now
+	onDemand map[nodeid.ID]bool      // SetOnDemand
+	nextScan time.Time               // no lease or hold-down ends before this
 
 	// Derived from the maps above, rebuilt when dirty.
 	dirty  bool
-	nodes  []NodeID // everything known, ascending
-	linked []NodeID // links, ascending
-	succ   []NodeID // ring order
-	chords []NodeID // ring order
-	sticky []NodeID // chords before the rebuild that are linked, ascending
+	nodes  []nodeid.ID // everything known, ascending
+	linked []nodeid.ID // links, ascending
+	succ   []nodeid.ID // ring order
+	chords []nodeid.ID // ring order
+	sticky []nodeid.ID // chords before the rebuild that are linked, ascending
 
 	sent   []NeighborLink // what Neighbors last announced
 	sentAt time.Time
@@ -91,23 +93,23 @@ type Ring struct {
 
 // ringPeer is what the ring holds about one link.
 type ringPeer struct {
-	heard bool     // a Neighbors naming this node arrived on the link
-	wants bool     // ... and it marked the link Wanted
-	lists []NodeID // the peer's links, from its latest Neighbors, self left out
+	heard bool        // a Neighbors naming this node arrived on the link
+	wants bool        // ... and it marked the link Wanted
+	lists []nodeid.ID // the peer's links, from its latest Neighbors, self left out
 }
 
 // NewRing returns the view of node self, knowing nobody.
-func NewRing(self NodeID, cfg RingConfig) *Ring {
+func NewRing(self nodeid.ID, cfg RingConfig) *Ring {
 	cfg = cfg.withDefaults()
 	return &Ring{
 		self: self, me: load(self), cfg: cfg, draws: newDraws(self, cfg.Chords),
-		learnt: make(map[NodeID]time.Time), held: make(map[NodeID]time.Time),
-		links: make(map[NodeID]*ringPeer), onDemand: make(map[NodeID]bool),
+		learnt: make(map[nodeid.ID]time.Time), held: make(map[nodeid.ID]time.Time),
+		links: make(map[nodeid.ID]*ringPeer), onDemand: make(map[nodeid.ID]bool),
 	}
 }
 
 // Self returns the ID the ring was made for.
-func (r *Ring) Self() NodeID { return r.self }
+func (r *Ring) Self() nodeid.ID { return r.self }
 
 // Config returns the configuration in use, defaults filled in.
 func (r *Ring) Config() RingConfig { return r.cfg }
@@ -120,7 +122,7 @@ func (r *Ring) ttl() time.Duration { return 3 * r.cfg.Refresh }
 // outlive a rendezvous restart but not a node that is gone for good.
 // It reports whether id had no lease before (it may still have been
 // known through a link or a peer's list).
-func (r *Ring) Learn(id NodeID, now time.Time) bool {
+func (r *Ring) Learn(id nodeid.ID, now time.Time) bool {
 	if id == r.self || id.IsZero() {
 		return false
 	}
@@ -132,7 +134,7 @@ func (r *Ring) Learn(id NodeID, now time.Time) bool {
 // presence list again and again) and costs a map lookup; a new lease
 // goes into the sorted leased list in place, so that a join in a large
 // ring costs each node a copy, not a sort.
-func (r *Ring) lease(id NodeID, exp time.Time) bool {
+func (r *Ring) lease(id nodeid.ID, exp time.Time) bool {
 	old, had := r.learnt[id]
 	if had && !old.Before(exp) {
 		return false
@@ -141,7 +143,7 @@ func (r *Ring) lease(id NodeID, exp time.Time) bool {
 	if had {
 		return false
 	}
-	i, _ := slices.BinarySearchFunc(r.leased, id, NodeID.Compare)
+	i, _ := slices.BinarySearchFunc(r.leased, id, nodeid.ID.Compare)
 	r.leased = slices.Insert(r.leased, i, id)
 	r.schedule(exp)
 	r.dirty = true
@@ -149,12 +151,12 @@ func (r *Ring) lease(id NodeID, exp time.Time) bool {
 }
 
 // unlease drops id's lease, if any.
-func (r *Ring) unlease(id NodeID) {
+func (r *Ring) unlease(id nodeid.ID) {
 	if _, had := r.learnt[id]; !had {
 		return
 	}
 	delete(r.learnt, id)
-	if i, ok := slices.BinarySearchFunc(r.leased, id, NodeID.Compare); ok {
+	if i, ok := slices.BinarySearchFunc(r.leased, id, nodeid.ID.Compare); ok {
 		r.leased = slices.Delete(r.leased, i, i+1)
 	}
 	r.dirty = true
@@ -162,11 +164,11 @@ func (r *Ring) unlease(id NodeID) {
 
 // Forget drops what Learn said of id at once: the rendezvous says it
 // left. Links and peers' lists that name id still count.
-func (r *Ring) Forget(id NodeID) { r.unlease(id) }
+func (r *Ring) Forget(id nodeid.ID) { r.unlease(id) }
 
 // LinkUp records that a link to id is up (whichever side set it up). It
 // ends a hold-down of id: a link is the best evidence of life.
-func (r *Ring) LinkUp(id NodeID, now time.Time) {
+func (r *Ring) LinkUp(id nodeid.ID, now time.Time) {
 	if id == r.self || id.IsZero() || r.links[id] != nil {
 		return
 	}
@@ -180,7 +182,7 @@ func (r *Ring) LinkUp(id NodeID, now time.Time) {
 // Neighbors, were the nodes it listed: all of them stay known on a lease
 // as if learnt at now. A joining node walks toward its place through
 // links it closes again, and this keeps what each step taught it.
-func (r *Ring) LinkDown(id NodeID, now time.Time) {
+func (r *Ring) LinkDown(id nodeid.ID, now time.Time) {
 	p := r.links[id]
 	if p == nil {
 		return
@@ -202,7 +204,7 @@ func (r *Ring) LinkDown(id NodeID, now time.Time) {
 // whatever lists it, and not asked for. When the hold-down ends, id is
 // back at once if a peer still lists it (it was alive and only this link
 // failed), else when something next mentions it.
-func (r *Ring) LinkFailed(id NodeID, now time.Time) {
+func (r *Ring) LinkFailed(id nodeid.ID, now time.Time) {
 	if id == r.self || id.IsZero() {
 		return
 	}
@@ -223,7 +225,7 @@ func (r *Ring) schedule(t time.Time) {
 // SetOnDemand replaces the set of on-demand links the node wants
 // (OnDemand.Links), so that Tick connects and keeps them and Neighbors
 // marks them Wanted.
-func (r *Ring) SetOnDemand(ids []NodeID) {
+func (r *Ring) SetOnDemand(ids []nodeid.ID) {
 	clear(r.onDemand)
 	for _, id := range ids {
 		if id != r.self && !id.IsZero() {

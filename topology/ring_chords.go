@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Chords are Symphony's long-distance links (Manku, Bawa, Raghavan 2003):
@@ -57,7 +59,7 @@ const drawsPerChord = 32
 // self: PCG seeded by the ID (itself a hash), so a restarted node picks
 // the same chords again. Only the generator's raw output is used (not
 // rand.Float64) so the sequence depends on no library algorithm but PCG's.
-func newDraws(self NodeID, chords int) []u256 {
+func newDraws(self nodeid.ID, chords int) []u256 {
 	if chords <= 0 {
 		return nil
 	}
@@ -80,7 +82,7 @@ func newDraws(self NodeID, chords int) []u256 {
 
 // pickChords appends the chords for the current nodes, linked and
 // succ, in ring order.
-func (r *Ring) pickChords(dst []NodeID) []NodeID {
+func (r *Ring) pickChords(dst []nodeid.ID) []nodeid.ID {
 	if r.cfg.Chords == 0 || len(r.nodes) <= len(r.succ) {
 		return dst
 	}
@@ -93,7 +95,7 @@ func (r *Ring) pickChords(dst []NodeID) []NodeID {
 			dst = append(dst, c)
 		}
 	}
-	slices.SortFunc(dst[start:], func(a, b NodeID) int {
+	slices.SortFunc(dst[start:], func(a, b nodeid.ID) int {
 		return cw(r.me, load(a)).cmp(cw(r.me, load(b)))
 	})
 	return dst
@@ -103,9 +105,9 @@ func (r *Ring) pickChords(dst []NodeID) []NodeID {
 // chord (of those chosen before) at or after the target if it is within
 // d/2 past it, else the first known node at or after it; nothing if that
 // is a successor or already chosen.
-func (r *Ring) chordFor(d u256, chosen []NodeID) (NodeID, bool) {
+func (r *Ring) chordFor(d u256, chosen []nodeid.ID) (nodeid.ID, bool) {
 	t := r.me.add(d)
-	usable := func(id NodeID) bool {
+	usable := func(id nodeid.ID) bool {
 		return !slices.Contains(r.succ, id) && !slices.Contains(chosen, id)
 	}
 	if l, ok := atOrAfter(r.sticky, t); ok && cw(t, load(l)).cmp(d.shr(1)) <= 0 && usable(l) {
@@ -114,15 +116,15 @@ func (r *Ring) chordFor(d u256, chosen []NodeID) (NodeID, bool) {
 	if s, ok := atOrAfter(r.nodes, t); ok && usable(s) {
 		return s, true
 	}
-	return NodeID{}, false
+	return nodeid.ID{}, false
 }
 
 // atOrAfter returns the first ID of the ascending list at or clockwise
 // after point t, wrapping around; false if the list is empty.
-func atOrAfter(sorted []NodeID, t u256) (NodeID, bool) {
+func atOrAfter(sorted []nodeid.ID, t u256) (nodeid.ID, bool) {
 	if len(sorted) == 0 {
-		return NodeID{}, false
+		return nodeid.ID{}, false
 	}
-	i, _ := slices.BinarySearchFunc(sorted, t.id(), NodeID.Compare)
+	i, _ := slices.BinarySearchFunc(sorted, t.id(), nodeid.ID.Compare)
 	return sorted[i%len(sorted)], true
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // naiveDesired recomputes Desired from its definition, with big integers
@@ -14,14 +16,14 @@ import (
 // nearest sticky node (a linked chord chosen before) at or after t if it
 // is at most d/2 past t, else the nearest known or linked one, unless that
 // one is a successor or already chosen.
-func naiveDesired(self NodeID, k, c int, known, linked, sticky []NodeID) (succ, chords []NodeID) {
+func naiveDesired(self nodeid.ID, k, c int, known, linked, sticky []nodeid.ID) (succ, chords []nodeid.ID) {
 	all := slices.Clone(known)
 	all = append(all, linked...)
-	slices.SortFunc(all, func(a, b NodeID) int { return bigCW(self, a).Cmp(bigCW(self, b)) })
+	slices.SortFunc(all, func(a, b nodeid.ID) int { return bigCW(self, a).Cmp(bigCW(self, b)) })
 	all = slices.Compact(all)
 	succ = all[:min(k, len(all))]
-	nearest := func(t NodeID, from []NodeID) (NodeID, *big.Int) {
-		var best NodeID
+	nearest := func(t nodeid.ID, from []nodeid.ID) (nodeid.ID, *big.Int) {
+		var best nodeid.ID
 		var bd *big.Int
 		for _, id := range from {
 			if d := bigCW(t, id); bd == nil || d.Cmp(bd) < 0 {
@@ -36,7 +38,7 @@ func naiveDesired(self NodeID, k, c int, known, linked, sticky []NodeID) (succ, 
 		}
 		dist := bigOf(d.id())
 		t := idOf(new(big.Int).Add(bigOf(self), dist))
-		usable := func(id NodeID) bool { return !slices.Contains(succ, id) && !slices.Contains(chords, id) }
+		usable := func(id nodeid.ID) bool { return !slices.Contains(succ, id) && !slices.Contains(chords, id) }
 		half := new(big.Int).Rsh(dist, 1)
 		if l, ld := nearest(t, sticky); ld != nil && ld.Cmp(half) <= 0 && usable(l) {
 			chords = append(chords, l)
@@ -44,7 +46,7 @@ func naiveDesired(self NodeID, k, c int, known, linked, sticky []NodeID) (succ, 
 			chords = append(chords, s)
 		}
 	}
-	slices.SortFunc(chords, func(a, b NodeID) int { return bigCW(self, a).Cmp(bigCW(self, b)) })
+	slices.SortFunc(chords, func(a, b nodeid.ID) int { return bigCW(self, a).Cmp(bigCW(self, b)) })
 	return succ, chords
 }
 
@@ -53,7 +55,7 @@ func TestRingDesiredModel(t *testing.T) {
 	for trial := range 300 {
 		self := randID(rng)
 		k, c := 1+rng.IntN(4), rng.IntN(6)
-		var known, linked []NodeID
+		var known, linked []nodeid.ID
 		for range rng.IntN(200) {
 			id := randID(rng)
 			if rng.IntN(5) == 0 {
@@ -81,7 +83,7 @@ func TestRingDesiredModel(t *testing.T) {
 
 // fullRing returns a ring for self that knows nodes and links to what it
 // desires, as a settled node does.
-func fullRing(self NodeID, nodes []NodeID, k, c int) *Ring {
+func fullRing(self nodeid.ID, nodes []nodeid.ID, k, c int) *Ring {
 	r := NewRing(self, RingConfig{Successors: k, Chords: c})
 	for _, id := range nodes {
 		r.Learn(id, epoch0)
@@ -97,7 +99,7 @@ func fullRing(self NodeID, nodes []NodeID, k, c int) *Ring {
 // joiner landing between a target and the chord), and rarely.
 func TestRingChordsStableOnFarJoin(t *testing.T) {
 	rng := newRNG(11)
-	var nodes []NodeID
+	var nodes []nodeid.ID
 	for range 300 {
 		nodes = append(nodes, randID(rng))
 	}
@@ -133,7 +135,7 @@ func TestRingChordsStableOnFarJoin(t *testing.T) {
 // appear between a target and its chord by knowing less.
 func TestRingChordsKeepWhenKnowledgeShrinks(t *testing.T) {
 	rng := newRNG(5)
-	var nodes []NodeID
+	var nodes []nodeid.ID
 	for range 500 {
 		nodes = append(nodes, randID(rng))
 	}
@@ -158,13 +160,13 @@ func TestRingChordsKeepWhenKnowledgeShrinks(t *testing.T) {
 // half, the ones that were far past their targets.
 func TestRingChordsStickyWhenKnowledgeGrows(t *testing.T) {
 	rng := newRNG(5)
-	var nodes []NodeID
+	var nodes []nodeid.ID
 	for range 500 {
 		nodes = append(nodes, randID(rng))
 	}
 	moved, total := 0, 0
 	for i := range 100 {
-		var some []NodeID
+		var some []nodeid.ID
 		for _, id := range nodes {
 			if rng.IntN(10) == 0 {
 				some = append(some, id)
@@ -193,7 +195,7 @@ func TestRingChordsStickyWhenKnowledgeGrows(t *testing.T) {
 func TestRingChordsHarmonic(t *testing.T) {
 	rng := newRNG(9)
 	const n, k, c, selves = 2048, 2, 4, 200
-	var nodes []NodeID
+	var nodes []nodeid.ID
 	for range n {
 		nodes = append(nodes, randID(rng))
 	}

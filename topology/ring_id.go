@@ -1,29 +1,30 @@
 package topology
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
-// Ring arithmetic. A NodeID read big-endian is a number in [0, 2^256), and
+// Ring arithmetic. A node ID read big-endian is a number in [0, 2^256), and
 // the ring is that space with wrap-around: clockwise is increasing, and
 // 2^256-1 is followed by 0. Every distance here is exact 256-bit modular
 // arithmetic on four words, with no allocation, because NextHop runs it
 // for every routed packet.
 
-// u256 is a NodeID as four big-endian words: w[0] is the most significant.
+// u256 is a node ID as four big-endian words: w[0] is the most significant.
 type u256 [4]uint64
 
-func load(id NodeID) u256 {
+func load(id nodeid.ID) u256 {
 	return u256{
 		binary.BigEndian.Uint64(id[0:]), binary.BigEndian.Uint64(id[8:]),
 		binary.BigEndian.Uint64(id[16:]), binary.BigEndian.Uint64(id[24:]),
 	}
 }
 
-func (x u256) id() NodeID {
-	var id NodeID
+func (x u256) id() nodeid.ID {
+	var id nodeid.ID
 	binary.BigEndian.PutUint64(id[0:], x[0])
 	binary.BigEndian.PutUint64(id[8:], x[1])
 	binary.BigEndian.PutUint64(id[16:], x[2])
@@ -90,11 +91,3 @@ func ringDist(a, b u256) u256 {
 	}
 	return d
 }
-
-// Compare orders node IDs as the numbers they are on the ring (the same
-// as comparing their bytes): -1, 0 or +1.
-func (id NodeID) Compare(o NodeID) int { return bytes.Compare(id[:], o[:]) }
-
-// IsZero reports whether id is all zeros, which no node has: the zero ID
-// marks "none" and the wire formats refuse it.
-func (id NodeID) IsZero() bool { return id == NodeID{} }

@@ -4,6 +4,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // The ring arithmetic is checked against math/big on random IDs and on
@@ -11,22 +13,22 @@ import (
 
 var ringSize = new(big.Int).Lsh(big.NewInt(1), 256)
 
-func bigOf(id NodeID) *big.Int { return new(big.Int).SetBytes(id[:]) }
+func bigOf(id nodeid.ID) *big.Int { return new(big.Int).SetBytes(id[:]) }
 
-func idOf(b *big.Int) NodeID {
-	var id NodeID
+func idOf(b *big.Int) nodeid.ID {
+	var id nodeid.ID
 	new(big.Int).Mod(b, ringSize).FillBytes(id[:])
 	return id
 }
 
 // bigCW is the clockwise distance from a to b, the naive way.
-func bigCW(a, b NodeID) *big.Int {
+func bigCW(a, b nodeid.ID) *big.Int {
 	d := new(big.Int).Sub(bigOf(b), bigOf(a))
 	return d.Mod(d, ringSize)
 }
 
-func randID(rng *rand.Rand) NodeID {
-	var id NodeID
+func randID(rng *rand.Rand) nodeid.ID {
+	var id nodeid.ID
 	for i := range id {
 		id[i] = byte(rng.Uint32())
 	}
@@ -34,8 +36,8 @@ func randID(rng *rand.Rand) NodeID {
 }
 
 // edgeIDs are values where words carry or the ring wraps.
-func edgeIDs() []NodeID {
-	var zero, one, max, half, word NodeID
+func edgeIDs() []nodeid.ID {
+	var zero, one, max, half, word nodeid.ID
 	one[31] = 1
 	for i := range max {
 		max[i] = 0xff
@@ -44,7 +46,7 @@ func edgeIDs() []NodeID {
 	for i := 24; i < 32; i++ {
 		word[i] = 0xff // 2^64-1: the lowest word full
 	}
-	return []NodeID{zero, one, max, half, word, idOf(new(big.Int).Lsh(big.NewInt(1), 64))}
+	return []nodeid.ID{zero, one, max, half, word, idOf(new(big.Int).Lsh(big.NewInt(1), 64))}
 }
 
 func TestRingArithmetic(t *testing.T) {
@@ -85,7 +87,7 @@ func TestRingArithmetic(t *testing.T) {
 }
 
 func TestRingWrapAround(t *testing.T) {
-	var max, one NodeID
+	var max, one nodeid.ID
 	for i := range max {
 		max[i] = 0xff
 	}

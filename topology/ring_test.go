@@ -5,13 +5,15 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Tests of what a Ring knows: ring order, successors, leases, the link
 // state of its peers, hold-downs. nodeID(n) orders IDs by n.
 
-func ids(ns ...byte) []NodeID {
-	out := make([]NodeID, len(ns))
+func ids(ns ...byte) []nodeid.ID {
+	out := make([]nodeid.ID, len(ns))
 	for i, n := range ns {
 		out[i] = nodeID(n)
 	}
@@ -84,7 +86,7 @@ func TestRingLinkState(t *testing.T) {
 	r.LinkUp(q, now)
 	r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: r.Self(), Wanted: true}, {ID: x}, {ID: y}}})
 	r.Apply(q, &Neighbors{Links: []NeighborLink{{ID: z}}})
-	if got := r.Known(now); !slices.Equal(got, []NodeID{p, q, x, y, z}) {
+	if got := r.Known(now); !slices.Equal(got, []nodeid.ID{p, q, x, y, z}) {
 		t.Fatalf("Known %v, want p q x y z", shorts(got))
 	}
 	// A new list replaces the old one: y is no longer p's link.
@@ -94,15 +96,15 @@ func TestRingLinkState(t *testing.T) {
 	if r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: x}}}) {
 		t.Fatal("the same list again must report no change")
 	}
-	if got := r.Known(now); !slices.Equal(got, []NodeID{p, q, x, z}) {
+	if got := r.Known(now); !slices.Equal(got, []nodeid.ID{p, q, x, z}) {
 		t.Fatalf("after p dropped y: Known %v", shorts(got))
 	}
 	// A link closed on purpose leaves the peer and its list on a lease.
 	r.LinkDown(q, now)
-	if got := r.Known(now.Add(29 * time.Second)); !slices.Equal(got, []NodeID{p, q, x, z}) {
+	if got := r.Known(now.Add(29 * time.Second)); !slices.Equal(got, []nodeid.ID{p, q, x, z}) {
 		t.Fatalf("after LinkDown(q): Known %v", shorts(got))
 	}
-	if got := r.Known(now.Add(31 * time.Second)); !slices.Equal(got, []NodeID{p, x}) {
+	if got := r.Known(now.Add(31 * time.Second)); !slices.Equal(got, []nodeid.ID{p, x}) {
 		t.Fatalf("q's lease over: Known %v", shorts(got))
 	}
 	// A failed link takes the peer and its list at once.
@@ -119,7 +121,7 @@ func TestRingHoldDown(t *testing.T) {
 	r.LinkUp(p, now)
 	r.LinkUp(x, now)
 	r.Apply(p, &Neighbors{Links: []NeighborLink{{ID: x}}})
-	r.SetOnDemand([]NodeID{x})
+	r.SetOnDemand([]nodeid.ID{x})
 	r.LinkFailed(x, now)
 	// p has not noticed: it still lists x, and the rendezvous too.
 	r.Learn(x, now.Add(time.Second))
@@ -147,7 +149,7 @@ func TestRingHoldDown(t *testing.T) {
 func TestRingDesiredDeterministic(t *testing.T) {
 	rng := newRNG(7)
 	self := randID(rng)
-	var nodes []NodeID
+	var nodes []nodeid.ID
 	for range 300 {
 		nodes = append(nodes, randID(rng))
 	}

@@ -3,6 +3,8 @@ package topology
 import (
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // The ring maintenance protocol, driven by the node's control loop:
@@ -33,12 +35,12 @@ type RingActions struct {
 	// ascending. Set each up unless that is already under way, and pace
 	// retries; report a set-up that fails with LinkFailed, which holds
 	// the node down and so stops asking for it.
-	Connect []NodeID
+	Connect []nodeid.ID
 	// Close lists the links that neither end wants, ascending: this node
 	// does not, and the peer's latest Neighbors said it does not. Close
 	// each (with a goodbye so that the peer calls LinkDown, not
 	// LinkFailed), then call LinkDown.
-	Close []NodeID
+	Close []nodeid.ID
 	// Announce asks for Neighbors(now) to be sent on every link: what it
 	// says has changed since it was last built, or Refresh has passed.
 	Announce bool
@@ -66,8 +68,8 @@ func (r *Ring) Tick(now time.Time) RingActions {
 // clears ok; Neighbors sets same.
 type ringPlan struct {
 	ok      bool
-	connect []NodeID
-	close   []NodeID
+	connect []nodeid.ID
+	close   []nodeid.ID
 	wanted  []bool // of each linked node, in r.linked order
 	same    bool   // Neighbors would say what r.sent says
 }
@@ -90,7 +92,7 @@ func (r *Ring) makePlan(now time.Time) {
 			p.connect = append(p.connect, id)
 		}
 	}
-	slices.SortFunc(p.connect, NodeID.Compare)
+	slices.SortFunc(p.connect, nodeid.ID.Compare)
 	p.connect = slices.Compact(p.connect)
 	p.same = len(r.sent) == len(r.linked)
 	for i, id := range r.linked {
@@ -104,13 +106,13 @@ func (r *Ring) makePlan(now time.Time) {
 	p.ok = true
 }
 
-func (r *Ring) isHeld(id NodeID, now time.Time) bool {
+func (r *Ring) isHeld(id nodeid.ID, now time.Time) bool {
 	until, ok := r.held[id]
 	return ok && now.Before(until)
 }
 
 // wants reports whether this node wants the link for its own reasons.
-func (r *Ring) wants(id NodeID) bool {
+func (r *Ring) wants(id nodeid.ID) bool {
 	return r.onDemand[id] || slices.Contains(r.succ, id) || slices.Contains(r.chords, id)
 }
 
@@ -149,12 +151,12 @@ func (r *Ring) Neighbors(now time.Time) *Neighbors {
 // whether it wants the link. It reports whether anything changed. A
 // message from a node that is not linked is ignored: only a node's own
 // links are believed, and only while linked to it.
-func (r *Ring) Apply(from NodeID, m *Neighbors) (changed bool) {
+func (r *Ring) Apply(from nodeid.ID, m *Neighbors) (changed bool) {
 	p := r.links[from]
 	if p == nil {
 		return false
 	}
-	lists := make([]NodeID, 0, len(m.Links))
+	lists := make([]nodeid.ID, 0, len(m.Links))
 	for _, l := range m.Links {
 		switch {
 		case l.ID == r.self:
@@ -166,7 +168,7 @@ func (r *Ring) Apply(from NodeID, m *Neighbors) (changed bool) {
 			lists = append(lists, l.ID)
 		}
 	}
-	slices.SortFunc(lists, NodeID.Compare) // decoded messages are; built ones may not be
+	slices.SortFunc(lists, nodeid.ID.Compare) // decoded messages are; built ones may not be
 	if !slices.Equal(lists, p.lists) {
 		p.lists, r.dirty, changed = lists, true, true
 	}

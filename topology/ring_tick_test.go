@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Tick as a table on a fake clock: each step does something to the ring
@@ -11,17 +13,17 @@ import (
 func TestRingTick(t *testing.T) {
 	self := nodeID(10)
 	r := NewRing(self, RingConfig{Successors: 2, Refresh: 10 * time.Second})
-	wants := func(id NodeID, w bool) func(time.Time) {
+	wants := func(id nodeid.ID, w bool) func(time.Time) {
 		return func(time.Time) { r.Apply(id, &Neighbors{Links: []NeighborLink{{ID: self, Wanted: w}}}) }
 	}
-	up := func(id NodeID) func(time.Time) { return func(now time.Time) { r.LinkUp(id, now) } }
+	up := func(id nodeid.ID) func(time.Time) { return func(now time.Time) { r.LinkUp(id, now) } }
 	announce := func(now time.Time) { r.Neighbors(now) }
 	steps := []struct {
 		name     string
 		at       time.Duration
 		do       func(time.Time)
-		connect  []NodeID
-		close    []NodeID
+		connect  []nodeid.ID
+		close    []nodeid.ID
 		announce bool
 	}{
 		{name: "learn three: connect the two successors, nothing to announce on no links",
@@ -89,7 +91,7 @@ func TestRingJoinThroughAnnouncement(t *testing.T) {
 	}
 	n := NewRing(nodeID(25), cfg)
 	n.Learn(p.Self(), epoch0) // all the rendezvous told it
-	if a := n.Tick(epoch0); !slices.Equal(a.Connect, []NodeID{p.Self()}) {
+	if a := n.Tick(epoch0); !slices.Equal(a.Connect, []nodeid.ID{p.Self()}) {
 		t.Fatalf("joiner wants %v, want only its bootstrap", shorts(a.Connect))
 	}
 	p.LinkUp(n.Self(), epoch0)

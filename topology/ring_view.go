@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // The Ring's derived view: what is known, in ring order, and the links it
@@ -12,15 +14,15 @@ import (
 
 // Known returns every node known (linked or not, self excluded) in ring
 // order: clockwise from self.
-func (r *Ring) Known(now time.Time) []NodeID {
+func (r *Ring) Known(now time.Time) []nodeid.ID {
 	r.update(now)
-	i, _ := slices.BinarySearchFunc(r.nodes, r.self, NodeID.Compare)
+	i, _ := slices.BinarySearchFunc(r.nodes, r.self, nodeid.ID.Compare)
 	return append(slices.Clone(r.nodes[i:]), r.nodes[:i]...)
 }
 
 // Links returns the linked nodes, ascending by ID.
-func (r *Ring) Links() []NodeID {
-	return slices.SortedFunc(maps.Keys(r.links), NodeID.Compare)
+func (r *Ring) Links() []nodeid.ID {
+	return slices.SortedFunc(maps.Keys(r.links), nodeid.ID.Compare)
 }
 
 // Desired returns the links the ring wants at now, each list in ring
@@ -28,14 +30,14 @@ func (r *Ring) Links() []NodeID {
 // Chords long-distance nodes chosen as ring_chords.go explains. The
 // result is a function of the known and the linked nodes only, so it
 // changes only when they do.
-func (r *Ring) Desired(now time.Time) (successors, chords []NodeID) {
+func (r *Ring) Desired(now time.Time) (successors, chords []nodeid.ID) {
 	r.update(now)
 	return slices.Clone(r.succ), slices.Clone(r.chords)
 }
 
 // Wanted reports whether this node wants a link to id for its own
 // reasons: a successor, a chord, or an on-demand link.
-func (r *Ring) Wanted(id NodeID, now time.Time) bool {
+func (r *Ring) Wanted(id nodeid.ID, now time.Time) bool {
 	r.update(now)
 	return r.wants(id)
 }
@@ -47,7 +49,7 @@ func (r *Ring) Wanted(id NodeID, now time.Time) bool {
 func (r *Ring) Routes(now time.Time) *Routes {
 	r.update(now)
 	if r.routes == nil {
-		theirs := make([][]NodeID, len(r.linked))
+		theirs := make([][]nodeid.ID, len(r.linked))
 		for i, id := range r.linked {
 			theirs[i] = r.links[id].lists
 		}
@@ -85,7 +87,7 @@ func (r *Ring) update(now time.Time) {
 	for id := range r.links {
 		r.linked = append(r.linked, id)
 	}
-	slices.SortFunc(r.linked, NodeID.Compare)
+	slices.SortFunc(r.linked, nodeid.ID.Compare)
 	// The leases can be many (the whole presence list) and are kept
 	// sorted; the links and the peers' lists are few and sorted afresh,
 	// then the two are merged.
@@ -93,10 +95,10 @@ func (r *Ring) update(now time.Time) {
 	for _, p := range r.links {
 		near = append(near, p.lists...)
 	}
-	slices.SortFunc(near, NodeID.Compare)
+	slices.SortFunc(near, nodeid.ID.Compare)
 	r.nodes = mergeIDs(r.nodes[:0], r.leased, slices.Compact(near))
 	if len(r.held) > 0 {
-		r.nodes = slices.DeleteFunc(r.nodes, func(id NodeID) bool {
+		r.nodes = slices.DeleteFunc(r.nodes, func(id nodeid.ID) bool {
 			_, held := r.held[id]
 			return held && r.links[id] == nil
 		})
@@ -112,12 +114,12 @@ func (r *Ring) update(now time.Time) {
 			r.sticky = append(r.sticky, id)
 		}
 	}
-	slices.SortFunc(r.sticky, NodeID.Compare)
+	slices.SortFunc(r.sticky, nodeid.ID.Compare)
 	r.chords = r.pickChords(r.chords[:0])
 }
 
 // mergeIDs appends to dst the union of ascending lists a and b.
-func mergeIDs(dst, a, b []NodeID) []NodeID {
+func mergeIDs(dst, a, b []nodeid.ID) []nodeid.ID {
 	for len(a) > 0 && len(b) > 0 {
 		switch c := a[0].Compare(b[0]); {
 		case c < 0:
@@ -132,9 +134,9 @@ func mergeIDs(dst, a, b []NodeID) []NodeID {
 }
 
 // successors appends the Successors nodes after self, clockwise.
-func (r *Ring) successors(dst []NodeID) []NodeID {
+func (r *Ring) successors(dst []nodeid.ID) []nodeid.ID {
 	n := min(r.cfg.Successors, len(r.nodes))
-	i, _ := slices.BinarySearchFunc(r.nodes, r.self, NodeID.Compare)
+	i, _ := slices.BinarySearchFunc(r.nodes, r.self, nodeid.ID.Compare)
 	for k := range n {
 		dst = append(dst, r.nodes[(i+k)%len(r.nodes)])
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // ErrNeighbors: bytes that are not a Neighbors message this code knows
@@ -21,7 +23,7 @@ type Neighbors struct {
 
 // NeighborLink is one link of the sender.
 type NeighborLink struct {
-	ID NodeID
+	ID nodeid.ID
 	// Wanted: the sender keeps the link for its own reasons (successor,
 	// chord or on-demand). A link stays up while either end wants it.
 	Wanted bool
@@ -122,7 +124,7 @@ func (m *Neighbors) decode(b []byte) error {
 		if e[0]&^neighborWanted != 0 {
 			return fmt.Errorf("%w: link %d: flags %#02x", ErrNeighbors, i, e[0])
 		}
-		id := NodeID(e[1:])
+		id := nodeid.ID(e[1:])
 		if err := checkNeighbor(m.Links[:i], id); err != nil {
 			return fmt.Errorf("link %d: %w", i, err)
 		}
@@ -132,7 +134,7 @@ func (m *Neighbors) decode(b []byte) error {
 }
 
 // checkNeighbor checks a link's ID against the ones before it.
-func checkNeighbor(before []NeighborLink, id NodeID) error {
+func checkNeighbor(before []NeighborLink, id nodeid.ID) error {
 	if id.IsZero() {
 		return fmt.Errorf("%w: zero ID", ErrNeighbors)
 	}

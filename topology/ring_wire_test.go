@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 func sampleNeighbors() *Neighbors {
@@ -18,11 +20,11 @@ func TestNeighborsBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []byte{0x10, 0, 0, 3, 1}
-	want = append(want, nodeID(3).bytes()...)
+	want = append(want, idBytes(nodeID(3))...)
 	want = append(want, 0)
-	want = append(want, nodeID(7).bytes()...)
+	want = append(want, idBytes(nodeID(7))...)
 	want = append(want, 1)
-	want = append(want, nodeID(200).bytes()...)
+	want = append(want, idBytes(nodeID(200))...)
 	if !bytes.Equal(b, want) || len(b) != sampleNeighbors().Size() {
 		t.Fatalf("encoded\n% x\nwant\n% x", b, want)
 	}
@@ -36,7 +38,7 @@ func TestNeighborsBytes(t *testing.T) {
 	}
 }
 
-func (id NodeID) bytes() []byte { return id[:] }
+func idBytes(id nodeid.ID) []byte { return id[:] }
 
 func TestNeighborsRefused(t *testing.T) {
 	good, _ := sampleNeighbors().MarshalBinary()

@@ -1,6 +1,10 @@
 package topology
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
+)
 
 // Greedy routing. A frame or control message for a node this node has no
 // link to travels in a routed packet (Route header, route_wire.go), and
@@ -49,10 +53,10 @@ const HopLimit = 64
 // when linked. self in links is skipped. Ties (two links equally near,
 // one each side of dst) go to the one at or after dst, so the answer
 // does not depend on the order of links.
-func NextHop(self, dst NodeID, links []NodeID) (NodeID, bool) {
+func NextHop(self, dst nodeid.ID, links []nodeid.ID) (nodeid.ID, bool) {
 	t := load(dst)
 	best := ringDist(load(self), t)
-	var next NodeID
+	var next nodeid.ID
 	found := false
 	for _, l := range links {
 		if l == self {
@@ -100,7 +104,7 @@ func (v Verdict) String() string {
 
 // Branch is one copy of a broadcast: send it to To with the Route's Dst
 // set to Limit, the end of the arc of the ring To is responsible for.
-type Branch struct{ To, Limit NodeID }
+type Branch struct{ To, Limit nodeid.ID }
 
 // Fanout appends to dst the copies node self sends of a broadcast that
 // covers the arc (self, limit), clockwise: the originator passes limit =
@@ -115,7 +119,7 @@ type Branch struct{ To, Limit NodeID }
 // after self is then the successor and each arc's owner covers the rest
 // of its arc the same way. Chords keep the tree shallow. Copies carry the
 // TTL one less, as in Routes.Forward, and are dropped when it runs out.
-func Fanout(self, limit NodeID, links []NodeID, dst []Branch) []Branch {
+func Fanout(self, limit nodeid.ID, links []nodeid.ID, dst []Branch) []Branch {
 	me := load(self)
 	span := cw(me, load(limit)) // 0 when limit == self: the whole ring
 	start := len(dst)

@@ -1,6 +1,10 @@
 package topology
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
+)
 
 // Where Routes sits on the data path:
 //
@@ -24,18 +28,18 @@ import "slices"
 // All methods are safe for concurrent use and do not allocate, except
 // Links.
 type Routes struct {
-	self  NodeID
+	self  nodeid.ID
 	me    u256
-	links []NodeID // ascending
-	at    []u256   // links, loaded
-	via   [][]u256 // via[i]: the links of links[i], loaded
+	links []nodeid.ID // ascending
+	at    []u256      // links, loaded
+	via   [][]u256    // via[i]: the links of links[i], loaded
 }
 
 // NewRoutes returns the snapshot of node self with links, and theirs[i]
 // the links of links[i] (nil, or a shorter theirs, where unknown: then
 // that link is judged by itself). Ring.Routes builds it for a node; tests
 // and simulations build their own. It copies what it keeps.
-func NewRoutes(self NodeID, links []NodeID, theirs [][]NodeID) *Routes {
+func NewRoutes(self nodeid.ID, links []nodeid.ID, theirs [][]nodeid.ID) *Routes {
 	rt := &Routes{self: self, me: load(self)}
 	order := make([]int, 0, len(links))
 	for i, l := range links {
@@ -62,14 +66,14 @@ func NewRoutes(self NodeID, links []NodeID, theirs [][]NodeID) *Routes {
 }
 
 // Self returns the node the snapshot is of.
-func (rt *Routes) Self() NodeID { return rt.self }
+func (rt *Routes) Self() nodeid.ID { return rt.self }
 
 // Links returns the linked nodes, ascending.
-func (rt *Routes) Links() []NodeID { return slices.Clone(rt.links) }
+func (rt *Routes) Links() []nodeid.ID { return slices.Clone(rt.links) }
 
 // Linked reports whether dst has a direct link.
-func (rt *Routes) Linked(dst NodeID) bool {
-	_, ok := slices.BinarySearchFunc(rt.links, dst, NodeID.Compare)
+func (rt *Routes) Linked(dst nodeid.ID) bool {
+	_, ok := slices.BinarySearchFunc(rt.links, dst, nodeid.ID.Compare)
 	return ok
 }
 
@@ -80,7 +84,7 @@ func (rt *Routes) Linked(dst NodeID) bool {
 // links) is nearest dst; ties go to the nearer link, then to the one at
 // or after dst, so the answer does not depend on the order of anything.
 // dst itself is returned when linked.
-func (rt *Routes) NextHop(dst NodeID) (NodeID, bool) {
+func (rt *Routes) NextHop(dst nodeid.ID) (nodeid.ID, bool) {
 	t := load(dst)
 	limit := ringDist(rt.me, t)
 	best := -1
@@ -106,7 +110,7 @@ func (rt *Routes) NextHop(dst NodeID) (NodeID, bool) {
 		}
 	}
 	if best < 0 {
-		return NodeID{}, false
+		return nodeid.ID{}, false
 	}
 	return rt.links[best], true
 }
@@ -115,22 +119,22 @@ func (rt *Routes) NextHop(dst NodeID) (NodeID, bool) {
 // received with header h (for a broadcast, see Fanout). On Forward it
 // has taken one off h.TTL; the caller re-encodes h in front of the
 // payload and sends it to the returned node.
-func (rt *Routes) Forward(h *Route) (NodeID, Verdict) {
+func (rt *Routes) Forward(h *Route) (nodeid.ID, Verdict) {
 	if h.Dst == rt.self {
-		return NodeID{}, Deliver
+		return nodeid.ID{}, Deliver
 	}
 	if h.TTL <= 1 {
-		return NodeID{}, Expired
+		return nodeid.ID{}, Expired
 	}
 	next, ok := rt.NextHop(h.Dst)
 	if !ok {
-		return NodeID{}, NoRoute
+		return nodeid.ID{}, NoRoute
 	}
 	h.TTL--
 	return next, Forward
 }
 
 // Fanout is the package's Fanout from this node over its links.
-func (rt *Routes) Fanout(limit NodeID, dst []Branch) []Branch {
+func (rt *Routes) Fanout(limit nodeid.ID, dst []Branch) []Branch {
 	return Fanout(rt.self, limit, rt.links, dst)
 }

@@ -4,20 +4,22 @@ import (
 	"math/big"
 	"slices"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // naiveNextHop is NextHop from its definition with big integers: of the
 // links other than self strictly nearer dst than self on the ring, the
 // nearest; of two equally near, the one at or after dst.
-func naiveNextHop(self, dst NodeID, links []NodeID) (NodeID, bool) {
-	dist := func(x NodeID) *big.Int {
+func naiveNextHop(self, dst nodeid.ID, links []nodeid.ID) (nodeid.ID, bool) {
+	dist := func(x nodeid.ID) *big.Int {
 		a, b := bigCW(x, dst), bigCW(dst, x)
 		if b.Cmp(a) < 0 {
 			return b
 		}
 		return a
 	}
-	var best NodeID
+	var best nodeid.ID
 	bd := dist(self)
 	found := false
 	for _, l := range links {
@@ -36,7 +38,7 @@ func naiveNextHop(self, dst NodeID, links []NodeID) (NodeID, bool) {
 func TestNextHopModel(t *testing.T) {
 	rng := newRNG(21)
 	for range 3000 {
-		pool := make([]NodeID, 2+rng.IntN(30))
+		pool := make([]nodeid.ID, 2+rng.IntN(30))
 		for i := range pool {
 			pool[i] = randID(rng)
 		}
@@ -44,7 +46,7 @@ func TestNextHopModel(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			dst = randID(rng) // a point, not a node: routing still has an answer
 		}
-		var links []NodeID
+		var links []nodeid.ID
 		for range rng.IntN(12) {
 			links = append(links, pool[rng.IntN(len(pool))]) // may hold self, dst, duplicates
 		}
@@ -60,14 +62,14 @@ func TestNextHopModel(t *testing.T) {
 func TestNextHopTie(t *testing.T) {
 	// dst at 0x40…, links 0x30… and 0x50… equally near: the one after dst,
 	// whatever the order of links.
-	self, dst := NodeID{0: 0x80}, NodeID{0: 0x40}
-	before, after := NodeID{0: 0x30}, NodeID{0: 0x50}
-	for _, links := range [][]NodeID{{before, after}, {after, before}} {
+	self, dst := nodeid.ID{0: 0x80}, nodeid.ID{0: 0x40}
+	before, after := nodeid.ID{0: 0x30}, nodeid.ID{0: 0x50}
+	for _, links := range [][]nodeid.ID{{before, after}, {after, before}} {
 		if got, ok := NextHop(self, dst, links); !ok || got != after {
 			t.Fatalf("tie over %v: %s %v, want %s", shorts(links), got.Short(), ok, after.Short())
 		}
 	}
-	if _, ok := NextHop(dst, dst, []NodeID{before, after}); ok {
+	if _, ok := NextHop(dst, dst, []nodeid.ID{before, after}); ok {
 		t.Fatal("NextHop toward self must find nothing")
 	}
 }
@@ -76,8 +78,8 @@ func TestNextHopTie(t *testing.T) {
 // strictly nearer dst than self, the one with the smallest score (its own
 // distance or its nearest link's), then the nearer, then the one at or
 // after dst.
-func naiveLookahead(self, dst NodeID, links []NodeID, theirs [][]NodeID) (NodeID, bool) {
-	dist := func(x NodeID) *big.Int {
+func naiveLookahead(self, dst nodeid.ID, links []nodeid.ID, theirs [][]nodeid.ID) (nodeid.ID, bool) {
+	dist := func(x nodeid.ID) *big.Int {
 		a, b := bigCW(x, dst), bigCW(dst, x)
 		if b.Cmp(a) < 0 {
 			return b
@@ -85,7 +87,7 @@ func naiveLookahead(self, dst NodeID, links []NodeID, theirs [][]NodeID) (NodeID
 		return a
 	}
 	limit := dist(self)
-	var best NodeID
+	var best nodeid.ID
 	var bs, bd *big.Int
 	for i, l := range links {
 		d := dist(l)
@@ -120,7 +122,7 @@ func naiveLookahead(self, dst NodeID, links []NodeID, theirs [][]NodeID) (NodeID
 func TestRoutesNextHopModel(t *testing.T) {
 	rng := newRNG(23)
 	for range 3000 {
-		pool := make([]NodeID, 2+rng.IntN(30))
+		pool := make([]nodeid.ID, 2+rng.IntN(30))
 		for i := range pool {
 			pool[i] = randID(rng)
 		}
@@ -128,13 +130,13 @@ func TestRoutesNextHopModel(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			dst = randID(rng)
 		}
-		var links []NodeID
+		var links []nodeid.ID
 		for range rng.IntN(12) {
 			if l := pool[rng.IntN(len(pool))]; !slices.Contains(links, l) {
 				links = append(links, l)
 			}
 		}
-		theirs := make([][]NodeID, rng.IntN(len(links)+1))
+		theirs := make([][]nodeid.ID, rng.IntN(len(links)+1))
 		for i := range theirs {
 			for range rng.IntN(6) {
 				theirs[i] = append(theirs[i], pool[rng.IntN(len(pool))])
@@ -154,17 +156,17 @@ func TestRoutesForward(t *testing.T) {
 	tests := []struct {
 		name  string
 		h     Route
-		self  NodeID
-		links []NodeID
-		next  NodeID
+		self  nodeid.ID
+		links []nodeid.ID
+		next  nodeid.ID
 		v     Verdict
 		ttl   uint8
 	}{
-		{"for me, even on the last hop", Route{Src: a, Dst: c, TTL: 1}, c, nil, NodeID{}, Deliver, 1},
-		{"forward, one hop fewer", Route{Src: a, Dst: d, TTL: 5}, b, []NodeID{a, c}, c, Forward, 4},
-		{"straight to a linked destination", Route{Src: a, Dst: d, TTL: 5}, b, []NodeID{c, d}, d, Forward, 4},
-		{"last hop spent", Route{Src: a, Dst: d, TTL: 1}, b, []NodeID{c, d}, NodeID{}, Expired, 1},
-		{"nothing nearer", Route{Src: a, Dst: c, TTL: 5}, b, []NodeID{a}, NodeID{}, NoRoute, 5},
+		{"for me, even on the last hop", Route{Src: a, Dst: c, TTL: 1}, c, nil, nodeid.ID{}, Deliver, 1},
+		{"forward, one hop fewer", Route{Src: a, Dst: d, TTL: 5}, b, []nodeid.ID{a, c}, c, Forward, 4},
+		{"straight to a linked destination", Route{Src: a, Dst: d, TTL: 5}, b, []nodeid.ID{c, d}, d, Forward, 4},
+		{"last hop spent", Route{Src: a, Dst: d, TTL: 1}, b, []nodeid.ID{c, d}, nodeid.ID{}, Expired, 1},
+		{"nothing nearer", Route{Src: a, Dst: c, TTL: 5}, b, []nodeid.ID{a}, nodeid.ID{}, NoRoute, 5},
 	}
 	for _, tc := range tests {
 		h := tc.h
@@ -180,7 +182,7 @@ func TestRoutesForward(t *testing.T) {
 func TestRoutesLookahead(t *testing.T) {
 	self, dst := nodeID(10), nodeID(100)
 	near, far, behind := nodeID(90), nodeID(50), nodeID(5)
-	rt := NewRoutes(self, []NodeID{near, far, behind}, [][]NodeID{nil, {nodeID(99)}, {dst}})
+	rt := NewRoutes(self, []nodeid.ID{near, far, behind}, [][]nodeid.ID{nil, {nodeID(99)}, {dst}})
 	if got, _ := rt.NextHop(dst); got != far {
 		t.Fatalf("NextHop = %s, want %s (its link 99 is nearest)", got.Short(), far.Short())
 	}
@@ -195,14 +197,14 @@ func TestRoutesLookahead(t *testing.T) {
 // The per-packet functions do not allocate.
 func TestRouteAllocs(t *testing.T) {
 	rng := newRNG(61)
-	links := make([]NodeID, 16)
+	links := make([]nodeid.ID, 16)
 	for i := range links {
 		links[i] = randID(rng)
 	}
 	self, dst := randID(rng), randID(rng)
 	buf := make([]byte, 0, 2048)
 	branches := make([]Branch, 0, len(links))
-	theirs := make([][]NodeID, len(links))
+	theirs := make([][]nodeid.ID, len(links))
 	for i := range theirs {
 		theirs[i] = links[:8]
 	}

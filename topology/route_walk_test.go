@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Routes walked end to end on random rings: they arrive when the
@@ -12,20 +14,20 @@ import (
 
 // randomRing returns n random IDs, ascending, with each node's links: its
 // successor and predecessor and extra random links, both ways.
-func randomRing(rng *rand.Rand, n, extra int) ([]NodeID, map[NodeID][]NodeID) {
-	nodes := make([]NodeID, n)
+func randomRing(rng *rand.Rand, n, extra int) ([]nodeid.ID, map[nodeid.ID][]nodeid.ID) {
+	nodes := make([]nodeid.ID, n)
 	for i := range nodes {
 		nodes[i] = randID(rng)
 	}
-	slices.SortFunc(nodes, NodeID.Compare)
-	set := make(map[NodeID]map[NodeID]bool)
-	link := func(a, b NodeID) {
+	slices.SortFunc(nodes, nodeid.ID.Compare)
+	set := make(map[nodeid.ID]map[nodeid.ID]bool)
+	link := func(a, b nodeid.ID) {
 		if a == b {
 			return
 		}
-		for _, e := range [][2]NodeID{{a, b}, {b, a}} {
+		for _, e := range [][2]nodeid.ID{{a, b}, {b, a}} {
 			if set[e[0]] == nil {
-				set[e[0]] = make(map[NodeID]bool)
+				set[e[0]] = make(map[nodeid.ID]bool)
 			}
 			set[e[0]][e[1]] = true
 		}
@@ -36,22 +38,22 @@ func randomRing(rng *rand.Rand, n, extra int) ([]NodeID, map[NodeID][]NodeID) {
 			link(id, nodes[rng.IntN(n)])
 		}
 	}
-	links := make(map[NodeID][]NodeID)
+	links := make(map[nodeid.ID][]nodeid.ID)
 	for id, s := range set {
 		for l := range s {
 			links[id] = append(links[id], l)
 		}
-		slices.SortFunc(links[id], NodeID.Compare)
+		slices.SortFunc(links[id], nodeid.ID.Compare)
 	}
 	return nodes, links
 }
 
 // routesOf builds every node's Routes from the links; lists gives each
 // node's idea of its links' links (the truth, or not).
-func routesOf(links map[NodeID][]NodeID, lists func(of NodeID) []NodeID) map[NodeID]*Routes {
-	rts := make(map[NodeID]*Routes)
+func routesOf(links map[nodeid.ID][]nodeid.ID, lists func(of nodeid.ID) []nodeid.ID) map[nodeid.ID]*Routes {
+	rts := make(map[nodeid.ID]*Routes)
 	for id, ls := range links {
-		theirs := make([][]NodeID, len(ls))
+		theirs := make([][]nodeid.ID, len(ls))
 		for i, l := range ls {
 			theirs[i] = lists(l)
 		}
@@ -62,7 +64,7 @@ func routesOf(links map[NodeID][]NodeID, lists func(of NodeID) []NodeID) map[Nod
 
 // walk routes from src to dst and checks, hop by hop, that the ring
 // distance to dst strictly falls and no node comes twice.
-func walk(t *testing.T, src, dst NodeID, rts map[NodeID]*Routes) (hops int, v Verdict) {
+func walk(t *testing.T, src, dst nodeid.ID, rts map[nodeid.ID]*Routes) (hops int, v Verdict) {
 	t.Helper()
 	rt := rts[src]
 	if rt == nil {
@@ -72,7 +74,7 @@ func walk(t *testing.T, src, dst NodeID, rts map[NodeID]*Routes) (hops int, v Ve
 	if !ok {
 		return 0, NoRoute
 	}
-	seen := map[NodeID]bool{src: true}
+	seen := map[nodeid.ID]bool{src: true}
 	h := Route{Src: src, Dst: dst, TTL: HopLimit}
 	prev := ringDist(load(src), load(dst))
 	for hops = 1; ; hops++ {
@@ -105,7 +107,7 @@ func TestRouteArrives(t *testing.T) {
 		// (the shorter way in IDs may hold most of the nodes).
 		n := 2 + rng.IntN(63)
 		nodes, links := randomRing(rng, n, rng.IntN(3))
-		rts := routesOf(links, func(of NodeID) []NodeID { return links[of] })
+		rts := routesOf(links, func(of nodeid.ID) []nodeid.ID { return links[of] })
 		for range 200 {
 			src, dst := nodes[rng.IntN(n)], nodes[rng.IntN(n)]
 			if src == dst {
@@ -125,18 +127,18 @@ func TestRouteNeverLoops(t *testing.T) {
 	rng := newRNG(41)
 	for range 200 {
 		n := 2 + rng.IntN(60)
-		nodes := make([]NodeID, n)
+		nodes := make([]nodeid.ID, n)
 		for i := range nodes {
 			nodes[i] = randID(rng)
 		}
-		links := make(map[NodeID][]NodeID)
+		links := make(map[nodeid.ID][]nodeid.ID)
 		for _, id := range nodes {
 			for range rng.IntN(6) {
 				links[id] = append(links[id], nodes[rng.IntN(n)])
 			}
 		}
-		rts := routesOf(links, func(NodeID) []NodeID {
-			var l []NodeID
+		rts := routesOf(links, func(nodeid.ID) []nodeid.ID {
+			var l []nodeid.ID
 			for range rng.IntN(5) {
 				l = append(l, nodes[rng.IntN(n)])
 			}
@@ -165,8 +167,8 @@ func TestFanout(t *testing.T) {
 		n := 1 + rng.IntN(200)
 		nodes, links := randomRing(rng, n, rng.IntN(4))
 		src := nodes[rng.IntN(n)]
-		got := map[NodeID]int{}
-		type copy struct{ to, limit NodeID }
+		got := map[nodeid.ID]int{}
+		type copy struct{ to, limit nodeid.ID }
 		queue := []copy{{src, src}}
 		for len(queue) > 0 {
 			c := queue[0]

@@ -3,6 +3,8 @@ package topology
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // ErrRoute: bytes that do not start with a route header this code knows
@@ -15,11 +17,11 @@ var ErrRoute = errors.New("topology: malformed route header")
 // than one link. It goes in front of the payload inside the sealed data
 // packet (the link's own framing says that a route header follows).
 type Route struct {
-	Src NodeID // the originating node
+	Src nodeid.ID // the originating node
 	// Dst is the destination node of a unicast; of a broadcast, the end
 	// of the arc this copy covers (Fanout's Branch.Limit), which is Src
 	// itself for the originator's whole-ring copies.
-	Dst NodeID
+	Dst nodeid.ID
 	// TTL is how many more hops the packet may take, counting the one it
 	// is on: HopLimit when sent, 1..HopLimit on the wire.
 	TTL uint8
@@ -103,8 +105,8 @@ func ParseRoute(pkt []byte) (Route, []byte, error) {
 	}
 	h := Route{
 		TTL:       pkt[2],
-		Src:       NodeID(pkt[3:35]),
-		Dst:       NodeID(pkt[35:67]),
+		Src:       nodeid.ID(pkt[3:35]),
+		Dst:       nodeid.ID(pkt[35:67]),
 		Control:   pkt[1]&routeControl != 0,
 		Broadcast: pkt[1]&routeBroadcast != 0,
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 func sampleRoute() Route {
@@ -16,7 +18,7 @@ func TestRouteHeaderBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := append([]byte{'x', 0x20, 0x01, HopLimit}, append(nodeID(1).bytes(), nodeID(2).bytes()...)...)
+	want := append([]byte{'x', 0x20, 0x01, HopLimit}, append(idBytes(nodeID(1)), idBytes(nodeID(2))...)...)
 	if !bytes.Equal(b, want) || len(b)-1 != RouteHeaderLen {
 		t.Fatalf("encoded\n% x\nwant\n% x", b, want)
 	}
@@ -82,7 +84,7 @@ func FuzzRoute(f *testing.F) {
 			t.Fatalf("re-encoded %x, %v from %x", b, err, data)
 		}
 		ttl := h.TTL
-		next, v := NewRoutes(nodeID(9), []NodeID{h.Src, h.Dst}, nil).Forward(&h)
+		next, v := NewRoutes(nodeID(9), []nodeid.ID{h.Src, h.Dst}, nil).Forward(&h)
 		switch {
 		case v == Forward && (h.TTL != ttl-1 || next == nodeID(9)):
 			t.Fatalf("forward to %s with ttl %d from %d", next.Short(), h.TTL, ttl)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // TestSimulate measures the ring in the model of sim_test.go at 100 and
@@ -159,9 +161,9 @@ func simulate(t *testing.T, p simParams) simReport {
 		return msgs, rdv, worst
 	}
 	rep.join, rep.joinRV, rep.repair[0] = change(s.join)
-	rep.leave, _, rep.repair[1] = change(func() { s.leave(s.byID[s.randomUp(1, NodeID{})[0]]) })
-	rep.crash, _, rep.repair[2] = change(func() { s.crash(s.byID[s.randomUp(1, NodeID{})[0]]) })
-	rep.loss, _, rep.repair[3] = change(func() { s.loseLink(s.byID[s.randomUp(1, NodeID{})[0]]) })
+	rep.leave, _, rep.repair[1] = change(func() { s.leave(s.byID[s.randomUp(1, nodeid.ID{})[0]]) })
+	rep.crash, _, rep.repair[2] = change(func() { s.crash(s.byID[s.randomUp(1, nodeid.ID{})[0]]) })
+	rep.loss, _, rep.repair[3] = change(func() { s.loseLink(s.byID[s.randomUp(1, nodeid.ID{})[0]]) })
 	s.run(s.now + simQuietSpan)
 	s.checkSettled(t)
 	return rep
@@ -243,7 +245,7 @@ func (s *sim) checkSettled(t *testing.T) {
 	k := min(s.p.successors, len(up)-1)
 	for i, n := range up {
 		succ, _ := n.ring.Desired(s.wall())
-		want := make([]NodeID, k)
+		want := make([]nodeid.ID, k)
 		for j := range k {
 			want[j] = up[(i+j+1)%len(up)].id
 		}
@@ -256,7 +258,7 @@ func (s *sim) checkSettled(t *testing.T) {
 	}
 }
 
-func shorts(ids []NodeID) []string {
+func shorts(ids []nodeid.ID) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
 		out[i] = id.Short()

@@ -1,6 +1,10 @@
 package topology
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
+)
 
 // Measurements on a settled simulated overlay: link counts, routing hops
 // for random pairs, and what a membership delta costs to reach every node
@@ -67,13 +71,13 @@ func (s *sim) measureRoutes(t *testing.T, rep *simReport) {
 
 // broadcast delivers one broadcast from src by Fanout and returns the
 // depth at which each node got it; it fails the test on a duplicate.
-func (s *sim) broadcast(src *simNode) map[NodeID]int {
+func (s *sim) broadcast(src *simNode) map[nodeid.ID]int {
 	type copy struct {
 		to    *simNode
-		limit NodeID
+		limit nodeid.ID
 		depth int
 	}
-	got := make(map[NodeID]int)
+	got := make(map[nodeid.ID]int)
 	var queue []copy
 	var scratch []Branch
 	for _, b := range Fanout(src.id, src.id, src.links, scratch[:0]) {
@@ -97,8 +101,8 @@ func (s *sim) broadcast(src *simNode) map[NodeID]int {
 // floodDepths returns the hops at which a flood from src (every node
 // sends on every link but the one it came in on, once) reaches each other
 // node: the shortest paths, a breadth-first search.
-func (s *sim) floodDepths(src *simNode) map[NodeID]int {
-	depth := map[NodeID]int{src.id: 0}
+func (s *sim) floodDepths(src *simNode) map[nodeid.ID]int {
+	depth := map[nodeid.ID]int{src.id: 0}
 	queue := []*simNode{src}
 	for len(queue) > 0 {
 		n := queue[0]
@@ -116,7 +120,7 @@ func (s *sim) floodDepths(src *simNode) map[NodeID]int {
 
 // hopsGreedy walks the plain greedy rule (NextHop, no lookahead), for
 // comparison.
-func (s *sim) hopsGreedy(src *simNode, dst NodeID) int {
+func (s *sim) hopsGreedy(src *simNode, dst nodeid.ID) int {
 	n := src
 	for hops := 0; ; hops++ {
 		if n.id == dst {
@@ -133,7 +137,7 @@ func (s *sim) hopsGreedy(src *simNode, dst NodeID) int {
 // hopsCW walks the clockwise-only greedy rule, for comparison: each hop
 // goes to the link that most reduces the clockwise distance to dst
 // without passing it (Chord's closest preceding node).
-func (s *sim) hopsCW(src *simNode, dst NodeID) int {
+func (s *sim) hopsCW(src *simNode, dst nodeid.ID) int {
 	n, t := src, load(dst)
 	for hops := 0; ; hops++ {
 		if n.id == dst {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // An in-process model of the overlay, to measure the ring: N nodes each
@@ -66,12 +68,12 @@ func (c simCounts) sub(o simCounts) simCounts {
 }
 
 type simNode struct {
-	id       NodeID
+	id       nodeid.ID
 	ring     *Ring
 	up       bool
-	linked   map[NodeID]bool
-	links    []NodeID // linked, ascending: what routing reads
-	pending  map[NodeID]bool
+	linked   map[nodeid.ID]bool
+	links    []nodeid.ID // linked, ascending: what routing reads
+	pending  map[nodeid.ID]bool
 	lastSent []NeighborLink
 	presence time.Duration // when it last read the presence list
 }
@@ -84,29 +86,29 @@ type sim struct {
 	q       simQueue
 	seq     uint64
 	nodes   []*simNode // every node ever made, in creation order
-	byID    map[NodeID]*simNode
-	present map[NodeID]bool // the rendezvous's list, with presence
+	byID    map[nodeid.ID]*simNode
+	present map[nodeid.ID]bool // the rendezvous's list, with presence
 	count   simCounts
 	changed time.Duration // the latest link up or down
 }
 
 func newSim(t testing.TB, p simParams) *sim {
 	return &sim{t: t, p: p, rng: rand.New(rand.NewPCG(p.seed, 0x5eed)),
-		byID: make(map[NodeID]*simNode), present: make(map[NodeID]bool)}
+		byID: make(map[nodeid.ID]*simNode), present: make(map[nodeid.ID]bool)}
 }
 
 func (s *sim) wall() time.Time { return epoch0.Add(s.now) }
 
 // newNode makes a node with a random ID; it is down until start.
 func (s *sim) newNode() *simNode {
-	var id NodeID
+	var id nodeid.ID
 	for i := 0; i < len(id); i += 8 {
 		v := s.rng.Uint64()
 		for j := range 8 {
 			id[i+j] = byte(v >> (8 * j))
 		}
 	}
-	n := &simNode{id: id, linked: make(map[NodeID]bool), pending: make(map[NodeID]bool),
+	n := &simNode{id: id, linked: make(map[nodeid.ID]bool), pending: make(map[nodeid.ID]bool),
 		ring: NewRing(id, RingConfig{Successors: s.p.successors, Chords: s.p.chords})}
 	s.nodes = append(s.nodes, n)
 	s.byID[id] = n
@@ -114,7 +116,7 @@ func (s *sim) newNode() *simNode {
 }
 
 // start brings n up knowing the nodes given, with a random tick phase.
-func (s *sim) start(n *simNode, know []NodeID) {
+func (s *sim) start(n *simNode, know []nodeid.ID) {
 	n.up = true
 	for _, id := range know {
 		n.ring.Learn(id, s.wall())
@@ -135,8 +137,8 @@ func (s *sim) upNodes() []*simNode {
 	return up
 }
 
-func (s *sim) randomUp(k int, except NodeID) []NodeID {
-	var ids []NodeID
+func (s *sim) randomUp(k int, except nodeid.ID) []nodeid.ID {
+	var ids []nodeid.ID
 	for _, n := range s.upNodes() {
 		if n.id != except {
 			ids = append(ids, n.id)
@@ -189,7 +191,7 @@ func (s *sim) tick(n *simNode) {
 }
 
 // connect sets up a link from a to b, as link signaling and ICE would.
-func (s *sim) connect(a *simNode, id NodeID) {
+func (s *sim) connect(a *simNode, id nodeid.ID) {
 	b := s.byID[id]
 	a.pending[id] = true
 	if b == nil || !b.up {
@@ -233,7 +235,7 @@ func (s *sim) connect(a *simNode, id NodeID) {
 // route walks a packet from src toward dst the way the data path would,
 // on each node's Ring.Routes, and returns the hops it took and whether it
 // arrived.
-func (s *sim) route(src *simNode, dst NodeID) (hops int, ok bool) {
+func (s *sim) route(src *simNode, dst nodeid.ID) (hops int, ok bool) {
 	next, found := src.ring.Routes(s.wall()).NextHop(dst)
 	if !found {
 		return 0, false
@@ -282,11 +284,11 @@ func (s *sim) unlink(a, b *simNode, failed bool) {
 	s.changed = s.now
 }
 
-func sortedKeys(m map[NodeID]bool) []NodeID {
-	ids := make([]NodeID, 0, len(m))
+func sortedKeys(m map[nodeid.ID]bool) []nodeid.ID {
+	ids := make([]nodeid.ID, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, NodeID.Compare)
+	slices.SortFunc(ids, nodeid.ID.Compare)
 	return ids
 }

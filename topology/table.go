@@ -4,6 +4,8 @@ import (
 	"maps"
 	"net/netip"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // SyncRetry is how long Apply waits, after asking a node for a full state,
@@ -18,7 +20,7 @@ const SyncRetry = time.Second
 // for concurrent use: it belongs to the node's control loop, and the data
 // path reads only Views.
 type Table struct {
-	nodes map[NodeID]*remote
+	nodes map[nodeid.ID]*remote
 	view  *View // the snapshot of the current state; nil after a change
 }
 
@@ -44,7 +46,7 @@ type member struct {
 }
 
 // NewTable returns an empty Table.
-func NewTable() *Table { return &Table{nodes: make(map[NodeID]*remote)} }
+func NewTable() *Table { return &Table{nodes: make(map[nodeid.ID]*remote)} }
 
 // Apply takes message m received from node from at now. changed reports
 // whether the membership View shows has changed, so the caller knows to
@@ -58,7 +60,7 @@ func NewTable() *Table { return &Table{nodes: make(map[NodeID]*remote)} }
 // KindSync is not for the table (the caller answers it with
 // Advertiser.Full) and, like a message that fails validation, is ignored.
 // Apply copies what it keeps: m may be reused.
-func (t *Table) Apply(from NodeID, m *Message, now time.Time) (changed, needSync bool) {
+func (t *Table) Apply(from nodeid.ID, m *Message, now time.Time) (changed, needSync bool) {
 	if m.Kind == KindSync || m.validate() != nil {
 		return false, false
 	}
@@ -140,7 +142,7 @@ func (t *Table) dirty(changed bool) {
 
 // Sync returns the KindSync to send to node after Apply said needSync. It
 // names the epoch and seq held, which only logs use.
-func (t *Table) Sync(node NodeID) *Message {
+func (t *Table) Sync(node nodeid.ID) *Message {
 	m := &Message{Kind: KindSync}
 	if r := t.nodes[node]; r != nil && r.synced {
 		m.Epoch, m.Seq = r.epoch, r.seq
@@ -151,7 +153,7 @@ func (t *Table) Sync(node NodeID) *Message {
 // Remove forgets node: its link is gone for good or the node has left the
 // overlay. It reports whether the View changes. A message that arrives
 // from node afterwards starts over, as from a node never heard.
-func (t *Table) Remove(node NodeID) bool {
+func (t *Table) Remove(node nodeid.ID) bool {
 	r := t.nodes[node]
 	if r == nil {
 		return false
@@ -166,7 +168,7 @@ func (t *Table) Remove(node NodeID) bool {
 // let two refreshes in a row be lost before a live node's groups vanish.
 func (t *Table) Expire(now time.Time) bool {
 	changed := false
-	maps.DeleteFunc(t.nodes, func(_ NodeID, r *remote) bool {
+	maps.DeleteFunc(t.nodes, func(_ nodeid.ID, r *remote) bool {
 		if now.Sub(r.heard) < 3*r.refresh {
 			return false
 		}

@@ -4,10 +4,12 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // apply feeds m through the wire to tb and checks both results.
-func apply(t *testing.T, tb *Table, from NodeID, m *Message, now time.Time, changed, needSync bool) {
+func apply(t *testing.T, tb *Table, from nodeid.ID, m *Message, now time.Time, changed, needSync bool) {
 	t.Helper()
 	c, s := tb.Apply(from, mustRoundTrip(t, m), now)
 	if c != changed || s != needSync {
@@ -16,7 +18,7 @@ func apply(t *testing.T, tb *Table, from NodeID, m *Message, now time.Time, chan
 }
 
 // filtersOf is node's state as the view shows it.
-func filtersOf(t *testing.T, v *View, node NodeID) map[netip.Addr]Filter {
+func filtersOf(t *testing.T, v *View, node nodeid.ID) map[netip.Addr]Filter {
 	out := make(map[netip.Addr]Filter)
 	for g, s := range viewState(t, v)[node] {
 		out[g] = s.Filter

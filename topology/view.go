@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Where a View sits on the data path:
@@ -29,7 +31,7 @@ type View struct {
 type viewGroup struct {
 	// ids and filters are what Targets reads, kept apart from subs so
 	// that its loop walks compact arrays; subs[i] is ids[i], filters[i].
-	ids     []NodeID
+	ids     []nodeid.ID
 	filters []Filter
 	subs    []Subscription
 	// anySource: every subscriber is EXCLUDE{}. Any-source joins (IGMPv2,
@@ -40,12 +42,12 @@ type viewGroup struct {
 
 // Subscription is one node's membership in a group, for display.
 type Subscription struct {
-	Node   NodeID
+	Node   nodeid.ID
 	Filter Filter
 	Since  time.Time // when this node's membership was first seen here
 }
 
-func buildView(nodes map[NodeID]*remote) *View {
+func buildView(nodes map[nodeid.ID]*remote) *View {
 	v := &View{groups: make(map[netip.Addr]*viewGroup)}
 	for id, r := range nodes {
 		for g, m := range r.groups {
@@ -62,7 +64,7 @@ func buildView(nodes map[NodeID]*remote) *View {
 	}
 	for _, vg := range v.groups {
 		slices.SortFunc(vg.subs, func(a, b Subscription) int { return bytes.Compare(a.Node[:], b.Node[:]) })
-		vg.ids = make([]NodeID, len(vg.subs))
+		vg.ids = make([]nodeid.ID, len(vg.subs))
 		vg.filters = make([]Filter, len(vg.subs))
 		for i, s := range vg.subs {
 			vg.ids[i], vg.filters[i] = s.Node, s.Filter
@@ -77,7 +79,7 @@ func buildView(nodes map[NodeID]*remote) *View {
 // slice. group and src must be as parsed from the frame (IPv4 as 4 bytes,
 // no zone). It allocates only if dst lacks capacity: readers keep one
 // scratch slice and pass dst[:0].
-func (v *View) Targets(group, src netip.Addr, dst []NodeID) []NodeID {
+func (v *View) Targets(group, src netip.Addr, dst []nodeid.ID) []nodeid.ID {
 	vg := v.groups[group]
 	if vg == nil {
 		return dst

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // tableOf builds a Table in which node i has joined groups[g] with
@@ -43,12 +45,12 @@ func TestTargets(t *testing.T) {
 		{"ff3e::1", "fd00::2", []byte{0, 3}},
 		{"239.9.9.9", "10.0.0.1", nil}, // nobody joined
 	} {
-		var want []NodeID
+		var want []nodeid.ID
 		for _, n := range tc.want {
 			want = append(want, nodeID(n))
 		}
 		// Appends after what dst holds, and leaves that alone.
-		prefix := []NodeID{nodeID(99)}
+		prefix := []nodeid.ID{nodeID(99)}
 		got := v.Targets(ip(tc.group), ip(tc.src), prefix)
 		if got[0] != nodeID(99) || !slices.Equal(got[1:], want) {
 			t.Errorf("Targets(%s, %s) = %v, want %v", tc.group, tc.src, got[1:], tc.want)
@@ -80,7 +82,7 @@ func TestTargetsOnce(t *testing.T) {
 	v := tableOf(t, []netip.Addr{g}, filters).View()
 	for _, src := range ips("10.0.0.1", "10.0.0.2", "10.0.0.3") {
 		got := v.Targets(g, src, nil)
-		seen := make(map[NodeID]bool)
+		seen := make(map[nodeid.ID]bool)
 		for _, id := range got {
 			if seen[id] {
 				t.Fatalf("Targets(%v, %v): %s twice", g, src, id.Short())
@@ -117,7 +119,7 @@ func benchView(tb testing.TB) (*View, []netip.Addr) {
 
 func TestTargetsAllocs(t *testing.T) {
 	v, groups := benchView(t)
-	dst := make([]NodeID, 0, 50)
+	dst := make([]nodeid.ID, 0, 50)
 	src := ip("10.0.0.1")
 	for _, g := range []netip.Addr{groups[0], groups[99], ip("239.9.9.9")} {
 		if n := testing.AllocsPerRun(100, func() { dst = v.Targets(g, src, dst[:0]) }); n != 0 {
@@ -134,7 +136,7 @@ func BenchmarkTargets(b *testing.B) {
 		groups []netip.Addr
 	}{{"any-source", groups[:80]}, {"source-specific", groups[80:]}} {
 		b.Run(c.name, func(b *testing.B) {
-			dst := make([]NodeID, 0, 50)
+			dst := make([]nodeid.ID, 0, 50)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

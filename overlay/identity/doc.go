@@ -19,7 +19,7 @@
 //
 // # Node ID
 //
-// A NodeID is the SHA-256 of the node's public key as a DER
+// A node ID (nodeid.ID) is the SHA-256 of the node's public key as a DER
 // SubjectPublicKeyInfo. It is derived from the key every time and never read
 // from a certificate field, so a node cannot claim another node's ID without
 // its private key.

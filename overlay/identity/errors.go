@@ -25,8 +25,6 @@ var (
 	// ErrExists: a file we would write already exists; keys and certificates
 	// are never overwritten.
 	ErrExists = errors.New("identity: file exists")
-	// ErrBadNodeID: the text is not a node ID (64 hex digits).
-	ErrBadNodeID = errors.New("identity: bad node ID")
 )
 
 // idError carries a full human sentence while still matching its sentinel

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // setup runs the operator's path: ipopctl ca init, ipopctl cert issue.
-func setup(t *testing.T, pfx ...string) (dir string, ca *CA, certFile, keyFile string, id NodeID) {
+func setup(t *testing.T, pfx ...string) (dir string, ca *CA, certFile, keyFile string, id nodeid.ID) {
 	t.Helper()
 	dir = t.TempDir()
 	ca, err := InitCA(testNetwork, filepath.Join(dir, "ca"), 24*time.Hour)
@@ -91,7 +93,7 @@ func TestNodeIDStable(t *testing.T) {
 		t.Errorf("IDs differ: issued %v, loads %v %v, IDOf key %v, cert %v", id, a.ID, b.ID, fromKey, fromCert)
 	}
 	// For our own certificates the canonical encoding is the one signed.
-	if sum := NodeID(sha256.Sum256(a.Cert.RawSubjectPublicKeyInfo)); sum != id {
+	if sum := nodeid.ID(sha256.Sum256(a.Cert.RawSubjectPublicKeyInfo)); sum != id {
 		t.Errorf("SHA-256(SPKI) = %v, want %v", sum, id)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Issue creates a key pair and a certificate for node name, allowed to use
@@ -101,38 +103,38 @@ func (ca *CA) issue(name string, prefixes []netip.Prefix, notBefore, notAfter ti
 // IssueToDir loads the CA from caDir, issues a certificate for name and
 // writes outDir/<name>.crt (0644) and outDir/<name>.key (0600), creating
 // outDir (0700) if needed. It refuses with ErrExists if either file exists.
-func IssueToDir(caDir, name string, prefixes []netip.Prefix, validFor time.Duration, outDir string) (certFile, keyFile string, id NodeID, err error) {
+func IssueToDir(caDir, name string, prefixes []netip.Prefix, validFor time.Duration, outDir string) (certFile, keyFile string, id nodeid.ID, err error) {
 	if err := checkName("node", name); err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	ca, err := LoadCA(caDir)
 	if err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	certFile, keyFile = filepath.Join(outDir, name+".crt"), filepath.Join(outDir, name+".key")
 	// Fail before generating anything when the files are already there.
 	for _, f := range []string{certFile, keyFile} {
 		if _, err := os.Lstat(f); err == nil {
-			return "", "", NodeID{}, errorf(ErrExists, "refusing to overwrite %s: file exists", f)
+			return "", "", nodeid.ID{}, errorf(ErrExists, "refusing to overwrite %s: file exists", f)
 		}
 	}
 	cert, key, err := ca.issueNow(name, prefixes, validFor)
 	if err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	if id, err = IDOf(cert.PublicKey); err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	keyPEM, err := encodeKey(key)
 	if err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	if err := os.MkdirAll(outDir, dirMode); err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	err = writeNew(outFile{keyFile, keyPEM, keyMode}, outFile{certFile, encodeCert(cert.Raw), certMode})
 	if err != nil {
-		return "", "", NodeID{}, err
+		return "", "", nodeid.ID{}, err
 	}
 	return certFile, keyFile, id, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // timeLayout is how validity dates appear in errors: minute precision is
@@ -15,7 +17,7 @@ const timeLayout = "2006-01-02 15:04 UTC"
 // Peer is what a verified certificate says about a node. ID is derived from
 // the certificate's key, never read from a field.
 type Peer struct {
-	ID       NodeID
+	ID       nodeid.ID
 	Name     string
 	Network  string
 	Prefixes []netip.Prefix

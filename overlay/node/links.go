@@ -9,7 +9,7 @@ import (
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay"
 	"github.com/ipopd/ipopd/overlay/control"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/signal"
 	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
@@ -124,7 +124,7 @@ func (l *links) peers() control.Peers {
 // each other); with no rendezvous it is never connected.
 type signalProxy struct{ c atomic.Pointer[signal.Client] }
 
-func (s *signalProxy) Send(to identity.NodeID, payload []byte) error {
+func (s *signalProxy) Send(to nodeid.ID, payload []byte) error {
 	if c := s.c.Load(); c != nil {
 		return c.Send(to, payload)
 	}

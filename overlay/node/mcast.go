@@ -19,10 +19,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ipopd/ipopd/arp"
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
 
@@ -58,7 +57,7 @@ type mcast struct {
 
 	state atomic.Pointer[mcastState]
 	// scratch for Route: TAP reader goroutine only.
-	scratch []topology.NodeID
+	scratch []nodeid.ID
 }
 
 // mcastState is what the data path reads.
@@ -137,10 +136,10 @@ func (mc *mcast) run(ctx context.Context) {
 			mc.router.Advance(now)
 		case <-refresh.C:
 			mc.sendAll(mc.adv.Full())
-			mc.sendAdvert(identity.NodeID{}, mc.n.arp.FullAdvert())
+			mc.sendAdvert(nodeid.ID{}, mc.n.arp.FullAdvert())
 		case <-adverts.C:
 			if a := mc.n.arp.TakeAdvert(); a != nil {
-				mc.sendAdvert(identity.NodeID{}, a)
+				mc.sendAdvert(nodeid.ID{}, a)
 			}
 		case now := <-expire.C:
 			mc.n.arp.Expire(now)
@@ -179,10 +178,10 @@ func (mc *mcast) afterRouter() {
 }
 
 // sendAll broadcasts m to every node.
-func (mc *mcast) sendAll(m *topology.Message) { mc.send(identity.NodeID{}, m) }
+func (mc *mcast) sendAll(m *topology.Message) { mc.send(nodeid.ID{}, m) }
 
 // send sends m to one node, or to every node (zero ID).
-func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
+func (mc *mcast) send(to nodeid.ID, m *topology.Message) {
 	b, err := m.MarshalBinary()
 	if err != nil {
 		mc.n.log.Error("membership message", "err", err)
@@ -192,8 +191,8 @@ func (mc *mcast) send(to identity.NodeID, m *topology.Message) {
 }
 
 // control sends a control payload to one node, or to every node (zero ID).
-func (mc *mcast) control(to identity.NodeID, payload []byte, what string) {
-	if to == (identity.NodeID{}) {
+func (mc *mcast) control(to nodeid.ID, payload []byte, what string) {
+	if to == (nodeid.ID{}) {
 		mc.n.links.mgr.BroadcastControl(payload)
 		return
 	}
@@ -203,7 +202,7 @@ func (mc *mcast) control(to identity.NodeID, payload []byte, what string) {
 }
 
 // onControl takes a control message from a node (any goroutine).
-func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
+func (mc *mcast) onControl(from nodeid.ID, payload []byte) {
 	if len(payload) < 1 {
 		return
 	}
@@ -225,7 +224,7 @@ func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
 			mc.sendAdvert(from, mc.n.arp.FullAdvert())
 			return
 		}
-		changed, needSync := mc.table.Apply(topology.NodeID(from), &m, time.Now())
+		changed, needSync := mc.table.Apply(from, &m, time.Now())
 		if needSync {
 			mc.send(from, &topology.Message{Kind: topology.KindSync})
 		}
@@ -240,7 +239,7 @@ func (mc *mcast) onControl(from identity.NodeID, payload []byte) {
 // with it, and asks the peer (routed) for its state in case it is still
 // there. A link closed on purpose changes nothing: the peer is reachable
 // through the ring.
-func (mc *mcast) onLink(peer identity.NodeID, ev overlay.LinkEvent) {
+func (mc *mcast) onLink(peer nodeid.ID, ev overlay.LinkEvent) {
 	mc.post(func() {
 		switch ev {
 		case overlay.LinkUp:
@@ -251,8 +250,8 @@ func (mc *mcast) onLink(peer identity.NodeID, ev overlay.LinkEvent) {
 				time.AfterFunc(joinDelay, func() { mc.post(mc.join) })
 			}
 		case overlay.LinkLost:
-			mc.n.arp.RemoveNode(arp.NodeID(peer))
-			if mc.table.Remove(topology.NodeID(peer)) {
+			mc.n.arp.RemoveNode(peer)
+			if mc.table.Remove(peer) {
 				mc.publish()
 			}
 			mc.send(peer, &topology.Message{Kind: topology.KindSync})
@@ -264,7 +263,7 @@ func (mc *mcast) onLink(peer identity.NodeID, ev overlay.LinkEvent) {
 func (mc *mcast) join() {
 	mc.sendAll(mc.adv.Full())
 	mc.sendAll(&topology.Message{Kind: topology.KindSync})
-	mc.sendAdvert(identity.NodeID{}, mc.n.arp.FullAdvert())
+	mc.sendAdvert(nodeid.ID{}, mc.n.arp.FullAdvert())
 }
 
 func (mc *mcast) publish() {

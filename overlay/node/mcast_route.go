@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ipopd/ipopd/overlay"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/tap"
 )
 
@@ -19,7 +19,7 @@ import (
 // broadcast and non-IP multicast go to every node, as RFC 4541 asks of
 // snooping switches. Other groups go to exactly the nodes whose filter for
 // the group admits the source: none, if nobody subscribed.
-func (mc *mcast) Route(frame []byte, dst []identity.NodeID) ([]identity.NodeID, overlay.Action) {
+func (mc *mcast) Route(frame []byte, dst []nodeid.ID) ([]nodeid.ID, overlay.Action) {
 	switch tap.Classify(frame) {
 	case tap.ClassIGMP, tap.ClassMLD:
 		return dst, overlay.Drop
@@ -34,7 +34,7 @@ func (mc *mcast) Route(frame []byte, dst []identity.NodeID) ([]identity.NodeID, 
 	st := mc.state.Load()
 	mc.scratch = st.view.Targets(group, src, mc.scratch[:0])
 	for _, id := range mc.scratch {
-		dst = append(dst, identity.NodeID(id))
+		dst = append(dst, id)
 	}
 	st.stats.get(group).add(len(mc.scratch), len(frame), true)
 	return dst, overlay.To

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
 
@@ -35,7 +35,7 @@ func udpFrame(src, group netip.Addr) []byte {
 }
 
 func TestRouteAndDeliver(t *testing.T) {
-	alpha, beta := topology.NodeID{1}, topology.NodeID{2}
+	alpha, beta := nodeid.ID{1}, nodeid.ID{2}
 	src, other := netip.MustParseAddr("10.254.0.3"), netip.MustParseAddr("10.254.0.4")
 	g, ssm, ll := netip.MustParseAddr("239.1.1.1"), netip.MustParseAddr("232.1.1.1"), netip.MustParseAddr("224.0.0.251")
 	table := topology.NewTable()
@@ -56,11 +56,11 @@ func TestRouteAndDeliver(t *testing.T) {
 		name   string
 		frame  []byte
 		action overlay.Action
-		to     []identity.NodeID
+		to     []nodeid.ID
 	}{
-		{"any-source group, beta excludes src", udpFrame(src, g), overlay.To, []identity.NodeID{identity.NodeID(alpha)}},
-		{"any-source group, other source", udpFrame(other, g), overlay.To, []identity.NodeID{identity.NodeID(alpha), identity.NodeID(beta)}},
-		{"ssm group, allowed source", udpFrame(src, ssm), overlay.To, []identity.NodeID{identity.NodeID(alpha)}},
+		{"any-source group, beta excludes src", udpFrame(src, g), overlay.To, []nodeid.ID{alpha}},
+		{"any-source group, other source", udpFrame(other, g), overlay.To, []nodeid.ID{alpha, beta}},
+		{"ssm group, allowed source", udpFrame(src, ssm), overlay.To, []nodeid.ID{alpha}},
 		{"ssm group, other source", udpFrame(other, ssm), overlay.To, nil},
 		{"no subscriber", udpFrame(src, netip.MustParseAddr("239.9.9.9")), overlay.To, nil},
 		{"link-scope v4", udpFrame(src, ll), overlay.Flood, nil},
@@ -73,7 +73,7 @@ func TestRouteAndDeliver(t *testing.T) {
 			t.Errorf("%s: Route = %v %v, want %v %v", c.name, action, to, c.action, c.to)
 			continue
 		}
-		seen := map[identity.NodeID]bool{}
+		seen := map[nodeid.ID]bool{}
 		for _, id := range to {
 			seen[id] = true
 		}

@@ -11,13 +11,13 @@ import (
 	"github.com/ipopd/ipopd/config"
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay/control"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // routerMAC is the querier's own MAC: locally administered, derived from
 // the node ID, and not the TAP's (the kernel ignores frames that claim to
 // come from its own interface address).
-func routerMAC(id identity.NodeID) net.HardwareAddr {
+func routerMAC(id nodeid.ID) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x49, 0x50, id[0], id[1], id[2]}
 }
 
@@ -30,7 +30,7 @@ func linkLocalFor(mac net.HardwareAddr) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-func igmpConfig(cfg *config.Config, id identity.NodeID) igmp.Config {
+func igmpConfig(cfg *config.Config, id nodeid.ID) igmp.Config {
 	mac := routerMAC(id)
 	c := igmp.Config{
 		Version: cfg.IGMP.Version, QueryInterval: cfg.IGMP.QueryInterval, QueryResponseInterval: cfg.IGMP.QueryResponseInterval,
@@ -55,9 +55,9 @@ func randomEpoch() uint64 {
 // plane's loop for a consistent view of the querier.
 func (n *Node) groups() control.Groups {
 	var out control.Groups
-	names := map[identity.NodeID]string{}
+	names := map[nodeid.ID]string{}
 	for _, l := range n.links.mgr.Peers().Links {
-		if id, err := identity.ParseNodeID(l.NodeID); err == nil {
+		if id, err := nodeid.Parse(l.NodeID); err == nil {
 			names[id] = l.Name
 		}
 	}
@@ -97,7 +97,7 @@ func (n *Node) groups() control.Groups {
 		for _, g := range st.view.Groups() {
 			gs := get(g)
 			for _, sub := range st.view.Nodes(g) {
-				id := identity.NodeID(sub.Node)
+				id := sub.Node
 				gs.Remote = append(gs.Remote, control.Subscription{Name: names[id], NodeID: id.String(),
 					Filter: sub.Filter.String()})
 			}

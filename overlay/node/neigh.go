@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/arp"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/tap"
 )
 
@@ -41,15 +41,15 @@ func (n *Node) snoopLocal(frame []byte) bool {
 }
 
 // snoopRemote learns from ARP/ND frames that arrive over links.
-func (n *Node) snoopRemote(from identity.NodeID, frame []byte) {
+func (n *Node) snoopRemote(from nodeid.ID, frame []byte) {
 	switch tap.Classify(frame) {
 	case tap.ClassARP, tap.ClassNDP:
-		n.arp.Remote(time.Now(), arp.NodeID(from), frame)
+		n.arp.Remote(time.Now(), from, frame)
 	}
 }
 
 // sendAdvert sends a neighbour advert to one node, or to all (zero ID).
-func (mc *mcast) sendAdvert(to identity.NodeID, a *arp.Advert) {
+func (mc *mcast) sendAdvert(to nodeid.ID, a *arp.Advert) {
 	b, err := a.MarshalBinary()
 	if err != nil {
 		mc.n.log.Error("neighbour advert", "err", err)
@@ -59,13 +59,13 @@ func (mc *mcast) sendAdvert(to identity.NodeID, a *arp.Advert) {
 }
 
 // applyAdvert takes a neighbour advert from a node (on the control loop).
-func (mc *mcast) applyAdvert(from identity.NodeID, payload []byte) {
+func (mc *mcast) applyAdvert(from nodeid.ID, payload []byte) {
 	var a arp.Advert
 	if err := a.UnmarshalBinary(payload); err != nil {
 		mc.n.log.Debug("bad neighbour advert", "from", from.Short(), "err", err)
 		return
 	}
-	for _, h := range mc.n.arp.Apply(time.Now(), arp.NodeID(from), &a) {
+	for _, h := range mc.n.arp.Apply(time.Now(), from, &a) {
 		mc.n.links.mgr.LearnMAC(h.MAC, from)
 	}
 }

@@ -5,14 +5,14 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/control"
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // neighbours renders the neighbour table for `ipopctl arp`.
 func (n *Node) neighbours() control.Neighbours {
-	names := map[identity.NodeID]string{}
+	names := map[nodeid.ID]string{}
 	for _, l := range n.links.mgr.Peers().Links {
-		if id, err := identity.ParseNodeID(l.NodeID); err == nil {
+		if id, err := nodeid.Parse(l.NodeID); err == nil {
 			names[id] = l.Name
 		}
 	}
@@ -22,7 +22,7 @@ func (n *Node) neighbours() control.Neighbours {
 		nb := control.Neighbour{IP: e.IP.String(), MAC: net.HardwareAddr(e.MAC[:]).String(), Owner: "local",
 			Via: e.Via, Age: control.Duration(now.Sub(e.Seen).Truncate(time.Second))}
 		if !e.Local {
-			id := identity.NodeID(e.Owner)
+			id := e.Owner
 			nb.Owner, nb.OwnerID = names[id], id.String()
 			if nb.Owner == "" {
 				nb.Owner = id.Short()

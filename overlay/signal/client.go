@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Reconnect backoff defaults: quick enough that a rendezvous restart costs
@@ -34,7 +35,7 @@ type ClientConfig struct {
 
 	OnWelcome func(stun []string, turn []TURNCred) // on each (re)connect, before any OnPeers
 	OnPeers   func(peers []PeerInfo)               // full list, self excluded
-	OnRelay   func(from identity.NodeID, payload []byte)
+	OnRelay   func(from nodeid.ID, payload []byte)
 	OnState   func(connected bool)
 
 	Log    *slog.Logger                                                      // nil discards
@@ -125,7 +126,7 @@ func (c *Client) current() *clientConn {
 // server, ErrQueueFull when the server is not reading, ErrMalformed or
 // ErrTooLarge for a payload that cannot be sent. Delivery is best effort;
 // a peer that is offline is reported by the server and logged at debug.
-func (c *Client) Send(to identity.NodeID, payload []byte) error {
+func (c *Client) Send(to nodeid.ID, payload []byte) error {
 	cc := c.current()
 	if cc == nil {
 		return ErrNotConnected

@@ -5,7 +5,7 @@
 // sides speak mutual TLS 1.3 over TCP and present certificates issued by
 // the network CA. Each verifies the other with identity.VerifyRaw: no host
 // names are checked, the CA and the network name decide. The server knows a
-// node only by the NodeID of its verified certificate, so the From of every
+// node only by the node ID of its verified certificate, so the From of every
 // relayed message is the server's word, never the sender's. Any certificate
 // of the network can act as a server; a node trusts the rendezvous no more
 // than it trusts any other node, and link set-up is authenticated again

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 const (
@@ -116,7 +117,7 @@ type node struct {
 }
 
 type relayed struct {
-	from    identity.NodeID
+	from    nodeid.ID
 	payload string
 }
 
@@ -128,7 +129,7 @@ func startNode(t *testing.T, id *identity.Identity, ca *x509.Certificate, server
 		Servers: servers, Identity: id, CA: ca, Network: testNetwork,
 		OnWelcome:  func(_ []string, turn []TURNCred) { n.welcome <- turn },
 		OnPeers:    func(p []PeerInfo) { n.peers <- p },
-		OnRelay:    func(from identity.NodeID, b []byte) { n.relays <- relayed{from, string(b)} },
+		OnRelay:    func(from nodeid.ID, b []byte) { n.relays <- relayed{from, string(b)} },
 		OnState:    func(up bool) { n.state <- up },
 		Log:        testLog(t).With("node", id.Name),
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,

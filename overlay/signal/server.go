@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Timing. A node answers a ping within one round trip, so a node silent for
@@ -70,7 +71,7 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{} // every accepted conn, handshaken or not, so Close can end it
-	nodes     map[identity.NodeID]*session
+	nodes     map[nodeid.ID]*session
 }
 
 // NewServer returns a server; it does nothing until Serve.
@@ -90,7 +91,7 @@ func NewServer(cfg ServerConfig) *Server {
 		log:       log.With("subsystem", "signal"),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[net.Conn]struct{}{},
-		nodes:     map[identity.NodeID]*session{},
+		nodes:     map[nodeid.ID]*session{},
 	}
 }
 

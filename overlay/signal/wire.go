@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Wire format, both directions, on the TLS stream:
@@ -52,8 +52,8 @@ const (
 
 // PeerInfo is a node as the rendezvous knows it, from its certificate.
 type PeerInfo struct {
-	ID   identity.NodeID `json:"id"`
-	Name string          `json:"name"`
+	ID   nodeid.ID `json:"id"`
+	Name string    `json:"name"`
 }
 
 // String returns the short form used in logs, e.g. "peer(alpha/3fa9c1d2)".
@@ -71,8 +71,8 @@ type TURNCred struct {
 type Message struct {
 	Type    string          `json:"type"`
 	Peers   []PeerInfo      `json:"peers,omitempty"`
-	From    identity.NodeID `json:"from,omitzero"` // set by the server on relay, never trusted from a node
-	To      identity.NodeID `json:"to,omitzero"`
+	From    nodeid.ID       `json:"from,omitzero"` // set by the server on relay, never trusted from a node
+	To      nodeid.ID       `json:"to,omitzero"`
 	Payload json.RawMessage `json:"payload,omitempty"` // opaque to the server (link signaling)
 	STUN    []string        `json:"stun,omitempty"`    // welcome: STUN URLs the node may use
 	TURN    []TURNCred      `json:"turn,omitempty"`    // welcome: TURN credentials for this node

@@ -8,11 +8,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 func TestMessageRoundTrip(t *testing.T) {
-	a, b := identity.NodeID{1, 2, 3}, identity.NodeID{0xff}
+	a, b := nodeid.ID{1, 2, 3}, nodeid.ID{0xff}
 	for _, m := range []*Message{
 		{Type: TypePing},
 		{Type: TypeWelcome, You: &PeerInfo{ID: a, Name: "alpha"}, STUN: []string{"stun:198.18.0.10:3478"},
@@ -41,7 +41,7 @@ func TestMessageRoundTrip(t *testing.T) {
 // The documented encoding: zero IDs and empty fields are left out, IDs are
 // hex text.
 func TestMessageJSON(t *testing.T) {
-	frame, err := encode(&Message{Type: TypeRelay, To: identity.NodeID{0xab}, Payload: []byte(`1`)})
+	frame, err := encode(&Message{Type: TypeRelay, To: nodeid.ID{0xab}, Payload: []byte(`1`)})
 	if err != nil {
 		t.Fatal(err)
 	}
