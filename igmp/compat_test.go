@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // RFC 3376 §7.3.2 and RFC 3810 §8.3.2: older hosts put a group in
@@ -86,7 +88,7 @@ func TestV2QuerierTranslatesV3Reports(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		recs    []Record
-		filter  Filter
+		filter  filter.Filter
 		queries int
 	}{
 		{"IS_IN(S) is a join", []Record{rec(ModeIsInclude, grp, sa)}, excl(), 0},

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // The seed corpora hold, besides the f.Add seeds below, frames the Linux
@@ -123,10 +125,10 @@ func fuzzInput(t *testing.T, b []byte) {
 	gs := g.r.Groups(g.now)
 	for _, s := range gs {
 		if !slices.IsSortedFunc(s.Filter.Sources, netip.Addr.Compare) ||
-			len(slices.Compact(slices.Clone(s.Filter.Sources))) != len(s.Filter.Sources) || !s.Filter.Member() {
+			len(slices.Compact(slices.Clone(s.Filter.Sources))) != len(s.Filter.Sources) || s.Filter.Empty() {
 			t.Fatalf("group %+v", s)
 		}
-		if (s.Filter.Mode == Exclude) != (s.GroupTimer > 0) {
+		if (s.Filter.Mode == filter.Exclude) != (s.GroupTimer > 0) {
 			t.Fatalf("group timer of %+v", s)
 		}
 	}

@@ -13,12 +13,14 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 type group struct {
 	fam     *family
 	addr    netip.Addr
-	mode    Mode
+	mode    filter.Mode
 	timer   time.Time // group timer; running (non-zero) exactly in EXCLUDE mode
 	sources map[netip.Addr]*source
 	// hostPresent holds the older-version host present timers by version:
@@ -32,8 +34,8 @@ type group struct {
 	gsqLeft int       // Q(G) transmissions left
 	sendNow bool      // a Send Q action of the table asks for a round now
 
-	reported Filter // the filter of the last event
-	dirty    bool   // queued in Router.dirty
+	reported filter.Filter // the filter of the last event
+	dirty    bool          // queued in Router.dirty
 }
 
 type source struct {
@@ -63,10 +65,10 @@ func (g *group) compat(now time.Time) int {
 }
 
 // filter is the state the link wants: INCLUDE(A), or EXCLUDE(Y).
-func (g *group) filter() Filter {
-	f := Filter{Mode: g.mode}
+func (g *group) filter() filter.Filter {
+	f := filter.Filter{Mode: g.mode}
 	for a, s := range g.sources {
-		if g.mode == Include || s.timer.IsZero() {
+		if g.mode == filter.Include || s.timer.IsZero() {
 			f.Sources = append(f.Sources, a)
 		}
 	}
@@ -80,7 +82,7 @@ func (g *group) filter() Filter {
 func (g *group) apply(now time.Time, typ RecordType, b []netip.Addr) {
 	gmi := now.Add(g.fam.gmi(g.compat(now)))
 	g.fam.r.markDirty(g)
-	if g.mode == Include {
+	if g.mode == filter.Include {
 		switch typ {
 		case ModeIsInclude, AllowNewSources: // INCLUDE (A+B); (B)=GMI
 			g.setTimers(b, gmi)
@@ -88,7 +90,7 @@ func (g *group) apply(now time.Time, typ RecordType, b []netip.Addr) {
 			q := g.pick(b, true, false) // A*B, asked about by TO_EX
 			g.keepOnly(b)
 			g.addNew(b, time.Time{})
-			g.mode, g.timer = Exclude, gmi
+			g.mode, g.timer = filter.Exclude, gmi
 			if typ == ChangeToExcludeMode {
 				g.querySources(now, q) // Send Q(G,A*B)
 			}
@@ -178,7 +180,7 @@ func (g *group) fire(t time.Time) {
 			// RFC 3376 §6.3: in INCLUDE mode an expired source is no
 			// longer forwarded and is deleted; in EXCLUDE mode it moves
 			// to the exclude list (Y) until the group timer expires.
-			if g.mode == Include {
+			if g.mode == filter.Include {
 				delete(g.sources, a)
 			} else {
 				s.timer, s.rtx = time.Time{}, 0
@@ -186,10 +188,10 @@ func (g *group) fire(t time.Time) {
 			g.fam.r.markDirty(g)
 		}
 	}
-	if g.mode == Exclude && !g.timer.After(t) {
+	if g.mode == filter.Exclude && !g.timer.After(t) {
 		// RFC 3376 §6.5: back to INCLUDE with the sources still
 		// requested (X); Y is deleted. No X at all: the group is gone.
-		g.mode, g.timer, g.gsqLeft = Include, time.Time{}, 0
+		g.mode, g.timer, g.gsqLeft = filter.Include, time.Time{}, 0
 		for a, s := range g.sources {
 			if s.timer.IsZero() {
 				delete(g.sources, a)
@@ -205,7 +207,7 @@ func (g *group) fire(t time.Time) {
 // earliest is the group's next deadline (zero if none).
 func (g *group) earliest() time.Time {
 	t := g.rtx
-	if g.mode == Exclude {
+	if g.mode == filter.Exclude {
 		t = earliest(t, g.timer)
 	}
 	for _, s := range g.sources {
@@ -217,7 +219,7 @@ func (g *group) earliest() time.Time {
 // GroupState is the full router state of one group, for ipopctl and tests.
 type GroupState struct {
 	Group        netip.Addr
-	Filter       Filter
+	Filter       filter.Filter
 	Compat       int           // host compatibility version: IGMP 1..3, MLD 1..2
 	GroupTimer   time.Duration // remaining; 0 in INCLUDE mode
 	Sources      []SourceState // sorted by address
@@ -243,7 +245,7 @@ func (r *Router) Groups(now time.Time) []GroupState {
 				GroupTimer: remaining(g.timer, now), LastReporter: g.lastReporter}
 			for a, s := range g.sources {
 				gs.Sources = append(gs.Sources, SourceState{Addr: a, Timer: remaining(s.timer, now),
-					Forward: g.mode == Include || !s.timer.IsZero()})
+					Forward: g.mode == filter.Include || !s.timer.IsZero()})
 			}
 			slices.SortFunc(gs.Sources, func(a, b SourceState) int { return a.Addr.Compare(b.Addr) })
 			out = append(out, gs)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // q describes an expected specific query: the sources asked about and S.
@@ -43,7 +45,7 @@ func TestRFC3376Tables(t *testing.T) {
 		name    string
 		setup   []Record
 		rec     Record
-		filter  Filter
+		filter  filter.Filter
 		timers  timers        // every source and its timer (0 = Y)
 		gt      time.Duration // group timer
 		queries []q
@@ -115,7 +117,7 @@ func TestRFC3376Tables(t *testing.T) {
 				g.out()
 				g.v3(recs(c.rec)...)
 				s := g.state(group)
-				want := Filter{Mode: c.filter.Mode, Sources: addrs(c.filter.Sources)}
+				want := filter.Filter{Mode: c.filter.Mode, Sources: addrs(c.filter.Sources)}
 				if !s.Filter.Equal(want) || s.GroupTimer != c.gt {
 					t.Errorf("state %v GT %v, want %v GT %v", s.Filter, s.GroupTimer, want, c.gt)
 				}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // Test fixtures: one router, two hosts, one group with three sources.
@@ -190,5 +192,9 @@ func set(a ...netip.Addr) []netip.Addr {
 	return s
 }
 
-func incl(a ...netip.Addr) Filter { return Filter{Mode: Include, Sources: set(a...)} }
-func excl(a ...netip.Addr) Filter { return Filter{Mode: Exclude, Sources: set(a...)} }
+func incl(a ...netip.Addr) filter.Filter {
+	return filter.Filter{Mode: filter.Include, Sources: set(a...)}
+}
+func excl(a ...netip.Addr) filter.Filter {
+	return filter.Filter{Mode: filter.Exclude, Sources: set(a...)}
+}

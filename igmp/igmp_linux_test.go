@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // Short timers so the kernel's answers matter within seconds: GMI =
@@ -35,8 +36,8 @@ func quickUnsolicited(v6 bool) []string {
 		"net.ipv4.conf." + tapName + ".igmpv3_unsolicited_report_interval=100"}
 }
 
-func anySource(f igmp.Filter) bool { return f.Equal(igmp.Filter{Mode: igmp.Exclude}) }
-func left(f igmp.Filter) bool      { return !f.Member() }
+func anySource(f filter.Filter) bool { return f.Equal(filter.Filter{Mode: filter.Exclude}) }
+func left(f filter.Filter) bool      { return f.Empty() }
 
 // TestKernel runs the Router against the kernel's own IGMP and MLD: joins
 // from sockets in the namespace become events, the kernel answers our
@@ -51,8 +52,8 @@ func TestKernel(t *testing.T) {
 		k.do(func() error { return c.JoinGroup(k.ifi, udp(asm)) })
 		k.await(asm, 5*time.Second, anySource)
 		k.do(func() error { return c.JoinSourceSpecificGroup(k.ifi, udp(ssm), udp(src)) })
-		k.await(ssm, 5*time.Second, func(f igmp.Filter) bool { return f.Equal(igmp.Filter{Sources: []netip.Addr{src}}) })
-		k.steady(asm, igmp.Filter{Mode: igmp.Exclude}, 8*time.Second)
+		k.await(ssm, 5*time.Second, func(f filter.Filter) bool { return f.Equal(filter.Filter{Sources: []netip.Addr{src}}) })
+		k.steady(asm, filter.Filter{Mode: filter.Exclude}, 8*time.Second)
 		if n := k.answered(asm); n < 2 || k.compat(asm) != 3 {
 			t.Fatalf("%d current-state records for %v, compat %d", n, asm, k.compat(asm))
 		}
@@ -77,7 +78,7 @@ func TestKernel(t *testing.T) {
 			if v == 1 {
 				hold, bound = 17*time.Second, 14*time.Second+time.Second
 			}
-			k.steady(asm, igmp.Filter{Mode: igmp.Exclude}, hold)
+			k.steady(asm, filter.Filter{Mode: filter.Exclude}, hold)
 			if got := k.compat(asm); got != v {
 				t.Fatalf("compat %d, want %d", got, v)
 			}
@@ -101,13 +102,13 @@ func TestKernel(t *testing.T) {
 			asm, ssm, src := netip.MustParseAddr("ff15::77"), netip.MustParseAddr("ff3e::77"), netip.MustParseAddr("fd77::99")
 			k.do(func() error { return c.JoinGroup(k.ifi, udp(asm)) })
 			k.await(asm, 5*time.Second, anySource)
-			wantSSM := igmp.Filter{Sources: []netip.Addr{src}}
+			wantSSM := filter.Filter{Sources: []netip.Addr{src}}
 			if v == 1 { // MLDv1 cannot say which source: the router sees a plain join
-				wantSSM = igmp.Filter{Mode: igmp.Exclude}
+				wantSSM = filter.Filter{Mode: filter.Exclude}
 			}
 			k.do(func() error { return c.JoinSourceSpecificGroup(k.ifi, udp(ssm), udp(src)) })
-			k.await(ssm, 5*time.Second, func(f igmp.Filter) bool { return f.Equal(wantSSM) })
-			k.steady(asm, igmp.Filter{Mode: igmp.Exclude}, 8*time.Second)
+			k.await(ssm, 5*time.Second, func(f filter.Filter) bool { return f.Equal(wantSSM) })
+			k.steady(asm, filter.Filter{Mode: filter.Exclude}, 8*time.Second)
 			if got := k.compat(asm); got != v {
 				t.Fatalf("compat %d, want %d", got, v)
 			}

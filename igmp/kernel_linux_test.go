@@ -21,6 +21,7 @@ import (
 
 	"github.com/ipopd/ipopd/deploy/netns"
 	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/tap"
 )
 
@@ -244,7 +245,7 @@ func (k *kernelRig) call(f func(r *igmp.Router)) {
 
 // await waits for an event for group that match accepts, failing the test
 // after timeout; it returns when the event came. Other events are dropped.
-func (k *kernelRig) await(group netip.Addr, timeout time.Duration, accept func(igmp.Filter) bool) time.Time {
+func (k *kernelRig) await(group netip.Addr, timeout time.Duration, accept func(filter.Filter) bool) time.Time {
 	k.t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -261,7 +262,7 @@ func (k *kernelRig) await(group netip.Addr, timeout time.Duration, accept func(i
 
 // steady checks that group keeps filter for d: no event for it, and the
 // router still has it at the end.
-func (k *kernelRig) steady(group netip.Addr, want igmp.Filter, d time.Duration) {
+func (k *kernelRig) steady(group netip.Addr, want filter.Filter, d time.Duration) {
 	k.t.Helper()
 	deadline := time.After(d)
 	for {
@@ -271,7 +272,7 @@ func (k *kernelRig) steady(group netip.Addr, want igmp.Filter, d time.Duration) 
 				k.t.Fatalf("%v changed to %v while it should stay %v", group, e.Filter, want)
 			}
 		case <-deadline:
-			var got igmp.Filter
+			var got filter.Filter
 			k.call(func(r *igmp.Router) { got = r.Filter(group) })
 			if !got.Equal(want) {
 				k.t.Fatalf("%v is %v, want %v", group, got, want)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // model is a naive, literal transcription of RFC 3376 §6.4-§6.6 for one
@@ -179,9 +181,9 @@ func (m *model) state(now time.Time) string {
 		s = append(s, fmt.Sprintf("%v=%v", a, remaining(t, now)))
 	}
 	slices.Sort(s)
-	mode := Include
+	mode := filter.Include
 	if m.exclude {
-		mode = Exclude
+		mode = filter.Exclude
 	}
 	return fmt.Sprintf("%v gt=%v %v", mode, remaining(m.gt, now), s)
 }
@@ -223,12 +225,12 @@ func TestRandomAgainstModel(t *testing.T) {
 			if got, want := routerState(g), m.state(g.now); got != want {
 				t.Fatalf("seed %d step %d: router %s, model %s\n%v", seed, i, got, want, trail)
 			}
-			mf := Filter{}
+			mf := filter.Filter{}
 			if m.exclude {
-				mf.Mode = Exclude
+				mf.Mode = filter.Exclude
 			}
 			for a, t := range m.timers {
-				if mf.Mode == Include || t.IsZero() {
+				if mf.Mode == filter.Include || t.IsZero() {
 					mf.Sources = append(mf.Sources, a)
 				}
 			}
@@ -237,7 +239,7 @@ func TestRandomAgainstModel(t *testing.T) {
 				t.Fatalf("seed %d step %d: filter %v, model %v", seed, i, f, mf)
 			}
 			// Events tell the same story as Filter, and only on change.
-			want, last := fmt.Sprintf("%v %v", grp, mf), fmt.Sprintf("%v %v", grp, Filter{})
+			want, last := fmt.Sprintf("%v %v", grp, mf), fmt.Sprintf("%v %v", grp, filter.Filter{})
 			for j, e := range g.events {
 				e = e[strings.Index(e, " ")+1:]
 				if e == last {

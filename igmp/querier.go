@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // family is the router state of one protocol: IGMP (IPv4) or MLD (IPv6).
@@ -158,7 +160,7 @@ func (f *family) heardQuery(now time.Time, src netip.Addr, m *Message) {
 	}
 	until := now.Add(time.Duration(lmqc) * m.MaxResp())
 	if len(m.Sources) == 0 {
-		if g.mode == Exclude && g.timer.After(until) {
+		if g.mode == filter.Exclude && g.timer.After(until) {
 			g.timer = until
 		}
 	} else {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // Router is the multicast router of one link (see the package comment).
@@ -26,7 +28,7 @@ type Router struct {
 // one Input or Advance call sorted by group.
 type Event struct {
 	Group  netip.Addr
-	Filter Filter
+	Filter filter.Filter
 }
 
 // New returns a Router that has just started: its first startup queries are
@@ -178,15 +180,15 @@ func (r *Router) Stats() Stats { return r.stats }
 
 // Filter returns the current filter of group; INCLUDE{} for a group
 // nobody on the link has joined.
-func (r *Router) Filter(group netip.Addr) Filter {
+func (r *Router) Filter(group netip.Addr) filter.Filter {
 	f := r.fams[b2i(group.Is6() && !group.Is4In6())]
 	if f == nil {
-		return Filter{}
+		return filter.Filter{}
 	}
 	if g := f.groups[group]; g != nil {
 		return g.filter()
 	}
-	return Filter{}
+	return filter.Filter{}
 }
 
 // markDirty queues g for the next flush.
@@ -208,9 +210,9 @@ func (r *Router) flush() {
 		f := g.filter()
 		if !f.Equal(g.reported) {
 			g.reported = f
-			r.events = append(r.events, Event{Group: g.addr, Filter: Filter{Mode: f.Mode, Sources: slices.Clone(f.Sources)}})
+			r.events = append(r.events, Event{Group: g.addr, Filter: filter.Filter{Mode: f.Mode, Sources: slices.Clone(f.Sources)}})
 		}
-		if !f.Member() {
+		if f.Empty() {
 			delete(g.fam.groups, g.addr)
 		}
 	}

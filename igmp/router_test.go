@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -142,7 +144,7 @@ func TestInputAccepts(t *testing.T) {
 	if len(ev) != 3 || ev[0].Group != grp || ev[1].Group != ip("239.2.2.2") || ev[2].Group != grp6 || !ev[2].Filter.Equal(excl()) {
 		t.Fatalf("events %+v", ev)
 	}
-	if r.Filter(grp).Mode != Exclude || r.Filter(ip("239.9.9.9")).Member() {
+	if r.Filter(grp).Mode != filter.Exclude || !r.Filter(ip("239.9.9.9")).Empty() {
 		t.Fatal("Filter")
 	}
 	st := r.Stats()
@@ -168,7 +170,7 @@ func TestDisabledFamily(t *testing.T) {
 	cfg.DisableIPv6 = true
 	g := newRig(t, cfg)
 	g.v3(rec(ModeIsExclude, grp6))
-	if len(g.r.Groups(g.now)) != 0 || len(g.r.Queriers(g.now)) != 1 || g.r.Filter(grp6).Member() {
+	if len(g.r.Groups(g.now)) != 0 || len(g.r.Queriers(g.now)) != 1 || !g.r.Filter(grp6).Empty() {
 		t.Fatal("disabled MLD tracked a group")
 	}
 }
@@ -198,7 +200,7 @@ func TestLimits(t *testing.T) {
 
 func TestFilter(t *testing.T) {
 	for _, c := range []struct {
-		f      Filter
+		f      filter.Filter
 		src    netip.Addr
 		allows bool
 	}{
@@ -213,7 +215,7 @@ func TestFilter(t *testing.T) {
 			t.Errorf("%v.Allows(%v) = %v", c.f, c.src, !c.allows)
 		}
 	}
-	if !incl().Equal(Filter{}) || incl(sa).Equal(excl(sa)) || incl(sa).Equal(incl(sb)) || !excl(sa, sb).Equal(excl(sa, sb)) {
+	if !incl().Equal(filter.Filter{}) || incl(sa).Equal(excl(sa)) || incl(sa).Equal(incl(sb)) || !excl(sa, sb).Equal(excl(sa, sb)) {
 		t.Error("Equal")
 	}
 	if s := excl(sa, sb).String(); s != "EXCLUDE{10.9.0.1,10.9.0.2}" {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // DefaultRefresh is the refresh interval of a new Advertiser. Links report
@@ -21,7 +23,7 @@ type Advertiser struct {
 	epoch   uint64
 	seq     uint64 // number of changes so far: the Seq of the latest delta
 	refresh time.Duration
-	groups  map[netip.Addr]Filter // normalized; never INCLUDE{}
+	groups  map[netip.Addr]filter.Filter // normalized; never INCLUDE{}
 	refused uint64
 }
 
@@ -30,7 +32,7 @@ type Advertiser struct {
 // so that receivers tell a restarted node, whose Seq starts again at 0,
 // from one they missed changes of.
 func NewAdvertiser(epoch uint64) *Advertiser {
-	return &Advertiser{epoch: epoch, refresh: DefaultRefresh, groups: make(map[netip.Addr]Filter)}
+	return &Advertiser{epoch: epoch, refresh: DefaultRefresh, groups: make(map[netip.Addr]filter.Filter)}
 }
 
 // Epoch returns the epoch given to NewAdvertiser.
@@ -65,7 +67,7 @@ func (a *Advertiser) Refused() uint64 { return a.refused }
 // false) and counting it in Refused, a group that is not multicast, an
 // unknown Mode, and a new group when MaxGroups are already advertised: the
 // wire bounds every node's state, and a receiver would drop the lot.
-func (a *Advertiser) Set(group netip.Addr, f Filter) (delta *Message, changed bool) {
+func (a *Advertiser) Set(group netip.Addr, f filter.Filter) (delta *Message, changed bool) {
 	group = canonical(group)
 	f, ok := normalize(group, f)
 	if !ok || !validGroup(group) {
@@ -91,7 +93,7 @@ func (a *Advertiser) Set(group netip.Addr, f Filter) (delta *Message, changed bo
 		Kind:    KindDelta,
 		Epoch:   a.epoch,
 		Seq:     a.seq,
-		Groups:  []Group{{Addr: group, Filter: f.clone()}},
+		Groups:  []Group{{Addr: group, Filter: f.Clone()}},
 		Refresh: a.refresh,
 	}, true
 }
@@ -104,17 +106,17 @@ func (a *Advertiser) Full() *Message {
 		m.Groups = make([]Group, 0, len(a.groups))
 	}
 	for _, g := range slices.SortedFunc(maps.Keys(a.groups), netip.Addr.Compare) {
-		m.Groups = append(m.Groups, Group{Addr: g, Filter: a.groups[g].clone()})
+		m.Groups = append(m.Groups, Group{Addr: g, Filter: a.groups[g].Clone()})
 	}
 	return m
 }
 
 // Groups returns a copy of the advertised state: every group this node is
 // a member of, with its normalized filter.
-func (a *Advertiser) Groups() map[netip.Addr]Filter {
-	out := make(map[netip.Addr]Filter, len(a.groups))
+func (a *Advertiser) Groups() map[netip.Addr]filter.Filter {
+	out := make(map[netip.Addr]filter.Filter, len(a.groups))
 	for g, f := range a.groups {
-		out[g] = f.clone()
+		out[g] = f.Clone()
 	}
 	return out
 }

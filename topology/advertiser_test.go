@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // Each change is one delta with the next Seq; replaying the deltas over the
@@ -16,7 +18,7 @@ func TestAdvertiserDeltas(t *testing.T) {
 	}
 	steps := []struct {
 		group   string
-		f       Filter
+		f       filter.Filter
 		changed bool
 	}{
 		{"239.1.1.1", excl(), true},
@@ -29,7 +31,7 @@ func TestAdvertiserDeltas(t *testing.T) {
 		{"232.9.9.9", incl(), false}, // leaving what was never joined
 		{"::ffff:239.1.1.1", excl(), true},
 	}
-	model := make(map[netip.Addr]Filter)
+	model := make(map[netip.Addr]filter.Filter)
 	for i, s := range steps {
 		seq := a.Seq()
 		delta, changed := a.Set(ip(s.group), s.f)
@@ -53,7 +55,7 @@ func TestAdvertiserDeltas(t *testing.T) {
 		}
 		mustRoundTrip(t, delta)
 	}
-	if got := a.Groups(); !maps.EqualFunc(got, model, Filter.Equal) {
+	if got := a.Groups(); !maps.EqualFunc(got, model, filter.Filter.Equal) {
 		t.Fatalf("Groups %v, deltas say %v", got, model)
 	}
 	full := mustRoundTrip(t, a.Full())
@@ -74,7 +76,7 @@ func TestAdvertiserDeltas(t *testing.T) {
 func TestAdvertiserCopies(t *testing.T) {
 	a := NewAdvertiser(1)
 	src := ips("10.0.0.1", "10.0.0.2")
-	delta, _ := a.Set(ip("232.0.0.5"), Filter{Mode: Include, Sources: src})
+	delta, _ := a.Set(ip("232.0.0.5"), filter.Filter{Mode: filter.Include, Sources: src})
 	src[0] = ip("10.9.9.9")
 	delta.Groups[0].Filter.Sources[1] = ip("10.8.8.8")
 	a.Groups()[ip("232.0.0.5")].Sources[0] = ip("10.7.7.7")
@@ -91,7 +93,7 @@ func TestAdvertiserRefuses(t *testing.T) {
 			t.Errorf("Set(%v) accepted a non-group", g)
 		}
 	}
-	if _, changed := a.Set(ip("239.0.0.1"), Filter{Mode: 9}); changed {
+	if _, changed := a.Set(ip("239.0.0.1"), filter.Filter{Mode: 9}); changed {
 		t.Error("unknown mode accepted")
 	}
 	for i := range MaxGroups {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // UnmarshalBinary decodes b (the layout is documented above wireVersion) into m,
@@ -80,7 +82,7 @@ func (m *Message) decodeGroup(i int, r []byte) ([]byte, error) {
 		al = 16
 	}
 	if flags&flagExclude != 0 {
-		g.Filter.Mode = Exclude
+		g.Filter.Mode = filter.Exclude
 	}
 	r = r[1:]
 	if len(r) < al+2 {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // The seed corpus under testdata/fuzz/FuzzUnmarshal is generated from
@@ -65,7 +67,7 @@ func FuzzUnmarshal(f *testing.F) {
 		for _, g := range m.Groups {
 			v.Targets(g.Addr, g.Addr, nil)
 			for _, s := range g.Filter.Sources {
-				if got := len(v.Targets(g.Addr, s, nil)) == 1; m.Kind == KindFull && got != (g.Filter.Mode == Include) {
+				if got := len(v.Targets(g.Addr, s, nil)) == 1; m.Kind == KindFull && got != (g.Filter.Mode == filter.Include) {
 					t.Fatalf("full %v %v: Targets for %v = %v", g.Addr, g.Filter, s, got)
 				}
 			}

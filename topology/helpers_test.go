@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -21,8 +22,12 @@ func ips(ss ...string) []netip.Addr {
 	return out
 }
 
-func incl(ss ...string) Filter { return Filter{Mode: Include, Sources: ips(ss...)} }
-func excl(ss ...string) Filter { return Filter{Mode: Exclude, Sources: ips(ss...)} }
+func incl(ss ...string) filter.Filter {
+	return filter.Filter{Mode: filter.Include, Sources: ips(ss...)}
+}
+func excl(ss ...string) filter.Filter {
+	return filter.Filter{Mode: filter.Exclude, Sources: ips(ss...)}
+}
 
 func nodeID(n byte) nodeid.ID { return nodeid.ID{0: n, 31: ^n} }
 

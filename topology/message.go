@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // Kind says what a membership Message carries.
@@ -55,7 +57,7 @@ type Message struct {
 // Group is one group of a Message and the sender's filter for it.
 type Group struct {
 	Addr   netip.Addr
-	Filter Filter
+	Filter filter.Filter
 }
 
 // Wire layout of a Message, all integers big-endian, 22-byte header:
@@ -128,7 +130,7 @@ func (m *Message) MarshalBinary() ([]byte, error) {
 		if g.Addr.Is6() {
 			flags |= flagIPv6
 		}
-		if g.Filter.Mode == Exclude {
+		if g.Filter.Mode == filter.Exclude {
 			flags |= flagExclude
 		}
 		b = append(b, flags)
@@ -210,13 +212,13 @@ func checkCount(k Kind, seq uint64, n int) error {
 }
 
 // checkFilter checks a filter's mode and size; n is its number of sources.
-func checkFilter(k Kind, f Filter, n int) error {
+func checkFilter(k Kind, f filter.Filter, n int) error {
 	switch {
-	case f.Mode != Include && f.Mode != Exclude:
+	case f.Mode != filter.Include && f.Mode != filter.Exclude:
 		return fmt.Errorf("%w: mode %d", ErrMalformed, f.Mode)
 	case n > MaxSources:
 		return fmt.Errorf("%w: %d sources, at most %d", ErrLimit, n, MaxSources)
-	case k == KindFull && f.Mode == Include && n == 0:
+	case k == KindFull && f.Mode == filter.Include && n == 0:
 		// A full lists memberships; a left group is simply absent.
 		return fmt.Errorf("%w: INCLUDE{} in a full state", ErrMalformed)
 	}

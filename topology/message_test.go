@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
 )
 
 // sampleMessages are valid messages of every kind and family; the fuzz
@@ -95,7 +97,7 @@ func TestMessageInvalid(t *testing.T) {
 		{"zoned group", full(Group{ip("ff02::1%eth0"), excl()}), ErrMalformed},
 		{"groups out of order", full(Group{ip("239.0.0.2"), excl()}, Group{ip("239.0.0.1"), excl()}), ErrMalformed},
 		{"group twice", delta(Group{ip("239.0.0.1"), excl()}, Group{ip("239.0.0.1"), incl()}), ErrMalformed},
-		{"unknown mode", full(Group{ip("239.0.0.1"), Filter{Mode: 2}}), ErrMalformed},
+		{"unknown mode", full(Group{ip("239.0.0.1"), filter.Filter{Mode: 2}}), ErrMalformed},
 		{"INCLUDE{} in full", full(Group{ip("239.0.0.1"), incl()}), ErrMalformed},
 		{"v6 source in v4 group", full(Group{ip("239.0.0.1"), incl("fd00::1")}), ErrMalformed},
 		{"v4 source in v6 group", full(Group{ip("ff3e::1"), incl("::ffff:10.0.0.1")}), ErrMalformed},
@@ -129,7 +131,7 @@ func rawEncode(m *Message) []byte {
 		return nil
 	}
 	for _, g := range m.Groups {
-		if g.Addr.Zone() != "" || g.Filter.Mode > Exclude {
+		if g.Addr.Zone() != "" || g.Filter.Mode > filter.Exclude {
 			return nil
 		}
 		flags := byte(g.Filter.Mode) << 1

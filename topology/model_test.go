@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -21,8 +22,8 @@ import (
 type sender struct {
 	id       nodeid.ID
 	adv      *Advertiser
-	history  map[[2]uint64]map[netip.Addr]Filter // (epoch, seq) → state
-	inFlight [][]byte                            // encoded, in send order
+	history  map[[2]uint64]map[netip.Addr]filter.Filter // (epoch, seq) → state
+	inFlight [][]byte                                   // encoded, in send order
 }
 
 func (s *sender) record() {
@@ -41,7 +42,7 @@ func (s *sender) send(t *testing.T, m *Message) {
 type expected struct {
 	synced     bool
 	epoch, seq uint64
-	groups     map[netip.Addr]Filter
+	groups     map[netip.Addr]filter.Filter
 	since      map[netip.Addr]time.Time
 	heard      time.Time
 	refresh    time.Duration
@@ -66,19 +67,19 @@ var (
 	modelSrc6   = ips("fd00::1", "fd00::2", "2001:db8::1")
 )
 
-func (md *model) randomFilter(g netip.Addr) Filter {
+func (md *model) randomFilter(g netip.Addr) filter.Filter {
 	pool := modelSrc4
 	if g.Is6() {
 		pool = modelSrc6
 	}
-	f := Filter{Mode: Mode(md.rng.IntN(2))}
+	f := filter.Filter{Mode: filter.Mode(md.rng.IntN(2))}
 	for _, s := range pool {
 		if md.rng.IntN(3) == 0 {
 			f.Sources = append(f.Sources, s)
 		}
 	}
 	if md.rng.IntN(4) == 0 { // make leaves and any-source joins common
-		f = Filter{Mode: Mode(md.rng.IntN(2))}
+		f = filter.Filter{Mode: filter.Mode(md.rng.IntN(2))}
 	}
 	return f
 }
@@ -138,7 +139,7 @@ func (md *model) deliver(s *sender, b []byte) {
 	}
 	e.heard = md.now
 	current := e.synced && e.epoch == m.Epoch
-	var next map[netip.Addr]Filter
+	var next map[netip.Addr]filter.Filter
 	var wantSync bool
 	switch {
 	case current && (m.Seq < e.seq || m.Kind == KindDelta && m.Seq == e.seq):
@@ -157,7 +158,7 @@ func (md *model) deliver(s *sender, b []byte) {
 		}
 		md.seen[fmt.Sprint("gap, sync ", wantSync)]++
 	}
-	wantChange := next != nil && !maps.EqualFunc(next, e.groups, Filter.Equal)
+	wantChange := next != nil && !maps.EqualFunc(next, e.groups, filter.Filter.Equal)
 	if next != nil {
 		since := make(map[netip.Addr]time.Time)
 		for g := range next {
@@ -262,7 +263,7 @@ func TestTableModel(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			md := &model{t: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), now: epoch0, table: NewTable(), exp: make(map[nodeid.ID]*expected), seen: make(map[string]int)}
 			for i := range 4 {
-				s := &sender{id: nodeID(byte(i + 1)), adv: NewAdvertiser(md.rng.Uint64()), history: make(map[[2]uint64]map[netip.Addr]Filter)}
+				s := &sender{id: nodeID(byte(i + 1)), adv: NewAdvertiser(md.rng.Uint64()), history: make(map[[2]uint64]map[netip.Addr]filter.Filter)}
 				s.adv.SetRefresh(10 * time.Second)
 				s.record()
 				md.snd = append(md.snd, s)
@@ -277,7 +278,7 @@ func TestTableModel(t *testing.T) {
 				s.send(t, s.adv.Full())
 				md.deliver(s, s.inFlight[0])
 				md.check()
-				if got := filtersOf(t, md.table.View(), s.id); !maps.EqualFunc(got, s.adv.Groups(), Filter.Equal) {
+				if got := filtersOf(t, md.table.View(), s.id); !maps.EqualFunc(got, s.adv.Groups(), filter.Filter.Equal) {
 					t.Fatalf("node %s: converged to %v, has %v", s.id.Short(), got, s.adv.Groups())
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -41,7 +42,7 @@ type remote struct {
 }
 
 type member struct {
-	filter Filter
+	filter filter.Filter
 	since  time.Time // when this node joined the group, as seen here
 }
 
@@ -102,9 +103,9 @@ func (t *Table) replace(r *remote, groups []Group, now time.Time) (changed bool)
 		case had && old.filter.Equal(g.Filter):
 			next[g.Addr] = old
 		case had:
-			next[g.Addr], changed = member{g.Filter.clone(), old.since}, true
+			next[g.Addr], changed = member{g.Filter.Clone(), old.since}, true
 		default:
-			next[g.Addr], changed = member{g.Filter.clone(), now}, true
+			next[g.Addr], changed = member{g.Filter.Clone(), now}, true
 		}
 	}
 	changed = changed || len(next) != len(r.groups)
@@ -125,9 +126,9 @@ func (t *Table) update(r *remote, groups []Group, now time.Time) (changed bool) 
 			}
 		case had && old.filter.Equal(g.Filter):
 		case had:
-			r.groups[g.Addr], changed = member{g.Filter.clone(), old.since}, true
+			r.groups[g.Addr], changed = member{g.Filter.Clone(), old.since}, true
 		default:
-			r.groups[g.Addr], changed = member{g.Filter.clone(), now}, true
+			r.groups[g.Addr], changed = member{g.Filter.Clone(), now}, true
 		}
 	}
 	t.dirty(changed)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -18,8 +19,8 @@ func apply(t *testing.T, tb *Table, from nodeid.ID, m *Message, now time.Time, c
 }
 
 // filtersOf is node's state as the view shows it.
-func filtersOf(t *testing.T, v *View, node nodeid.ID) map[netip.Addr]Filter {
-	out := make(map[netip.Addr]Filter)
+func filtersOf(t *testing.T, v *View, node nodeid.ID) map[netip.Addr]filter.Filter {
+	out := make(map[netip.Addr]filter.Filter)
 	for g, s := range viewState(t, v)[node] {
 		out[g] = s.Filter
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -32,7 +33,7 @@ type viewGroup struct {
 	// ids and filters are what Targets reads, kept apart from subs so
 	// that its loop walks compact arrays; subs[i] is ids[i], filters[i].
 	ids     []nodeid.ID
-	filters []Filter
+	filters []filter.Filter
 	subs    []Subscription
 	// anySource: every subscriber is EXCLUDE{}. Any-source joins (IGMPv2,
 	// MLDv1, most applications) are the common case, and then Targets is
@@ -43,7 +44,7 @@ type viewGroup struct {
 // Subscription is one node's membership in a group, for display.
 type Subscription struct {
 	Node   nodeid.ID
-	Filter Filter
+	Filter filter.Filter
 	Since  time.Time // when this node's membership was first seen here
 }
 
@@ -59,13 +60,13 @@ func buildView(nodes map[nodeid.ID]*remote) *View {
 			// Filters in the table are private copies that nothing
 			// modifies, so the view shares them.
 			vg.subs = append(vg.subs, Subscription{Node: id, Filter: m.filter, Since: m.since})
-			vg.anySource = vg.anySource && m.filter.Mode == Exclude && len(m.filter.Sources) == 0
+			vg.anySource = vg.anySource && m.filter.Mode == filter.Exclude && len(m.filter.Sources) == 0
 		}
 	}
 	for _, vg := range v.groups {
 		slices.SortFunc(vg.subs, func(a, b Subscription) int { return bytes.Compare(a.Node[:], b.Node[:]) })
 		vg.ids = make([]nodeid.ID, len(vg.subs))
-		vg.filters = make([]Filter, len(vg.subs))
+		vg.filters = make([]filter.Filter, len(vg.subs))
 		for i, s := range vg.subs {
 			vg.ids[i], vg.filters[i] = s.Node, s.Filter
 		}

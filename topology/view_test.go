@@ -6,12 +6,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // tableOf builds a Table in which node i has joined groups[g] with
 // filters[i][g] (INCLUDE{} = not joined).
-func tableOf(t testing.TB, groups []netip.Addr, filters [][]Filter) *Table {
+func tableOf(t testing.TB, groups []netip.Addr, filters [][]filter.Filter) *Table {
 	tb := NewTable()
 	for i, fs := range filters {
 		a := NewAdvertiser(uint64(i))
@@ -26,7 +27,7 @@ func tableOf(t testing.TB, groups []netip.Addr, filters [][]Filter) *Table {
 func TestTargets(t *testing.T) {
 	g1, g2, g6 := ip("239.1.1.1"), ip("232.1.1.1"), ip("ff3e::1")
 	groups := []netip.Addr{g1, g2, g6}
-	v := tableOf(t, groups, [][]Filter{
+	v := tableOf(t, groups, [][]filter.Filter{
 		{excl(), incl("10.0.0.1"), excl("fd00::1")},
 		{excl("10.0.0.1"), incl("10.0.0.1", "10.0.0.2"), incl()},
 		{incl(), excl("10.0.0.2"), incl("fd00::1")},
@@ -68,7 +69,7 @@ func TestTargets(t *testing.T) {
 // when many nodes share a group with overlapping filters.
 func TestTargetsOnce(t *testing.T) {
 	g := ip("232.0.0.1")
-	var filters [][]Filter
+	var filters [][]filter.Filter
 	for i := range 40 {
 		f := excl()
 		switch i % 3 {
@@ -77,7 +78,7 @@ func TestTargetsOnce(t *testing.T) {
 		case 2:
 			f = excl("10.0.0.2")
 		}
-		filters = append(filters, []Filter{f})
+		filters = append(filters, []filter.Filter{f})
 	}
 	v := tableOf(t, []netip.Addr{g}, filters).View()
 	for _, src := range ips("10.0.0.1", "10.0.0.2", "10.0.0.3") {
@@ -102,9 +103,9 @@ func benchView(tb testing.TB) (*View, []netip.Addr) {
 	for i := range 100 {
 		groups = append(groups, netip.AddrFrom4([4]byte{232, 0, 0, byte(i)}))
 	}
-	var filters [][]Filter
+	var filters [][]filter.Filter
 	for n := range 50 {
-		var fs []Filter
+		var fs []filter.Filter
 		for g := range groups {
 			f := excl()
 			if g >= 80 {
@@ -153,7 +154,7 @@ func BenchmarkBuildView(b *testing.B) {
 	for i := range 100 {
 		groups = append(groups, netip.AddrFrom4([4]byte{232, 0, 0, byte(i)}))
 	}
-	tb := tableOf(b, groups, slices.Repeat([][]Filter{slices.Repeat([]Filter{excl()}, 100)}, 50))
+	tb := tableOf(b, groups, slices.Repeat([][]filter.Filter{slices.Repeat([]filter.Filter{excl()}, 100)}, 50))
 	b.ReportAllocs()
 	for b.Loop() {
 		tb.view = nil

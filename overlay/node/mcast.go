@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
@@ -63,7 +64,7 @@ type mcast struct {
 // mcastState is what the data path reads.
 type mcastState struct {
 	view  *topology.View
-	local map[netip.Addr]igmp.Filter // groups with local members
+	local map[netip.Addr]filter.Filter // groups with local members
 	stats *groupStats
 }
 
@@ -71,7 +72,7 @@ func newMcast(n *Node, r *igmp.Router, epoch uint64) *mcast {
 	mc := &mcast{n: n, tasks: make(chan func(), 1024), done: make(chan struct{}), frames: make(chan []byte, 256),
 		router: r, adv: topology.NewAdvertiser(epoch), table: topology.NewTable()}
 	mc.adv.SetRefresh(refreshInterval) // what peers are told is what we do
-	mc.state.Store(&mcastState{view: mc.table.View(), local: map[netip.Addr]igmp.Filter{}, stats: newGroupStats()})
+	mc.state.Store(&mcastState{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats()})
 	return mc
 }
 
@@ -164,11 +165,11 @@ func (mc *mcast) afterRouter() {
 	}
 	evs := mc.router.TakeEvents()
 	for _, ev := range evs {
-		mc.n.log.Info("local membership", "group", ev.Group.String(), "filter", filterString(ev.Filter))
+		mc.n.log.Info("local membership", "group", ev.Group.String(), "filter", ev.Filter.String())
 		if linkScope(ev.Group) {
 			continue // flooded anyway: no need to advertise
 		}
-		if delta, changed := mc.adv.Set(ev.Group, toTopo(ev.Filter)); changed {
+		if delta, changed := mc.adv.Set(ev.Group, ev.Filter); changed {
 			mc.sendAll(delta)
 		}
 	}
@@ -268,34 +269,11 @@ func (mc *mcast) join() {
 
 func (mc *mcast) publish() {
 	old := mc.state.Load()
-	local := map[netip.Addr]igmp.Filter{}
+	local := map[netip.Addr]filter.Filter{}
 	for g := range mc.adv.Groups() {
 		local[g] = mc.router.Filter(g)
 	}
 	mc.state.Store(&mcastState{view: mc.table.View(), local: local, stats: old.stats})
-}
-
-func toTopo(f igmp.Filter) topology.Filter {
-	mode := topology.Include
-	if f.Mode == igmp.Exclude {
-		mode = topology.Exclude
-	}
-	return topology.Filter{Mode: mode, Sources: f.Sources}
-}
-
-func filterString(f igmp.Filter) string {
-	s := "INCLUDE"
-	if f.Mode == igmp.Exclude {
-		s = "EXCLUDE"
-	}
-	s += "{"
-	for i, a := range f.Sources {
-		if i > 0 {
-			s += ","
-		}
-		s += a.String()
-	}
-	return s + "}"
 }
 
 var _ overlay.Multicast = (*mcast)(nil)

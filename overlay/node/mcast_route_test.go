@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
@@ -41,15 +41,15 @@ func TestRouteAndDeliver(t *testing.T) {
 	table := topology.NewTable()
 	now := time.Now()
 	table.Apply(alpha, &topology.Message{Kind: topology.KindFull, Epoch: 1, Seq: 1, Refresh: time.Minute, Groups: []topology.Group{
-		{Addr: ssm, Filter: topology.Filter{Mode: topology.Include, Sources: []netip.Addr{src}}}, // groups ascend
-		{Addr: g, Filter: topology.Filter{Mode: topology.Exclude}},
+		{Addr: ssm, Filter: filter.Filter{Mode: filter.Include, Sources: []netip.Addr{src}}}, // groups ascend
+		{Addr: g, Filter: filter.Filter{Mode: filter.Exclude}},
 	}}, now)
 	table.Apply(beta, &topology.Message{Kind: topology.KindFull, Epoch: 1, Seq: 1, Refresh: time.Minute, Groups: []topology.Group{
-		{Addr: g, Filter: topology.Filter{Mode: topology.Exclude, Sources: []netip.Addr{src}}},
+		{Addr: g, Filter: filter.Filter{Mode: filter.Exclude, Sources: []netip.Addr{src}}},
 	}}, now)
 	mc := &mcast{}
-	mc.state.Store(&mcastState{view: table.View(), stats: newGroupStats(), local: map[netip.Addr]igmp.Filter{
-		g: {Mode: igmp.Include, Sources: []netip.Addr{src}},
+	mc.state.Store(&mcastState{view: table.View(), stats: newGroupStats(), local: map[netip.Addr]filter.Filter{
+		g: {Mode: filter.Include, Sources: []netip.Addr{src}},
 	}})
 
 	cases := []struct {

@@ -82,10 +82,10 @@ func (n *Node) groups() control.Groups {
 			return gs
 		}
 		for _, g := range n.mcast.router.Groups(now) {
-			if g.Filter.Mode == igmp.Include && len(g.Filter.Sources) == 0 {
+			if g.Filter.Empty() {
 				continue
 			}
-			lg := &control.LocalGroup{Filter: filterString(g.Filter), Compat: g.Compat, GroupTimer: control.Duration(g.GroupTimer.Round(time.Second))}
+			lg := &control.LocalGroup{Filter: g.Filter.String(), Compat: g.Compat, GroupTimer: control.Duration(g.GroupTimer.Round(time.Second))}
 			if g.LastReporter.IsValid() {
 				lg.LastReporter = g.LastReporter.String()
 			}
