@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // DefaultPath is where ipopd looks for its config when --config and
@@ -30,18 +32,18 @@ const (
 
 // Config is ipopd's whole configuration. Field comments give the YAML key.
 type Config struct {
-	Network    string         // network
-	Node       NodeConfig     // node
-	Tap        TapConfig      // tap
-	Rendezvous []string       // rendezvous: host:port of signaling servers
-	STUN       []string       // stun: "stun:host:port" URIs
-	TURN       []TURNServer   // turn
-	ICE        ICEConfig      // ice
-	IGMP       IGMPConfig     // igmp
-	Topology   TopologyConfig // topology
-	Control    ControlConfig  // control
-	Metrics    MetricsConfig  // metrics
-	Log        LogConfig      // log
+	Network    string           // network
+	Node       NodeConfig       // node
+	Tap        TapConfig        // tap
+	Rendezvous []string         // rendezvous: host:port of signaling servers
+	STUN       []string         // stun: "stun:host:port" URIs
+	TURN       []iceserver.TURN // turn
+	ICE        ICEConfig        // ice
+	IGMP       IGMPConfig       // igmp
+	Topology   TopologyConfig   // topology
+	Control    ControlConfig    // control
+	Metrics    MetricsConfig    // metrics
+	Log        LogConfig        // log
 
 	// File is the path the config was loaded from ("" if none).
 	File string
@@ -68,13 +70,6 @@ type TapConfig struct {
 	Address6 netip.Prefix // tap.address6: IPv6
 	MTU      int          // tap.mtu
 	Bridge   string       // tap.bridge: switch mode only
-}
-
-// TURNServer is one entry of the turn list.
-type TURNServer struct {
-	URL        string `json:"url"`        // "turn:host:port?transport=udp"
-	Username   string `json:"username"`   // long-term credential user
-	Credential string `json:"credential"` // and its password
 }
 
 // ICEConfig tunes candidate gathering.

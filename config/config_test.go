@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // clearEnv removes every variable the loaders read, so a developer's own
@@ -114,7 +116,7 @@ func TestLoadFileMinimal(t *testing.T) {
 	if c.Tap.MTU != 1400 || c.IGMP.QueryInterval != 125*time.Second {
 		t.Errorf("defaults not kept: %+v", c)
 	}
-	want := []TURNServer{{URL: "turn:198.18.0.10:3478?transport=udp", Username: "u", Credential: "p"}}
+	want := []iceserver.TURN{{URL: "turn:198.18.0.10:3478?transport=udp", Username: "u", Credential: "p"}}
 	if !reflect.DeepEqual(c.TURN, want) {
 		t.Errorf("TURN = %+v, want %+v", c.TURN, want)
 	}

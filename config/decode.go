@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // decode converts raw, as found by viper (a string from the file or the
@@ -26,7 +28,7 @@ func decode(f field, raw any) *KeyError {
 		}
 		*p = items
 		return nil
-	case *[]TURNServer:
+	case *[]iceserver.TURN:
 		return decodeTURN(f, raw, p)
 	case *map[string]string:
 		return decodeMap(f, raw, p)
@@ -128,8 +130,8 @@ func list(key string, raw any) ([]string, *KeyError) {
 
 // decodeTURN takes a YAML list of mappings or, from the environment, a JSON
 // array of {url, username, credential} objects.
-func decodeTURN(f field, raw any, p *[]TURNServer) *KeyError {
-	var out []TURNServer
+func decodeTURN(f field, raw any, p *[]iceserver.TURN) *KeyError {
+	var out []iceserver.TURN
 	switch v := raw.(type) {
 	case string:
 		if strings.TrimSpace(v) != "" {
@@ -145,7 +147,7 @@ func decodeTURN(f field, raw any, p *[]TURNServer) *KeyError {
 			if !ok {
 				return &KeyError{Key: indexed(f.key, i), Value: "[...]", Problem: "is not a mapping", Allowed: f.allowed}
 			}
-			var t TURNServer
+			var t iceserver.TURN
 			for _, k := range turnKeys {
 				s, ok := scalar(m[k])
 				if !ok {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 func TestEnvOverride(t *testing.T) {
@@ -36,7 +38,7 @@ func TestEnvOverride(t *testing.T) {
 	if want := []string{"eth0", "eth1"}; !reflect.DeepEqual(c.ICE.Interfaces, want) {
 		t.Errorf("ICE.Interfaces = %q, want %q", c.ICE.Interfaces, want)
 	}
-	if want := []TURNServer{{"turns:198.18.0.12:5349", "x", "y"}}; !reflect.DeepEqual(c.TURN, want) {
+	if want := []iceserver.TURN{{URL: "turns:198.18.0.12:5349", Username: "x", Credential: "y"}}; !reflect.DeepEqual(c.TURN, want) {
 		t.Errorf("TURN = %+v, want %+v", c.TURN, want)
 	}
 

@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // The schema is derived from the fields lists in config.go and
@@ -31,7 +33,7 @@ func (f field) kind() kind {
 	switch f.ptr.(type) {
 	case *[]string:
 		return kindList
-	case *[]TURNServer:
+	case *[]iceserver.TURN:
 		return kindTURN
 	case *map[string]string:
 		return kindMap

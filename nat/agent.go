@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/stun"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // NewAgent builds one ICE agent (one per peer link) on the socket.
@@ -22,7 +24,7 @@ import (
 // From st, NewAgent uses STUN, TURN, RelayOnly and the timers; interface
 // selection was fixed at Listen. Network type is UDP4; mDNS is off.
 // The caller owns the agent and must Close it before closing the socket.
-func (s *Socket) NewAgent(st Settings, extra []TURNServer, log *slog.Logger) (*ice.Agent, error) {
+func (s *Socket) NewAgent(st Settings, extra []iceserver.TURN, log *slog.Logger) (*ice.Agent, error) {
 	if log == nil {
 		log = s.log
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/stun"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // Two nodes on loopback connect with ICE over their shared sockets; data
@@ -99,14 +101,14 @@ func TestNewAgentErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		st    Settings
-		extra []TURNServer
+		extra []iceserver.TURN
 		want  error
 	}{
 		{"relay only without TURN", Settings{RelayOnly: true, STUN: []string{"stun:127.0.0.1:3478"}}, nil, ErrNoTURN},
 		{"TURN URL in stun list", Settings{STUN: []string{"turn:127.0.0.1"}}, nil, ErrBadURL},
 		{"stuns URL in stun list", Settings{STUN: []string{"stuns:127.0.0.1"}}, nil, ErrBadURL},
-		{"STUN URL in turn list", Settings{}, []TURNServer{{URL: "stun:127.0.0.1", Username: "u", Credential: "p"}}, ErrBadURL},
-		{"TURN without credential", Settings{TURN: []TURNServer{{URL: "turn:127.0.0.1", Username: "u"}}}, nil, ErrNoCredentials},
+		{"STUN URL in turn list", Settings{}, []iceserver.TURN{{URL: "stun:127.0.0.1", Username: "u", Credential: "p"}}, ErrBadURL},
+		{"TURN without credential", Settings{TURN: []iceserver.TURN{{URL: "turn:127.0.0.1", Username: "u"}}}, nil, ErrNoCredentials},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := sk.NewAgent(tc.st, tc.extra, nil)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v2"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // loopback is the only place tests touch: host candidates on lo only.
@@ -103,7 +105,7 @@ func collect(t *testing.T, sk *Socket) <-chan Packet {
 
 // newAgent builds an agent that is closed (gracefully, so its goroutines
 // are gone) at cleanup.
-func newAgent(t *testing.T, sk *Socket, st Settings, extra []TURNServer) *ice.Agent {
+func newAgent(t *testing.T, sk *Socket, st Settings, extra []iceserver.TURN) *ice.Agent {
 	t.Helper()
 	a, err := sk.NewAgent(st, extra, testLog(t))
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/turn/v2"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 const (
@@ -77,7 +79,7 @@ func TestGatherRelay(t *testing.T) {
 	srv := newServer(t)
 	sk := listen(t, loopback())
 	st := loopback()
-	st.TURN = []TURNServer{{URL: turnURL(srv), Username: "alice", Credential: "pw"}}
+	st.TURN = []iceserver.TURN{{URL: turnURL(srv), Username: "alice", Credential: "pw"}}
 	relay := ofType(gather(t, newAgent(t, sk, st, nil)), ice.CandidateTypeRelay)
 	if len(relay) != 1 || relay[0].Address() != "127.0.0.1" {
 		t.Fatalf("relay candidates %v, want one on 127.0.0.1", relay)
@@ -89,12 +91,12 @@ func TestGatherRelay(t *testing.T) {
 func TestRelayOnlyConnect(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		cred func(node string) TURNServer
+		cred func(node string) iceserver.TURN
 	}{
-		{"static", func(string) TURNServer { return TURNServer{Username: "alice", Credential: "pw"} }},
-		{"ephemeral", func(node string) TURNServer {
+		{"static", func(string) iceserver.TURN { return iceserver.TURN{Username: "alice", Credential: "pw"} }},
+		{"ephemeral", func(node string) iceserver.TURN {
 			u, p := EphemeralCredentials(testSecret, node, time.Hour, time.Now())
-			return TURNServer{Username: u, Credential: p}
+			return iceserver.TURN{Username: u, Credential: p}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,7 +110,7 @@ func TestRelayOnlyConnect(t *testing.T) {
 				st.RelayOnly = true
 				ts := tc.cred(node)
 				ts.URL = turnURL(srv)
-				agents[i] = newAgent(t, sk, st, []TURNServer{ts})
+				agents[i] = newAgent(t, sk, st, []iceserver.TURN{ts})
 			}
 			ca, cb := connect(t, agents[0], agents[1])
 			p, err := SelectedPath(agents[0])
@@ -208,7 +210,7 @@ func TestAgentChurnOnOpenSocket(t *testing.T) {
 	collect(t, sk)
 	st := loopback()
 	st.STUN = []string{stunURL(srv)}
-	st.TURN = []TURNServer{{URL: turnURL(srv), Username: "alice", Credential: "pw"}}
+	st.TURN = []iceserver.TURN{{URL: turnURL(srv), Username: "alice", Credential: "pw"}}
 	// Warm up once so lazily started goroutines (mux worker, pools) exist.
 	warm, err := sk.NewAgent(st, nil, nil)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // Settings is the node's NAT-traversal config (config keys stun, turn, ice.*).
@@ -19,9 +21,9 @@ import (
 // Port, Interfaces, Exclude and IncludeLoopback choose the socket and its
 // host candidates; they take effect at Listen. The rest is read by NewAgent.
 type Settings struct {
-	STUN []string     // "stun:host[:port]" (not stuns:); no default, never a public server
-	TURN []TURNServer // static TURN servers from the node config
-	Port int          // ice.port: UDP port of the node's one socket (0 = any)
+	STUN []string         // "stun:host[:port]" (not stuns:); no default, never a public server
+	TURN []iceserver.TURN // static TURN servers from the node config
+	Port int              // ice.port: UDP port of the node's one socket (0 = any)
 
 	// Interfaces, when not empty, lists the only interfaces whose addresses
 	// become host candidates. Exclude lists interfaces that never do; ipopd
@@ -41,10 +43,6 @@ type Settings struct {
 	// noticed (state Failed) within 15 s.
 	KeepaliveInterval, DisconnectedTimeout, FailedTimeout time.Duration
 }
-
-// TURNServer is one TURN server with long-term credentials (static, or
-// time-limited ones from EphemeralCredentials).
-type TURNServer struct{ URL, Username, Credential string }
 
 const (
 	defaultKeepalive    = 2 * time.Second
@@ -68,7 +66,7 @@ func (s Settings) withDefaults() Settings {
 
 // urls turns the STUN list, the static TURN servers and extra into pion
 // URIs, checking that each list holds only its own schemes.
-func (s Settings) urls(extra []TURNServer) ([]*stun.URI, error) {
+func (s Settings) urls(extra []iceserver.TURN) ([]*stun.URI, error) {
 	out := make([]*stun.URI, 0, len(s.STUN)+len(s.TURN)+len(extra))
 	for _, raw := range s.STUN {
 		u, err := ParseURL(raw)
@@ -84,7 +82,7 @@ func (s Settings) urls(extra []TURNServer) ([]*stun.URI, error) {
 		out = append(out, u)
 	}
 	for _, ts := range append(s.TURN[:len(s.TURN):len(s.TURN)], extra...) {
-		u, err := ts.uri()
+		u, err := turnURI(ts)
 		if err != nil {
 			return nil, err
 		}
@@ -93,8 +91,8 @@ func (s Settings) urls(extra []TURNServer) ([]*stun.URI, error) {
 	return out, nil
 }
 
-// uri parses a TURN server's URL and attaches its credentials.
-func (t TURNServer) uri() (*stun.URI, error) {
+// turnURI parses a TURN server's URL and attaches its credentials.
+func turnURI(t iceserver.TURN) (*stun.URI, error) {
 	u, err := ParseURL(t.URL)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pion/stun"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 func TestParseURL(t *testing.T) {
@@ -64,9 +66,9 @@ func TestSettingsDefaults(t *testing.T) {
 func TestSettingsURLs(t *testing.T) {
 	s := Settings{
 		STUN: []string{"stun:127.0.0.1:3478"},
-		TURN: []TURNServer{{URL: "turn:127.0.0.1:3478", Username: "u", Credential: "p"}},
+		TURN: []iceserver.TURN{{URL: "turn:127.0.0.1:3478", Username: "u", Credential: "p"}},
 	}
-	urls, err := s.urls([]TURNServer{{URL: "turn:127.0.0.1:3479", Username: "e", Credential: "q"}})
+	urls, err := s.urls([]iceserver.TURN{{URL: "turn:127.0.0.1:3479", Username: "e", Credential: "q"}})
 	if err != nil {
 		t.Fatal(err)
 	}

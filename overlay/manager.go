@@ -22,6 +22,7 @@ import (
 	"github.com/pion/ice/v2"
 
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
@@ -36,7 +37,7 @@ type Signaler interface {
 // Socket is the node's UDP socket (nat.Socket): it makes ICE agents sharing
 // its port and writes data packets in batches.
 type Socket interface {
-	NewAgent(st nat.Settings, extra []nat.TURNServer, log *slog.Logger) (*ice.Agent, error)
+	NewAgent(st nat.Settings, extra []iceserver.TURN, log *slog.Logger) (*ice.Agent, error)
 	WriteBatch(pkts []nat.Packet) (int, error)
 }
 
@@ -140,7 +141,7 @@ type Manager struct {
 	names   map[nodeid.ID]string // from the rendezvous and certificates
 	retries map[nodeid.ID]*retry
 	stun    []string
-	turn    []nat.TURNServer
+	turn    []iceserver.TURN
 	ring    *topology.Ring
 	odSince map[nodeid.ID]time.Time // on-demand links wanted since
 	nextOD  time.Time               // next OnDemand.Tick
@@ -291,7 +292,7 @@ type PeerInfo struct {
 
 // OnWelcome takes the STUN servers and TURN credentials a rendezvous handed
 // out; they add to the node's own for links set up from now on.
-func (m *Manager) OnWelcome(stun []string, turn []nat.TURNServer) {
+func (m *Manager) OnWelcome(stun []string, turn []iceserver.TURN) {
 	m.post(func() { m.stun, m.turn = stun, turn })
 }
 

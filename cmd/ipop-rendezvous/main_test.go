@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/turn/v2"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/signal"
 )
@@ -158,12 +159,12 @@ func TestServesClient(t *testing.T) {
 	}
 	type welcome struct {
 		stun []string
-		turn []signal.TURNCred
+		turn []iceserver.TURN
 	}
 	got := make(chan welcome, 1)
 	c := signal.NewClient(signal.ClientConfig{
 		Servers: []string{addr}, Identity: alpha, CA: ca.Cert, Network: "demo",
-		OnWelcome: func(stun []string, turn []signal.TURNCred) { got <- welcome{stun, turn} },
+		OnWelcome: func(stun []string, turn []iceserver.TURN) { got <- welcome{stun, turn} },
 	})
 	cctx, ccancel := context.WithCancel(ctx)
 	cdone := make(chan error, 1)
@@ -213,7 +214,7 @@ func (b *syncBuffer) String() string {
 }
 
 // allocate proves a welcome's TURN credentials work on the built-in server.
-func allocate(t *testing.T, cred signal.TURNCred) {
+func allocate(t *testing.T, cred iceserver.TURN) {
 	t.Helper()
 	server := strings.TrimSuffix(strings.TrimPrefix(cred.URL, "turn:"), "?transport=udp")
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")

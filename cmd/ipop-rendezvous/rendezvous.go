@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipopd/ipopd/config"
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/signal"
 )
@@ -45,7 +46,7 @@ func start(cfg *config.RendezvousConfig, log *slog.Logger) (*rendezvous, error) 
 	}
 	r := &rendezvous{log: log}
 	var stun []string
-	var turnCreds func(signal.PeerInfo) []signal.TURNCred
+	var turnCreds func(signal.PeerInfo) []iceserver.TURN
 	if t := cfg.TURN; t.Listen != "" {
 		r.turn, err = nat.NewServer(nat.ServerConfig{
 			Listen: t.Listen, RelayIP: t.RelayIP, Realm: t.Realm, Users: t.Users, Secret: t.Secret, Log: log,
@@ -59,9 +60,9 @@ func start(cfg *config.RendezvousConfig, log *slog.Logger) (*rendezvous, error) 
 		stun = []string{"stun:" + hostPort}
 		if t.Secret != "" {
 			url, secret := "turn:"+hostPort+"?transport=udp", t.Secret
-			turnCreds = func(n signal.PeerInfo) []signal.TURNCred {
+			turnCreds = func(n signal.PeerInfo) []iceserver.TURN {
 				user, pass := nat.EphemeralCredentials(secret, n.Name, turnTTL, time.Now())
-				return []signal.TURNCred{{URL: url, Username: user, Credential: pass}}
+				return []iceserver.TURN{{URL: url, Username: user, Credential: pass}}
 			}
 		}
 	}

@@ -25,11 +25,7 @@ type links struct {
 }
 
 func natSettings(cfg *config.Config, tapName string) nat.Settings {
-	st := nat.Settings{STUN: cfg.STUN, Port: cfg.ICE.Port, Interfaces: cfg.ICE.Interfaces, Exclude: []string{tapName}}
-	for _, t := range cfg.TURN {
-		st.TURN = append(st.TURN, nat.TURNServer{URL: t.URL, Username: t.Username, Credential: t.Credential})
-	}
-	return st
+	return nat.Settings{STUN: cfg.STUN, TURN: cfg.TURN, Port: cfg.ICE.Port, Interfaces: cfg.ICE.Interfaces, Exclude: []string{tapName}}
 }
 
 func (n *Node) openLinks(cfg *config.Config) error {
@@ -64,13 +60,7 @@ func (n *Node) openLinks(cfg *config.Config) error {
 	mgr := n.links.mgr
 	n.links.client = signal.NewClient(signal.ClientConfig{
 		Servers: cfg.Rendezvous, Identity: n.id, CA: n.ca, Network: cfg.Network,
-		OnWelcome: func(stun []string, turn []signal.TURNCred) {
-			var ts []nat.TURNServer
-			for _, t := range turn {
-				ts = append(ts, nat.TURNServer{URL: t.URL, Username: t.Username, Credential: t.Credential})
-			}
-			mgr.OnWelcome(stun, ts)
-		},
+		OnWelcome: mgr.OnWelcome,
 		OnPeers: func(ps []signal.PeerInfo) {
 			out := make([]overlay.PeerInfo, len(ps))
 			for i, p := range ps {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
@@ -33,8 +34,8 @@ type ClientConfig struct {
 	CA       *x509.Certificate
 	Network  string
 
-	OnWelcome func(stun []string, turn []TURNCred) // on each (re)connect, before any OnPeers
-	OnPeers   func(peers []PeerInfo)               // full list, self excluded
+	OnWelcome func(stun []string, turn []iceserver.TURN) // on each (re)connect, before any OnPeers
+	OnPeers   func(peers []PeerInfo)                     // full list, self excluded
 	OnRelay   func(from nodeid.ID, payload []byte)
 	OnState   func(connected bool)
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
@@ -110,7 +111,7 @@ type node struct {
 	*Client
 	id      *identity.Identity
 	state   chan bool
-	welcome chan []TURNCred
+	welcome chan []iceserver.TURN
 	peers   chan []PeerInfo
 	relays  chan relayed
 	stop    func()
@@ -123,11 +124,11 @@ type relayed struct {
 
 func startNode(t *testing.T, id *identity.Identity, ca *x509.Certificate, servers ...string) *node {
 	t.Helper()
-	n := &node{id: id, state: make(chan bool, 64), welcome: make(chan []TURNCred, 64),
+	n := &node{id: id, state: make(chan bool, 64), welcome: make(chan []iceserver.TURN, 64),
 		peers: make(chan []PeerInfo, 64), relays: make(chan relayed, 64)}
 	n.Client = NewClient(ClientConfig{
 		Servers: servers, Identity: id, CA: ca, Network: testNetwork,
-		OnWelcome:  func(_ []string, turn []TURNCred) { n.welcome <- turn },
+		OnWelcome:  func(_ []string, turn []iceserver.TURN) { n.welcome <- turn },
 		OnPeers:    func(p []PeerInfo) { n.peers <- p },
 		OnRelay:    func(from nodeid.ID, b []byte) { n.relays <- relayed{from, string(b)} },
 		OnState:    func(up bool) { n.state <- up },

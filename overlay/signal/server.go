@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
@@ -39,7 +40,7 @@ type ServerConfig struct {
 	STUN     []string           // STUN URLs handed out in every welcome
 	// TURN returns the TURN credentials for one node's welcome; nil for none.
 	// It runs on the node's connection goroutine, once per connection.
-	TURN func(node PeerInfo) []TURNCred
+	TURN func(node PeerInfo) []iceserver.TURN
 	Log  *slog.Logger // nil discards
 
 	// PingInterval and IdleTimeout default (when 0) to DefaultPingInterval

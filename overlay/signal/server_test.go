@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
 )
 
@@ -16,8 +17,8 @@ func TestPresenceAndRelay(t *testing.T) {
 	p := newPKI(t, testNetwork)
 	srv, addr := startServer(t, p, func(c *ServerConfig) {
 		c.STUN = []string{"stun:198.18.0.10:3478"}
-		c.TURN = func(n PeerInfo) []TURNCred {
-			return []TURNCred{{URL: "turn:198.18.0.10:3478?transport=udp", Username: n.Name, Credential: "pw"}}
+		c.TURN = func(n PeerInfo) []iceserver.TURN {
+			return []iceserver.TURN{{URL: "turn:198.18.0.10:3478?transport=udp", Username: n.Name, Credential: "pw"}}
 		}
 	})
 	alpha := startNode(t, p.issue(t, "alpha"), p.ca.Cert, addr)

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ipopd/ipopd/nat/iceserver"
 )
 
 // sendQueue is how many frames may wait for one node's writer. Presence
@@ -74,7 +76,7 @@ func mustEncode(m *Message) []byte {
 // connection ends, and unregisters it.
 func (s *Server) serveSession(ss *session) {
 	log := s.log.With("peer", ss.peer.String(), "remote", ss.raw.RemoteAddr().String())
-	var turn []TURNCred
+	var turn []iceserver.TURN
 	if s.cfg.TURN != nil {
 		turn = s.cfg.TURN(ss.peer)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -59,25 +60,17 @@ type PeerInfo struct {
 // String returns the short form used in logs, e.g. "peer(alpha/3fa9c1d2)".
 func (p PeerInfo) String() string { return "peer(" + p.Name + "/" + p.ID.Short() + ")" }
 
-// TURNCred is one TURN server and the credentials to use it, in the shape
-// of a WebRTC RTCIceServer.
-type TURNCred struct {
-	URL        string `json:"url"`
-	Username   string `json:"username"`
-	Credential string `json:"credential"`
-}
-
 // Message is one frame's body. Which fields are set depends on Type.
 type Message struct {
-	Type    string          `json:"type"`
-	Peers   []PeerInfo      `json:"peers,omitempty"`
-	From    nodeid.ID       `json:"from,omitzero"` // set by the server on relay, never trusted from a node
-	To      nodeid.ID       `json:"to,omitzero"`
-	Payload json.RawMessage `json:"payload,omitempty"` // opaque to the server (link signaling)
-	STUN    []string        `json:"stun,omitempty"`    // welcome: STUN URLs the node may use
-	TURN    []TURNCred      `json:"turn,omitempty"`    // welcome: TURN credentials for this node
-	You     *PeerInfo       `json:"you,omitempty"`     // welcome: the node as the server saw it
-	Error   string          `json:"error,omitempty"`   // error: why a relay was dropped
+	Type    string           `json:"type"`
+	Peers   []PeerInfo       `json:"peers,omitempty"`
+	From    nodeid.ID        `json:"from,omitzero"` // set by the server on relay, never trusted from a node
+	To      nodeid.ID        `json:"to,omitzero"`
+	Payload json.RawMessage  `json:"payload,omitempty"` // opaque to the server (link signaling)
+	STUN    []string         `json:"stun,omitempty"`    // welcome: STUN URLs the node may use
+	TURN    []iceserver.TURN `json:"turn,omitempty"`    // welcome: TURN credentials for this node
+	You     *PeerInfo        `json:"you,omitempty"`     // welcome: the node as the server saw it
+	Error   string           `json:"error,omitempty"`   // error: why a relay was dropped
 }
 
 // ReadMessage reads one frame from r. It allocates at most MaxMessageSize

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -16,7 +17,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	for _, m := range []*Message{
 		{Type: TypePing},
 		{Type: TypeWelcome, You: &PeerInfo{ID: a, Name: "alpha"}, STUN: []string{"stun:198.18.0.10:3478"},
-			TURN: []TURNCred{{URL: "turn:198.18.0.10:3478?transport=udp", Username: "1700000000:alpha", Credential: "x"}}},
+			TURN: []iceserver.TURN{{URL: "turn:198.18.0.10:3478?transport=udp", Username: "1700000000:alpha", Credential: "x"}}},
 		{Type: TypePeers, Peers: []PeerInfo{{ID: a, Name: "alpha"}, {ID: b, Name: "beta"}}},
 		{Type: TypeRelay, From: a, To: b, Payload: []byte(`{"ufrag":"u","candidates":["c1"]}`)},
 		{Type: TypeError, To: b, Error: "peer not connected"},
