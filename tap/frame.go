@@ -1,10 +1,13 @@
 package tap
 
-// Frame classification: the first stage of the data path. It looks only at
+// Frame parsing: the first stage of the data path. It looks only at
 // headers (Ethernet, one optional 802.1Q tag, IPv4/IPv6 and IPv6 extension
 // headers) and never allocates, so it can run on every frame read.
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+)
 
 // Class is what a frame is, as far as forwarding is concerned.
 type Class uint8
@@ -49,40 +52,71 @@ const (
 	protoDestOpts = 60
 )
 
-// Classify says what frame is. Control protocols (IGMP, MLD, ARP, NDP) are
+// Parsed is what the data plane needs of a frame's headers. The reader
+// that got a frame parses it once (Parse), and every stage after it
+// (classification, snooping, multicast routing, delivery) reads this small
+// value instead of the bytes again, as tailscale's packet.Parsed.
+type Parsed struct {
+	Class     Class
+	EtherType uint16     // after one 802.1Q tag
+	VLAN      bool       // the frame carried one 802.1Q tag
+	Src, Dst  netip.Addr // IP source and destination of IPv4 and IPv6 frames; invalid otherwise
+}
+
+// Parse reads frame's headers. Control protocols (IGMP, MLD, ARP, NDP) are
 // recognised whatever their destination MAC, because the querier and the
-// neighbour table must see unicast ones too.
-func Classify(frame []byte) Class {
+// neighbour table must see unicast ones too. It never allocates.
+func Parse(frame []byte) Parsed {
 	if len(frame) < EthHeaderLen {
-		return ClassInvalid
+		return Parsed{Class: ClassInvalid}
 	}
-	etype := binary.BigEndian.Uint16(frame[12:14])
+	p := Parsed{EtherType: binary.BigEndian.Uint16(frame[12:14])}
 	payload := frame[EthHeaderLen:]
-	if etype == EtherTypeVLAN {
+	if p.EtherType == EtherTypeVLAN {
 		if len(payload) < 4 {
-			return ClassInvalid
+			return Parsed{Class: ClassInvalid}
 		}
-		etype = binary.BigEndian.Uint16(payload[2:4])
+		p.VLAN, p.EtherType = true, binary.BigEndian.Uint16(payload[2:4])
 		payload = payload[4:]
 	}
-	switch etype {
+	p.Class = dstClass(frame)
+	switch p.EtherType {
 	case EtherTypeARP:
-		return ClassARP
+		p.Class = ClassARP
 	case EtherTypeIPv4:
-		if len(payload) >= 20 && payload[0]>>4 == 4 && payload[9] == protoIGMP {
-			return ClassIGMP
+		if len(payload) >= 20 && payload[0]>>4 == 4 {
+			p.Src, p.Dst = netip.AddrFrom4([4]byte(payload[12:16])), netip.AddrFrom4([4]byte(payload[16:20]))
+			if payload[9] == protoIGMP {
+				p.Class = ClassIGMP
+			}
 		}
 	case EtherTypeIPv6:
+		if len(payload) >= 40 && payload[0]>>4 == 6 {
+			p.Src, p.Dst = netip.AddrFrom16([16]byte(payload[8:24])), netip.AddrFrom16([16]byte(payload[24:40]))
+		}
 		if t, ok := icmpv6Type(payload); ok {
 			switch {
 			case t == 130 || t == 131 || t == 132 || t == 143:
-				return ClassMLD
+				p.Class = ClassMLD
 			case t >= 133 && t <= 137:
-				return ClassNDP
+				p.Class = ClassNDP
 			}
 		}
 	}
-	return dstClass(frame)
+	return p
+}
+
+// Classify says what frame is: Parse(frame).Class.
+func Classify(frame []byte) Class { return Parse(frame).Class }
+
+// Group returns the group and source of an IP multicast frame: ok is false
+// unless the frame is multicast (not broadcast, not IGMP/MLD) and IPv4 or
+// IPv6 with a multicast destination address.
+func (p *Parsed) Group() (group, src netip.Addr, ok bool) {
+	if p.Class != ClassMulticast || !p.Dst.IsMulticast() {
+		return netip.Addr{}, netip.Addr{}, false
+	}
+	return p.Dst, p.Src, true
 }
 
 func dstClass(frame []byte) Class {

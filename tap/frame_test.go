@@ -2,6 +2,7 @@ package tap
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -72,18 +73,71 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+func TestParseAddresses(t *testing.T) {
+	udp := gopacket.Payload{1, 2, 3, 4, 5, 6, 7, 8}
+	cases := []struct {
+		name     string
+		frame    []byte
+		group    string // "" when Group must say no
+		src, dst string // "" when not IP
+		vlan     bool
+	}{
+		{"v4 group", build(t, eth(v4Mcast, layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, "239.1.2.3"), udp), "239.1.2.3", "10.0.0.1", "239.1.2.3", false},
+		{"v4 group tagged", build(t, eth(v4Mcast, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4}, ip4(layers.IPProtocolUDP, "239.1.2.3"), udp), "239.1.2.3", "10.0.0.1", "239.1.2.3", true},
+		{"v6 group", build(t, eth(v6Mcast, layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP, "ff15::1:1"), udp), "ff15::1:1", "fe80::1", "ff15::1:1", false},
+		{"multicast MAC, unicast IP", build(t, eth(v4Mcast, layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, "10.0.0.9"), udp), "", "10.0.0.1", "10.0.0.9", false},
+		{"IGMP is no data group", build(t, eth(v4Mcast, layers.EthernetTypeIPv4), ip4(layers.IPProtocolIGMP, "224.0.0.22"), udp), "", "10.0.0.1", "224.0.0.22", false},
+		{"unicast", build(t, eth(net.HardwareAddr{2, 0, 0, 0, 0, 2}, layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, "10.0.0.2"), udp), "", "10.0.0.1", "10.0.0.2", false},
+		{"not IP", build(t, eth(bcast, layers.EthernetTypeARP), udp), "", "", "", false},
+	}
+	for _, c := range cases {
+		p := Parse(c.frame)
+		g, src, ok := p.Group()
+		if c.group == "" && ok || c.group != "" && (!ok || g.String() != c.group || src != p.Src) {
+			t.Errorf("%s: Group = %v, %v, %v", c.name, g, src, ok)
+		}
+		str := func(a netip.Addr) string {
+			if !a.IsValid() {
+				return ""
+			}
+			return a.String()
+		}
+		if str(p.Src) != c.src || str(p.Dst) != c.dst || p.VLAN != c.vlan {
+			t.Errorf("%s: parsed %+v", c.name, p)
+		}
+	}
+}
+
 func FuzzClassify(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(build(f, eth(v6Mcast, layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6HopByHop, "ff02::16"), hopByHopRA(layers.IPProtocolICMPv6), gopacket.Payload{143, 0, 0, 0}))
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		c := Classify(frame)
+		p := Parse(frame)
+		c := p.Class
 		if c >= NumClasses {
 			t.Fatalf("class %d out of range", c)
 		}
 		if len(frame) < EthHeaderLen && c != ClassInvalid {
 			t.Fatalf("runt classified as %v", c)
 		}
+		// Addresses come only from IP headers, both or neither, of the
+		// family the ethertype says.
+		if p.Src.IsValid() != p.Dst.IsValid() ||
+			(p.Src.IsValid() && !(p.EtherType == EtherTypeIPv4 && p.Src.Is4() || p.EtherType == EtherTypeIPv6 && p.Src.Is6())) {
+			t.Fatalf("addresses %v -> %v with ethertype %#x", p.Src, p.Dst, p.EtherType)
+		}
+		if g, src, ok := p.Group(); ok && (c != ClassMulticast || !g.IsMulticast() || src != p.Src) {
+			t.Fatalf("group %v from %v of a %v frame", g, src, c)
+		}
 	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	frame := build(b, eth(v4Mcast, layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, "239.1.2.3"), gopacket.Payload(make([]byte, 100)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Parse(frame)
+	}
 }
 
 func BenchmarkClassify(b *testing.B) {
