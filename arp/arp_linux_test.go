@@ -15,13 +15,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/deploy/fuzzseed"
 	"github.com/ipopd/ipopd/deploy/netns"
 	"github.com/ipopd/ipopd/tap"
 )
@@ -196,13 +195,7 @@ func (k *kernel) save(f []byte, d arp.Decision) {
 		target = "FuzzParseARP"
 	}
 	for _, dir := range []string{target, "FuzzLocal"} {
-		path := filepath.Join("testdata", "fuzz", dir, kind)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			k.t.Fatal(err)
-		}
-		if err := os.WriteFile(path, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", f), 0o644); err != nil {
-			k.t.Fatal(err)
-		}
+		fuzzseed.Write(k.t, dir, map[string][]byte{kind: f})
 	}
 }
 

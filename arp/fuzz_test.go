@@ -3,15 +3,12 @@ package arp_test
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ipopd/ipopd/arp"
+	"github.com/ipopd/ipopd/deploy/fuzzseed"
 )
 
 // The seed corpora under testdata/fuzz hold the frames of seeds below and,
@@ -20,7 +17,6 @@ import (
 // regenerate them with
 //
 //	go test ./arp -run TestFuzzSeeds -update-seeds
-var updateSeeds = flag.Bool("update-seeds", false, "rewrite the generated fuzz seed corpus under testdata/fuzz")
 
 // seeds returns the generated seeds of each fuzz target.
 func seeds(t testing.TB) map[string]map[string][]byte {
@@ -64,22 +60,7 @@ func seeds(t testing.TB) map[string]map[string][]byte {
 
 func TestFuzzSeeds(t *testing.T) {
 	for target, files := range seeds(t) {
-		for name, data := range files {
-			path := filepath.Join("testdata", "fuzz", target, name)
-			enc := fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data)
-			if *updateSeeds {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, enc, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, enc) {
-				t.Errorf("%s is missing or stale (%v); run with -update-seeds", path, err)
-			}
-		}
+		fuzzseed.Check(t, target, files)
 	}
 }
 

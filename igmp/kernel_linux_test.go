@@ -11,7 +11,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/deploy/fuzzseed"
 	"github.com/ipopd/ipopd/deploy/netns"
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/igmp/filter"
@@ -211,14 +211,10 @@ func (k *kernelRig) seen(f []byte) {
 		target = "FuzzParseMLD"
 	}
 	for dir, data := range map[string][]byte{"FuzzInput": f, target: payload} {
-		path := filepath.Join("testdata", "fuzz", dir, kind)
-		if _, err := os.Stat(path); err == nil {
-			continue
+		if _, err := os.Stat(filepath.Join(fuzzseed.Dir(dir), kind)); err == nil {
+			continue // keep the first capture
 		}
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%+q)\n", data), 0o644); err != nil {
-			k.t.Errorf("saving seed: %v", err)
-		}
+		fuzzseed.Write(k.t, dir, map[string][]byte{kind: data})
 	}
 }
 

@@ -4,15 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/ipopd/ipopd/deploy/fuzzseed"
 	"github.com/ipopd/ipopd/igmp/filter"
 )
 
@@ -21,7 +16,6 @@ import (
 // Regenerate with
 //
 //	go test ./topology -run TestFuzzSeeds -update-seeds
-var updateSeeds = flag.Bool("update-seeds", false, "rewrite the fuzz seed corpus under testdata/fuzz")
 
 func FuzzUnmarshal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -98,33 +92,5 @@ func unmarshalSeeds(t testing.TB) map[string][]byte {
 // TestFuzzSeeds writes the corpus with -update-seeds, and otherwise checks
 // that the committed one is exactly what this code would write.
 func TestFuzzSeeds(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzUnmarshal")
-	for file, data := range unmarshalSeeds(t) {
-		path := filepath.Join(dir, file)
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-		if *updateSeeds {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || parseSeed(string(got)) != string(data) {
-			t.Errorf("%s is stale or missing (%v); run with -update-seeds", path, err)
-		}
-	}
-}
-
-// parseSeed reads a one-value []byte corpus file; "" if it is not one.
-func parseSeed(file string) string {
-	body, ok := strings.CutPrefix(file, "go test fuzz v1\n[]byte(")
-	body, ok2 := strings.CutSuffix(body, ")\n")
-	s, err := strconv.Unquote(body)
-	if !ok || !ok2 || err != nil {
-		return ""
-	}
-	return s
+	fuzzseed.Check(t, "FuzzUnmarshal", unmarshalSeeds(t))
 }

@@ -2,14 +2,12 @@ package identity
 
 import (
 	"errors"
-	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipopd/ipopd/deploy/fuzzseed"
 )
 
 // The seed corpora under testdata/fuzz hold one valid input each, so the
@@ -18,7 +16,6 @@ import (
 // century; fuzzNow lies inside that window. Regenerate everything with
 //
 //	go test ./overlay/identity -run TestUpdateFuzzSeeds -update-seeds
-var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz-ca.crt and the fuzz seed corpora")
 
 var (
 	fuzzNow   = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -84,32 +81,17 @@ func TestFuzzSeedsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der := readSeed(t, "FuzzVerifyRaw", "valid-leaf")
+	der := fuzzseed.Read(t, "FuzzVerifyRaw", "valid-leaf")
 	if _, err := VerifyRaw([][]byte{der}, ca, testNetwork, fuzzNow); err != nil {
 		t.Errorf("valid-leaf seed: %v", err)
 	}
-	if _, err := parsePrefixesExt(readSeed(t, "FuzzParsePrefixesExt", "valid")); err != nil {
+	if _, err := parsePrefixesExt(fuzzseed.Read(t, "FuzzParsePrefixesExt", "valid")); err != nil {
 		t.Errorf("valid extension seed: %v", err)
 	}
 }
 
-func readSeed(t *testing.T, fuzzer, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "fuzz", fuzzer, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lit, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "go test fuzz v1\n[]byte(")
-	lit, ok2 := strings.CutSuffix(lit, ")")
-	s, err := strconv.Unquote(lit)
-	if !ok || !ok2 || err != nil {
-		t.Fatalf("seed %s/%s is not a single []byte value: %v", fuzzer, name, err)
-	}
-	return []byte(s)
-}
-
 func TestUpdateFuzzSeeds(t *testing.T) {
-	if !*updateSeeds {
+	if !*fuzzseed.Update {
 		t.Skip("run with -update-seeds to regenerate")
 	}
 	ca, err := newCA(testNetwork, fuzzStart, 100*365*24*time.Hour)
@@ -134,30 +116,17 @@ func TestUpdateFuzzSeeds(t *testing.T) {
 	if err := os.WriteFile(fuzzCAFile, encodeCert(ca.Cert.Raw), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	writeSeeds(t, "FuzzVerifyRaw", map[string][]byte{
+	fuzzseed.Write(t, "FuzzVerifyRaw", map[string][]byte{
 		"valid-leaf": leaf.Raw,
 		"ca-as-leaf": ca.Cert.Raw,
 		"other-ca":   other.Cert.Raw,
 		"truncated":  leaf.Raw[:len(leaf.Raw)/2],
 		"empty":      {},
 	})
-	writeSeeds(t, "FuzzParsePrefixesExt", map[string][]byte{
+	fuzzseed.Write(t, "FuzzParsePrefixesExt", map[string][]byte{
 		"valid":     ext.Value,
 		"empty-seq": {0x30, 0x00},
 		"host-bits": utf8Seq("10.254.0.1/24"),
 		"printable": {0x30, 0x0f, 0x13, 0x0d, '1', '0', '.', '2', '5', '4', '.', '0', '.', '1', '/', '3', '2'},
 	})
-}
-
-func writeSeeds(t *testing.T, fuzzer string, seeds map[string][]byte) {
-	dir := filepath.Join("testdata", "fuzz", fuzzer)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range seeds {
-		data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/ipopd/ipopd/deploy/fuzzseed"
 )
 
 // The seed corpora under testdata/fuzz are generated from the code below:
@@ -20,7 +17,6 @@ import (
 // fails if they drift from what Seal produces. Regenerate with
 //
 //	go test ./overlay/wire -run TestFuzzSeeds -update-seeds
-var updateSeeds = flag.Bool("update-seeds", false, "rewrite the fuzz seed corpora under testdata/fuzz")
 
 // fuzzFrames are sealed in order, so frame i carries counter i+1.
 func fuzzFrames() [][]byte {
@@ -151,38 +147,6 @@ func openSeeds(t testing.TB) map[string][]byte {
 // TestFuzzSeeds writes the corpora with -update-seeds, and otherwise checks
 // that the committed ones are exactly what this code would write.
 func TestFuzzSeeds(t *testing.T) {
-	for name, seeds := range map[string]map[string][]byte{
-		"FuzzOpen":         openSeeds(t),
-		"FuzzReplayWindow": replaySeeds(),
-	} {
-		dir := filepath.Join("testdata", "fuzz", name)
-		for file, data := range seeds {
-			path := filepath.Join(dir, file)
-			want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-			if *updateSeeds {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || parseSeed(string(got)) != string(data) {
-				t.Errorf("%s is stale or missing (%v); run with -update-seeds", path, err)
-			}
-		}
-	}
-}
-
-// parseSeed reads a one-value []byte corpus file; "" if it is not one.
-func parseSeed(file string) string {
-	body, ok := strings.CutPrefix(file, "go test fuzz v1\n[]byte(")
-	body, ok2 := strings.CutSuffix(body, ")\n")
-	s, err := strconv.Unquote(body)
-	if !ok || !ok2 || err != nil {
-		return ""
-	}
-	return s
+	fuzzseed.Check(t, "FuzzOpen", openSeeds(t))
+	fuzzseed.Check(t, "FuzzReplayWindow", replaySeeds())
 }
