@@ -21,12 +21,12 @@ var benchSizes = []int{100, 1400}
 func BenchmarkSocketBatch(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			tx, err := Listen(loopback(), nil)
+			tx, err := Listen(loopback(), nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer tx.Close()
-			rx, err := Listen(loopback(), nil)
+			rx, err := Listen(loopback(), nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

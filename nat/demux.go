@@ -105,14 +105,14 @@ type stunPacket struct {
 // writes to. Reads come from the reader's STUN queue; writes go straight to
 // the shared socket. Closing it (pion's mux does) only ends reads.
 type stunConn struct {
-	conn  *net.UDPConn
+	conn  net.PacketConn
 	in    chan stunPacket
 	done  chan struct{}
 	once  sync.Once
 	stats *counters
 }
 
-func newSTUNConn(conn *net.UDPConn, stats *counters) *stunConn {
+func newSTUNConn(conn net.PacketConn, stats *counters) *stunConn {
 	return &stunConn{conn: conn, in: make(chan stunPacket, stunQueue), done: make(chan struct{}), stats: stats}
 }
 

@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v2"
+	"go.uber.org/goleak"
 
 	"github.com/ipopd/ipopd/nat/iceserver"
 )
@@ -55,25 +55,14 @@ func (w *testWriter) stop() { w.mu.Lock(); w.done = true; w.mu.Unlock() }
 // checkLeaks fails the test if goroutines started during it outlive its
 // cleanups. Call it first, so its cleanup runs last.
 func checkLeaks(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: %d before, %d after cleanup:\n%s", before, runtime.NumGoroutine(), buf)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
 // listen opens a Socket that is closed at cleanup.
 func listen(t *testing.T, s Settings) *Socket {
 	t.Helper()
-	sk, err := Listen(s, testLog(t))
+	sk, err := Listen(s, nil, testLog(t))
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}

@@ -98,16 +98,23 @@ func hostIPv4s(ifs []*transport.Interface) []net.IP {
 // Net, not through the agent's InterfaceFilter, so filtering must happen
 // here or the TAP's overlay address would become a host candidate.
 type filteredNet struct {
-	*stdnet.Net
+	transport.Net
 	ifs []*transport.Interface // filtered once at construction
 }
 
-func newFilteredNet(r ifaceRule) (*filteredNet, error) {
-	n, err := stdnet.NewNet()
+// newFilteredNet filters n's interfaces; a nil n is the host's network.
+func newFilteredNet(r ifaceRule, n transport.Net) (*filteredNet, error) {
+	if n == nil {
+		sn, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("nat: enumerate interfaces: %w", err)
+		}
+		n = sn
+	}
+	all, err := n.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("nat: enumerate interfaces: %w", err)
 	}
-	all, _ := n.Interfaces()
 	return &filteredNet{Net: n, ifs: r.filterInterfaces(all)}, nil
 }
 

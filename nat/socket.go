@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v2"
+	"github.com/pion/transport/v2"
 	"golang.org/x/net/ipv4"
 )
 
@@ -77,8 +78,9 @@ type counters struct {
 // returns nil and writes return net.ErrClosed. Close agents first: Close
 // also closes the UDP mux they use.
 type Socket struct {
-	conn  *net.UDPConn
-	pc    *ipv4.PacketConn // batch view of conn
+	conn  transport.UDPConn
+	udp   *net.UDPConn // conn, when it is the host's (nil on a virtual network)
+	pc    batchConn    // batch view of conn
 	stun  *stunConn
 	mux   *ice.UniversalUDPMuxDefault
 	net   *filteredNet
@@ -96,9 +98,11 @@ type Socket struct {
 	writers sync.Pool // *writeScratch, see write.go
 }
 
-// Listen binds 0.0.0.0:s.Port (IPv4) and starts the reader. Host candidates
-// are the addresses of the interfaces s allows, enumerated now.
-func Listen(s Settings, log *slog.Logger) (*Socket, error) {
+// Listen binds 0.0.0.0:s.Port (IPv4) on network n and starts the reader.
+// Host candidates are the addresses of the interfaces s allows, enumerated
+// now. n is the host's network when nil; tests pass a virtual one (pion's
+// vnet), where packets move one at a time instead of in batches.
+func Listen(s Settings, n transport.Net, log *slog.Logger) (*Socket, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -107,21 +111,26 @@ func Listen(s Settings, log *slog.Logger) (*Socket, error) {
 	if err != nil {
 		return nil, err
 	}
-	fnet, err := newFilteredNet(rule)
+	fnet, err := newFilteredNet(rule, n)
 	if err != nil {
 		return nil, err
 	}
 	if len(hostIPv4s(fnet.ifs)) == 0 {
 		return nil, fmt.Errorf("%w (interfaces %q, exclude %q, loopback %t)", ErrNoAddress, s.Interfaces, s.Exclude, s.IncludeLoopback)
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: s.Port})
+	conn, err := fnet.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: s.Port})
 	if err != nil {
 		return nil, fmt.Errorf("nat: listen udp4 port %d: %w", s.Port, err)
 	}
 	_ = conn.SetReadBuffer(sockBuf)
 	_ = conn.SetWriteBuffer(sockBuf)
 
-	sk := &Socket{conn: conn, pc: ipv4.NewPacketConn(conn), net: fnet, rule: rule, log: log, readDone: make(chan struct{})}
+	sk := &Socket{conn: conn, net: fnet, rule: rule, log: log, readDone: make(chan struct{})}
+	if udp, ok := conn.(*net.UDPConn); ok {
+		sk.udp, sk.pc = udp, ipv4.NewPacketConn(udp)
+	} else {
+		sk.pc = singleConn{conn}
+	}
 	sk.stun = newSTUNConn(conn, &sk.stats)
 	sk.mux = ice.NewUniversalUDPMuxDefault(ice.UniversalUDPMuxParams{
 		Logger:  newPionLogs(log).NewLogger("ice-mux"),
@@ -215,6 +224,37 @@ func (s *Socket) read() {
 			s.stats.dropped.Add(uint64(len(batch)))
 		}
 	}
+}
+
+// batchConn moves batches of datagrams: recvmmsg/sendmmsg on the host's
+// network (ipv4.PacketConn), one datagram per call elsewhere (singleConn).
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// singleConn is batchConn over a conn without batch calls (pion's vnet):
+// each call moves the first message only, which ReadBatch and WriteBatch
+// callers handle like a short batch.
+type singleConn struct{ c transport.UDPConn }
+
+func (s singleConn) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
+	n, addr, err := s.c.ReadFrom(ms[0].Buffers[0])
+	if err != nil {
+		return 0, err
+	}
+	ms[0].N, ms[0].Addr, ms[0].Flags = n, addr, 0
+	return 1, nil
+}
+
+func (s singleConn) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	if _, err := s.c.WriteTo(ms[0].Buffers[0], ms[0].Addr); err != nil {
+		return 0, err
+	}
+	return 1, nil
 }
 
 // netipUnmap turns ::ffff:a.b.c.d into a.b.c.d so peers compare equal

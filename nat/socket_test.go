@@ -119,7 +119,7 @@ func TestWriteBatch(t *testing.T) {
 // goroutine (ours or pion's mux worker) survives.
 func TestSocketClose(t *testing.T) {
 	checkLeaks(t)
-	sk, err := Listen(loopback(), testLog(t))
+	sk, err := Listen(loopback(), nil, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +149,11 @@ func TestSocketClose(t *testing.T) {
 // Listen refuses a selection that leaves no address, instead of letting
 // pion advertise 0.0.0.0.
 func TestListenNoAddress(t *testing.T) {
-	_, err := Listen(Settings{Interfaces: []string{"lo"}}, nil) // loopback not included
+	_, err := Listen(Settings{Interfaces: []string{"lo"}}, nil, nil) // loopback not included
 	if !errors.Is(err, ErrNoAddress) {
 		t.Fatalf("Listen = %v, want ErrNoAddress", err)
 	}
-	_, err = Listen(Settings{Exclude: []string{"[eth"}}, nil)
+	_, err = Listen(Settings{Exclude: []string{"[eth"}}, nil, nil)
 	if err == nil {
 		t.Fatal("Listen accepted a bad interface pattern")
 	}

@@ -50,7 +50,12 @@ func (s *Socket) WriteTo(b []byte, to netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.conn.WriteToUDPAddrPort(b, to)
+	var n int
+	if s.udp != nil {
+		n, err = s.udp.WriteToUDPAddrPort(b, to)
+	} else {
+		n, err = s.conn.WriteTo(b, net.UDPAddrFromAddrPort(to))
+	}
 	if err != nil {
 		s.stats.writeErrors.Add(1)
 		return err

@@ -24,9 +24,9 @@ func newDTLSConn(c *ice.Conn) *dtlsConn {
 	return &dtlsConn{ice: c, in: make(chan []byte, 32), done: make(chan struct{})}
 }
 
-// deliver hands a copy of a record to the handshake; a full queue drops it
+// Deliver hands a copy of a record to the handshake; a full queue drops it
 // (DTLS retransmits flights).
-func (c *dtlsConn) deliver(b []byte) bool {
+func (c *dtlsConn) Deliver(b []byte) bool {
 	select {
 	case c.in <- append([]byte(nil), b...):
 		return true

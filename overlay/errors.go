@@ -9,11 +9,7 @@ var (
 	// ErrPeerID means a link peer's certificate names another node than
 	// signaling did.
 	ErrPeerID = errors.New("overlay: peer certificate is for another node")
-	// ErrNoLink means there is no link up to that peer.
-	ErrNoLink = errors.New("overlay: no link up to that peer")
-	// ErrClosed is returned after the manager has stopped.
-	ErrClosed = errors.New("overlay: manager closed")
+	// ErrRoutedNeighbors: a Neighbors message came routed; a node's links
+	// are believed only from the node itself, over the link to it.
+	ErrRoutedNeighbors = errors.New("overlay: neighbors message not from a linked peer")
 )
-
-// ErrNoRoute: no link up to the node and no link nearer it on the ring.
-var ErrNoRoute = errors.New("overlay: no route to that node")

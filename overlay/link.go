@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v2"
 	"github.com/pion/ice/v2"
 
+	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
@@ -31,17 +31,8 @@ func (s linkState) String() string {
 	return [...]string{"connecting", "handshake", "up", "down"}[s]
 }
 
-// path is what the data path needs to use an up link; it is immutable and
-// swapped whole, so readers take no lock.
-type path struct {
-	sess   *wire.Session
-	remote netip.AddrPort // where to send on our socket
-	relay  bool           // our side is relayed: send through conn (TURN)
-	conn   *ice.Conn
-}
-
-// Link is one peer link. Fields above the line belong to the manager's loop;
-// the atomics below it are shared with the data path.
+// Link is one peer link. Its fields belong to the manager's loop; what the
+// data plane uses of it (path, handshake routing, counters) is in dp.
 type Link struct {
 	peer      nodeid.ID
 	peerName  string
@@ -69,14 +60,7 @@ type Link struct {
 	signaled   candTypes      // remote candidates signaling delivered
 	gathered   candTypes      // our own candidates
 
-	// ---- shared with the data path ----
-	path  atomic.Pointer[path]
-	route atomic.Pointer[dtlsConn] // non-nil while DTLS records are routed here
-	stats linkStats
-}
-
-type linkStats struct {
-	txPackets, txBytes, rxPackets, rxBytes, dropped atomic.Uint64
+	dp *dataplane.Peer // shared with the data plane
 }
 
 func (l *Link) String() string { return fmt.Sprintf("peer(%s/%s)", l.peerName, l.peer.Short()) }

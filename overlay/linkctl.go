@@ -3,11 +3,13 @@ package overlay
 import (
 	"context"
 	"crypto/x509"
+	"io"
 	"net/netip"
 	"time"
 
 	"github.com/pion/ice/v2"
 
+	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -37,7 +39,7 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 	switch msg.Kind {
 	case kindOffer:
 		if !from.Less(m.self) {
-			m.counters.badSignal.Add(1) // only the lower ID offers
+			m.badSignal.Add(1) // only the lower ID offers
 			return
 		}
 		if l != nil && l.session == msg.Session && l.state != stateDown {
@@ -71,7 +73,7 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		}
 		c, err := ice.UnmarshalCandidate(msg.Cand)
 		if err != nil {
-			m.counters.badSignal.Add(1)
+			m.badSignal.Add(1)
 			return
 		}
 		l.signaled.note(c)
@@ -113,7 +115,8 @@ func (m *Manager) newLink(peer nodeid.ID, initiator bool, session uint64) *Link 
 	if name == "" {
 		name = "?"
 	}
-	l := &Link{peer: peer, peerName: name, initiator: initiator, session: session, started: time.Now(), state: stateConnecting}
+	l := &Link{peer: peer, peerName: name, initiator: initiator, session: session, started: time.Now(), state: stateConnecting,
+		dp: dataplane.NewPeer(peer)}
 	l.log = m.log.With("peer", l.String())
 	m.links[peer] = l
 	agent, err := m.cfg.Socket.NewAgent(m.settings(), m.turn, l.log)
@@ -164,10 +167,10 @@ func (m *Manager) selected(l *Link, local, remote ice.Candidate) {
 		return
 	}
 	l.remoteAddr = netip.AddrPortFrom(addr.Unmap(), uint16(remote.Port()))
-	if p := l.path.Load(); p != nil {
+	if p := l.dp.Path(); p != nil {
 		np := *p
-		np.remote, np.relay = l.remoteAddr, local.Type() == ice.CandidateTypeRelay
-		l.path.Store(&np)
+		np.Remote, np.Relay = l.remoteAddr, l.relayWriter()
+		l.dp.SetPath(&np)
 	}
 	l.log.Info("path selected", "path", l.pathType(), "local", local.String(), "remote", remote.String())
 	m.publish()
@@ -193,13 +196,13 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 			return
 		}
 		dc := newDTLSConn(conn)
-		l.route.Store(dc)
+		l.dp.SetHandshake(dc)
 		m.post(func() {
 			if m.links[l.peer] == l && l.state == stateConnecting {
 				l.iceConn, l.dconn, l.state = conn, dc, stateHandshake
 			}
 		})
-		go m.relayReader(l, conn)
+		go m.cfg.Data.ReadRelay(l.dp, conn)
 		hctx, hcancel := context.WithTimeout(ctx, handshakeTimeout)
 		defer hcancel()
 		dconn, sess, err := handshake(hctx, dc, dtlsConfig(id, ca, network, l.peer), l.initiator)
@@ -219,8 +222,8 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 					l.log = m.log.With("peer", l.String())
 				}
 			}
-			relay := l.localCand != nil && l.localCand.Type() == ice.CandidateTypeRelay
-			l.path.Store(&path{sess: sess, remote: l.remoteAddr, relay: relay, conn: conn})
+			l.iceConn = conn
+			l.dp.SetPath(&dataplane.Path{Session: sess, Remote: l.remoteAddr, Relay: l.relayWriter()})
 			m.retryFor(l.peer).attempts = 0
 			l.log.Info("link up", "path", l.pathType(), "remote", l.remoteAddr.String(),
 				"setup", time.Since(l.started).Round(time.Millisecond).String())
@@ -258,8 +261,8 @@ func (m *Manager) down(l *Link, reason string) {
 	}
 	was := l.state
 	l.state, l.downReason = stateDown, reason
-	l.path.Store(nil)
-	l.route.Store(nil)
+	l.dp.SetPath(nil)
+	l.dp.SetHandshake(nil)
 	if l.cancel != nil {
 		l.cancel()
 	}
@@ -286,37 +289,35 @@ func (m *Manager) down(l *Link, reason string) {
 	m.publish()
 }
 
-// publish rebuilds the data path's view of the links, tells the ring of
+// publish rebuilds the data plane's view of the links, tells the ring of
 // links that came or went, and takes its routes.
 func (m *Manager) publish() {
 	now := time.Now()
-	s := &snapshot{byAddr: make(map[netip.AddrPort]*Link, len(m.links)), byID: make(map[nodeid.ID]*Link, len(m.links))}
+	links := make([]dataplane.Link, 0, len(m.links))
+	up := make(map[nodeid.ID]*Link, len(m.links))
 	for _, l := range m.links {
 		if l.state == stateDown {
 			continue
 		}
-		if l.remoteAddr.IsValid() {
-			s.byAddr[l.remoteAddr] = l
-		}
-		if l.path.Load() != nil {
-			s.up = append(s.up, l)
-			s.byID[l.peer] = l
+		carries := l.dp.Path() != nil
+		links = append(links, dataplane.Link{Peer: l.dp, Addr: l.remoteAddr, Up: carries})
+		if carries {
+			up[l.peer] = l
 		}
 	}
-	old := m.snap.Load()
 	type change struct {
 		id nodeid.ID
 		ev LinkEvent
 	}
 	var changes []change
-	for id := range s.byID {
-		if old.byID[id] == nil {
+	for id := range up {
+		if m.up[id] == nil {
 			m.ring.LinkUp(id, now)
 			changes = append(changes, change{id, LinkUp})
 		}
 	}
-	for id, l := range old.byID {
-		if s.byID[id] != nil {
+	for id, l := range m.up {
+		if up[id] != nil {
 			continue
 		}
 		if l.closed {
@@ -327,8 +328,9 @@ func (m *Manager) publish() {
 			changes = append(changes, change{id, LinkLost})
 		}
 	}
-	s.routes = m.ring.Routes(now)
-	m.snap.Store(s)
+	m.up = up
+	m.view = dataplane.NewView(links, m.ring.Routes(now))
+	m.cfg.Data.Publish(m.view)
 	for _, c := range changes {
 		if c.ev == LinkUp {
 			m.announceTo(c.id, now) // the peer learns our links at once
@@ -337,6 +339,15 @@ func (m *Manager) publish() {
 			m.cfg.OnLink(c.id, c.ev)
 		}
 	}
+}
+
+// relayWriter is where data for l goes when our side of its pair is a
+// TURN relay: pion's conn (nil otherwise: the socket).
+func (l *Link) relayWriter() io.Writer {
+	if l.iceConn == nil || l.localCand == nil || l.localCand.Type() != ice.CandidateTypeRelay {
+		return nil
+	}
+	return l.iceConn
 }
 
 // Restart re-establishes every link, as an ICE restart would: after an

@@ -1,6 +1,9 @@
-// Package overlay owns the node's peer links: it sets them up with ICE and
-// DTLS through link signaling, keeps them alive, and moves Ethernet frames
-// over them on the node's own UDP socket (see datapath.go).
+// Package overlay is link control: it sets up the node's peer links with
+// ICE and DTLS through link signaling (signaling.go, linkctl.go), keeps
+// them alive, and decides with the ring which links exist (ring.go). It
+// moves no frames: it publishes an immutable view of the links to the data
+// plane (overlay/dataplane), which seals and carries frames on the node's
+// own UDP socket, and sends its own control messages through it.
 //
 // Which links exist is the ring's decision (topology.Ring, ring.go): a few
 // successors and chords per node, plus on-demand links toward nodes that
@@ -15,7 +18,6 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +25,9 @@ import (
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/nat/iceserver"
+	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/internal/taskloop"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -34,19 +38,14 @@ type Signaler interface {
 	Connected() bool
 }
 
-// Socket is the node's UDP socket (nat.Socket): it makes ICE agents sharing
-// its port and writes data packets in batches.
+// Socket makes ICE agents that share the node's UDP port (nat.Socket).
 type Socket interface {
 	NewAgent(st nat.Settings, extra []iceserver.TURN, log *slog.Logger) (*ice.Agent, error)
-	WriteBatch(pkts []nat.Packet) (int, error)
 }
 
-// FrameWriter takes frames for the TAP (tap.Device).
-type FrameWriter interface {
-	Write(frames [][]byte) (int, error)
-}
-
-// Config is what a Manager needs. All fields but MaxLinks and Log are required.
+// Config is what a Manager needs. Socket may be nil when Signal never
+// connects (a node without a rendezvous makes no links); MaxLinks, Log,
+// Ring and OnDemand have defaults; the rest is required.
 type Config struct {
 	Identity *identity.Identity
 	CA       *x509.Certificate
@@ -54,29 +53,20 @@ type Config struct {
 	Socket   Socket
 	NAT      nat.Settings
 	Signal   Signaler
-	TAP      FrameWriter
-	// MTU bounds the frames the data path carries (tap MTU).
-	MTU      int
+	// Data is the node's data plane: the manager publishes its view of
+	// the links there and sends its control messages through it.
+	Data     *dataplane.Plane
 	MaxLinks int // hard cap on links of any kind; default 64
 	Log      *slog.Logger
-	// Ring sizes the ring (topology.successors, topology.chords);
-	// OnDemand is the on-demand link policy (MaxLinks 0 disables them).
-	Ring     topology.RingConfig
-	OnDemand topology.OnDemandConfig
+	// Ring sizes the ring (topology.successors, topology.chords).
+	Ring topology.RingConfig
+	// OnDemand is the on-demand link policy, shared with the data plane,
+	// which counts the traffic toward each node; nil: none.
+	OnDemand *topology.OnDemand
 
-	// OnControl receives control messages other nodes send (over a link
-	// or routed; sealed like data), except the manager's own kinds (see
-	// control.go). It is called from data-path goroutines with a payload
-	// it may keep, and must not block.
-	OnControl func(from nodeid.ID, payload []byte)
 	// OnLink is told, on the manager's loop, when a link comes up or goes
 	// down, and how. It must not block.
 	OnLink func(peer nodeid.ID, ev LinkEvent)
-	// Snoop sees every ARP and IPv6 frame that arrives from a link, before
-	// delivery (the neighbour table learns remote hosts from them). It is
-	// called from data-path goroutines, must not block and must not keep
-	// the frame.
-	Snoop func(from nodeid.ID, frame []byte)
 }
 
 // LinkEvent is what happened to a link.
@@ -86,25 +76,6 @@ const (
 	LinkUp     LinkEvent = iota + 1
 	LinkClosed           // closed on purpose (neither end needs it): the peer is alive
 	LinkLost             // failed, or the peer left or restarted
-)
-
-// Multicast decides where multicast and broadcast frames go. Without one
-// (nil), they are flooded to every link.
-type Multicast interface {
-	// Route decides for a multicast or broadcast frame read from the TAP:
-	// Flood, Drop, or To, in which case it appends the target nodes to dst.
-	Route(frame []byte, dst []nodeid.ID) ([]nodeid.ID, Action)
-	// Deliver says whether a multicast frame from a link goes to the TAP.
-	Deliver(frame []byte) bool
-}
-
-// Action is a Multicast routing decision.
-type Action uint8
-
-const (
-	Flood Action = iota // every link, once
-	Drop                // nowhere (e.g. IGMP/MLD, which are never data)
-	To                  // the nodes Route appended
 )
 
 // Timing of link set-up and retries.
@@ -124,38 +95,34 @@ const (
 )
 
 // Manager runs link control on one serial loop: every state change of every
-// link happens in a task on that loop, so link state needs no locks. The
-// data path reads an immutable snapshot (snap) and per-link atomics.
+// link happens in a task on that loop, so link state needs no locks. Other
+// goroutines (pion callbacks, set-up goroutines, the data plane's readers
+// handing in control messages, the rendezvous client, the control API)
+// post tasks. The data plane reads only the views the loop publishes and
+// each link's dataplane.Peer.
 type Manager struct {
 	cfg  Config
 	log  *slog.Logger
 	self nodeid.ID
 	boot uint64 // random per process: tells peers we restarted
-
-	tasks chan func()
-	done  chan struct{}
+	loop *taskloop.Loop
 
 	// Loop-only state.
 	links   map[nodeid.ID]*Link
+	up      map[nodeid.ID]*Link  // the links the last published view carries data on
+	view    *dataplane.View      // the last view published
 	present map[nodeid.ID]string // peer ID → name, from the rendezvous
 	names   map[nodeid.ID]string // from the rendezvous and certificates
 	retries map[nodeid.ID]*retry
 	stun    []string
 	turn    []iceserver.TURN
 	ring    *topology.Ring
+	od      *topology.OnDemand      // Add from the data plane, the rest on the loop
 	odSince map[nodeid.ID]time.Time // on-demand links wanted since
 	nextOD  time.Time               // next OnDemand.Tick
 	learnAt time.Time               // next renewal of the presence leases
 
-	// Shared with the data path.
-	snap     atomic.Pointer[snapshot]
-	mcast    atomic.Pointer[Multicast]
-	macs     macTable
-	od       *topology.OnDemand // Add from the data path, the rest on the loop
-	counters counters
-	tapMu    sync.Mutex // TAP writes come from the socket reader and relay readers
-	fwd      scratch    // Forward's buffers: TAP reader goroutine only
-	rcv      scratch    // Receive's buffers: socket reader goroutine only
+	badSignal atomic.Uint64 // signaling that does not parse or breaks the protocol
 }
 
 type retry struct {
@@ -168,24 +135,8 @@ type retry struct {
 // failed set-up.
 const maxKnocks = 3
 
-// counters are node-wide drops, by reason.
-type counters struct {
-	badSignal, unknownSource, authFailed, replayed, notData, noPath, tooLong, noMember atomic.Uint64
-	badRoute, noRoute, expired, badControl                                             atomic.Uint64
-	routedSent, routedForwarded, routedDelivered                                       atomic.Uint64
-}
-
-// SetMulticast installs the multicast router the data path consults.
-func (m *Manager) SetMulticast(mc Multicast) { m.mcast.Store(&mc) }
-
-func (m *Manager) multicast() Multicast {
-	if p := m.mcast.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// NewManager returns a manager; Run starts it.
+// NewManager returns a manager and registers its control messages with
+// the data plane; Run starts it.
 func NewManager(cfg Config) *Manager {
 	if cfg.MaxLinks <= 0 {
 		cfg.MaxLinks = 64
@@ -193,58 +144,47 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.OnDemand == nil {
+		cfg.OnDemand = topology.NewOnDemand(topology.OnDemandConfig{})
+	}
 	var b [8]byte
 	rand.Read(b[:])
 	m := &Manager{
 		cfg: cfg, log: cfg.Log, self: cfg.Identity.ID, boot: binary.BigEndian.Uint64(b[:]) | 1,
-		tasks:   make(chan func(), 256),
-		done:    make(chan struct{}),
+		loop:    taskloop.New(256),
 		links:   map[nodeid.ID]*Link{},
+		up:      map[nodeid.ID]*Link{},
+		view:    cfg.Data.View(),
 		present: map[nodeid.ID]string{},
 		names:   map[nodeid.ID]string{},
 		retries: map[nodeid.ID]*retry{},
 		ring:    topology.NewRing(cfg.Identity.ID, cfg.Ring),
+		od:      cfg.OnDemand,
 		odSince: map[nodeid.ID]time.Time{},
-		od:      topology.NewOnDemand(cfg.OnDemand),
 	}
-	m.snap.Store(&snapshot{})
-	m.macs.init()
+	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
+	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)
 	return m
 }
 
 // post runs f on the loop. After the loop has stopped, f is dropped.
-func (m *Manager) post(f func()) {
-	select {
-	case m.tasks <- f:
-	case <-m.done:
-	}
-}
+func (m *Manager) post(f func()) { m.loop.Post(f) }
 
 // call runs f on the loop and waits for it.
-func (m *Manager) call(f func()) bool {
-	ran := make(chan struct{})
-	m.post(func() { f(); close(ran) })
-	select {
-	case <-ran:
-		return true
-	case <-m.done:
-		return false
-	}
-}
+func (m *Manager) call(f func()) bool { return m.loop.Call(f) }
 
 // Run is the loop. It returns when ctx is done, after saying bye to every
 // peer and closing every link.
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	defer close(m.done)
+	defer m.loop.Close()
 	for {
 		select {
-		case f := <-m.tasks:
+		case f := <-m.loop.Tasks():
 			f()
 			m.step(time.Now())
 		case now := <-t.C:
-			m.macs.tick(now)
 			m.maintain(now)
 			m.step(now)
 		case <-ctx.Done():
@@ -302,12 +242,19 @@ func (m *Manager) OnRelay(from nodeid.ID, payload []byte) {
 	m.onSignal(from, payload, false)
 }
 
+// onSignalMessage takes link signaling that came through the overlay
+// (control kind 17, routed or direct).
+func (m *Manager) onSignalMessage(from nodeid.ID, payload []byte, _ bool) error {
+	m.onSignal(from, payload[1:], true)
+	return nil
+}
+
 // onSignal takes link signaling that came through the rendezvous or, with
 // overlay set, through the overlay.
 func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 	msg, err := parseLinkMsg(payload)
 	if err != nil {
-		m.counters.badSignal.Add(1)
+		m.badSignal.Add(1)
 		m.log.Debug("dropped link signaling", "from", from.Short(), "err", err)
 		return
 	}
@@ -383,7 +330,7 @@ func (m *Manager) sendTo(id nodeid.ID, msg *linkMsg) {
 		overlay = l.sigOverlay && m.routable(id)
 	}
 	if overlay {
-		err := m.SendControl(id, append([]byte{ctlSignal}, b...))
+		err := m.cfg.Data.SendControl(id, append([]byte{dataplane.KindSignal}, b...))
 		if err == nil {
 			return
 		}
@@ -411,9 +358,8 @@ func (m *Manager) viaOverlay(id nodeid.ID) bool {
 // ringBuilt reports whether this node's links to its successors are up.
 func (m *Manager) ringBuilt() bool {
 	succ, _ := m.ring.Desired(time.Now())
-	snap := m.snap.Load()
 	for _, id := range succ {
-		if snap.byID[id] == nil {
+		if !m.view.Linked(id) {
 			return false
 		}
 	}
@@ -421,17 +367,7 @@ func (m *Manager) ringBuilt() bool {
 }
 
 // routable reports whether messages for id can go through the overlay.
-func (m *Manager) routable(id nodeid.ID) bool {
-	snap := m.snap.Load()
-	if l, _ := snap.link(id); l != nil {
-		return true
-	}
-	if snap.routes == nil {
-		return false
-	}
-	_, ok := snap.routes.NextHop(id)
-	return ok
-}
+func (m *Manager) routable(id nodeid.ID) bool { return m.view.Reachable(id) }
 
 func (m *Manager) settings() nat.Settings {
 	st := m.cfg.NAT

@@ -7,22 +7,17 @@ package overlay
 //	Neighbors from a linked peer      ─► Ring.Apply
 //	bytes toward nodes (data path)    ─► OnDemand.Tick, once a second ─► Ring.SetOnDemand
 //	after every task and tick: step ─► Ring.Tick ─► connect / close / announce
-//	                                 ─► Ring.Routes ─► snapshot (data path)
+//	                                 ─► Ring.Routes ─► dataplane.View (publish)
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
-)
-
-// Control message kinds the manager keeps for itself (first payload
-// byte); others go to Config.OnControl. The node's own kinds are below 16.
-const (
-	ctlRing   = 16 // topology.Neighbors; accepted only over a direct link
-	ctlSignal = 17 // link signaling (linkMsg), routed or direct
 )
 
 // step does what the ring asks, and publishes its routes when they change.
@@ -38,7 +33,7 @@ func (m *Manager) step(now time.Time) {
 	if acts.Announce {
 		m.announce(now)
 	}
-	if m.ring.Routes(now) != m.snap.Load().routes {
+	if m.ring.Routes(now) != m.view.Routes() {
 		m.publish()
 	}
 }
@@ -93,55 +88,41 @@ func (m *Manager) closeLink(id nodeid.ID, now time.Time) {
 // announce sends this node's links to every linked peer.
 func (m *Manager) announce(now time.Time) {
 	payload := m.neighbors(now)
-	for _, l := range m.snap.Load().up {
-		if err := m.SendControl(l.peer, payload); err != nil {
-			l.log.Debug("neighbors not sent", "err", err)
+	for _, p := range m.view.Up() {
+		if err := m.cfg.Data.SendControl(p.ID, payload); err != nil {
+			m.log.Debug("neighbors not sent", "to", m.nameOf(p.ID), "err", err)
 		}
 	}
 }
 
 // announceTo sends this node's links to one peer.
 func (m *Manager) announceTo(id nodeid.ID, now time.Time) {
-	if err := m.SendControl(id, m.neighbors(now)); err != nil {
+	if err := m.cfg.Data.SendControl(id, m.neighbors(now)); err != nil {
 		m.log.Debug("neighbors not sent", "to", id.Short(), "err", err)
 	}
 }
 
 func (m *Manager) neighbors(now time.Time) []byte {
-	b, err := m.ring.Neighbors(now).AppendBinary([]byte{ctlRing})
+	b, err := m.ring.Neighbors(now).AppendBinary([]byte{dataplane.KindRing})
 	if err != nil {
 		m.log.Error("neighbors message", "err", err) // a bug: the ring builds valid ones
 	}
 	return b
 }
 
-// control dispatches a control message from node from; direct says it
-// came over the link to from rather than routed.
-func (m *Manager) control(from nodeid.ID, payload []byte, direct bool) {
-	if len(payload) == 0 {
-		m.counters.badControl.Add(1)
-		return
+// onRingMessage takes a peer's Neighbors (control kind 16) on a reader
+// goroutine. Only a node's own word on its links counts, so it must come
+// over the direct link.
+func (m *Manager) onRingMessage(from nodeid.ID, payload []byte, direct bool) error {
+	if !direct {
+		return ErrRoutedNeighbors
 	}
-	switch payload[0] {
-	case ctlRing:
-		if !direct {
-			m.counters.badControl.Add(1) // only a node's own word on its links
-			return
-		}
-		var nb topology.Neighbors
-		if err := nb.UnmarshalBinary(payload[1:]); err != nil {
-			m.counters.badControl.Add(1)
-			m.log.Debug("bad neighbors message", "from", from.Short(), "err", err)
-			return
-		}
-		m.post(func() { m.onNeighbors(from, &nb) })
-	case ctlSignal:
-		m.onSignal(from, payload[1:], true)
-	default:
-		if m.cfg.OnControl != nil {
-			m.cfg.OnControl(from, append([]byte(nil), payload...))
-		}
+	var nb topology.Neighbors
+	if err := nb.UnmarshalBinary(payload[1:]); err != nil {
+		return fmt.Errorf("neighbors message: %w", err)
 	}
+	m.post(func() { m.onNeighbors(from, &nb) })
+	return nil
 }
 
 // onNeighbors applies a peer's links. The first message on a link is
@@ -166,14 +147,12 @@ func (m *Manager) tickOnDemand(now time.Time) {
 	succ, chords := m.ring.Desired(now)
 	add, remove := m.od.Tick(now, append(succ, chords...))
 	for _, id := range add {
-		nid := id
-		m.odSince[nid] = now
-		m.log.Info("on-demand link wanted", "node", m.nameOf(nid), "rate_bits", m.od.Rate(id))
+		m.odSince[id] = now
+		m.log.Info("on-demand link wanted", "node", m.nameOf(id), "rate_bits", m.od.Rate(id))
 	}
 	for _, id := range remove {
-		nid := id
-		delete(m.odSince, nid)
-		m.log.Info("on-demand link released", "node", m.nameOf(nid), "rate_bits", m.od.Rate(id))
+		delete(m.odSince, id)
+		m.log.Info("on-demand link released", "node", m.nameOf(id), "rate_bits", m.od.Rate(id))
 	}
 	if len(add) > 0 || len(remove) > 0 {
 		m.ring.SetOnDemand(m.od.Links())
@@ -206,14 +185,12 @@ func (m *Manager) Ring() *control.RingStatus {
 	var out *control.RingStatus
 	m.call(func() {
 		now := time.Now()
-		snap := m.snap.Load()
 		node := func(id nodeid.ID) control.RingNode {
-			nid := id
-			return control.RingNode{Name: m.names[nid], NodeID: nid.String(), Up: snap.byID[nid] != nil}
+			return control.RingNode{Name: m.names[id], NodeID: id.String(), Up: m.view.Linked(id)}
 		}
 		succ, chords := m.ring.Desired(now)
 		known := m.ring.Known(now)
-		out = &control.RingStatus{Known: len(known), Links: len(snap.up)}
+		out = &control.RingStatus{Known: len(known), Links: len(m.view.Up())}
 		for _, id := range succ {
 			out.Successors = append(out.Successors, node(id))
 		}

@@ -1,9 +1,14 @@
 package overlay
 
 import (
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ipopd/ipopd/overlay/dataplane"
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 func TestParseLinkMsg(t *testing.T) {
@@ -49,5 +54,38 @@ func FuzzParseLinkMsg(f *testing.F) {
 		if err != nil || *again != *m {
 			t.Fatalf("re-parse of %+v: %+v, %v", m, again, err)
 		}
+	})
+}
+
+// FuzzControlHandlers feeds control payloads (what an authenticated but
+// misbehaving member could send, direct or routed) to link control's
+// handlers: the ring's Neighbors and link signaling. Nothing may panic;
+// what parses is handed to the loop.
+func FuzzControlHandlers(f *testing.F) {
+	f.Add([]byte{dataplane.KindSignal, 1, '{', '}'})
+	f.Add(append([]byte{dataplane.KindSignal, 0}, `{"kind":"knock","boot":7}`...))
+	f.Add([]byte{dataplane.KindRing, 1, 0x10, 0})
+	self := nodeid.ID(sha256.Sum256([]byte("self")))
+	from := nodeid.ID(sha256.Sum256([]byte("peer")))
+	m := NewManager(Config{Identity: &identity.Identity{Peer: identity.Peer{ID: self}}, Data: dataplane.New(dataplane.Config{Self: self, MTU: 1400})})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // drop what the handlers post, so they never block
+		for {
+			select {
+			case <-m.loop.Tasks():
+			case <-stop:
+				return
+			}
+		}
+	}()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// data[0] is the kind, data[1]&1 says direct, the rest follows the kind.
+		if len(data) < 2 {
+			return
+		}
+		payload, direct := append([]byte{data[0]}, data[2:]...), data[1]&1 == 1
+		_ = m.onRingMessage(from, payload, direct)
+		_ = m.onSignalMessage(from, payload, direct)
 	})
 }

@@ -1,12 +1,14 @@
 package overlay
 
 import (
+	"maps"
 	"net"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // Peers reports every link, as `ipopctl peers` shows them. It runs on the
@@ -22,8 +24,8 @@ func (m *Manager) Peers() control.Peers {
 				Name: l.peerName, NodeID: l.peer.String(), State: l.state.String(), Initiator: l.initiator,
 				Role: m.role(l.peer, succ, chords, od),
 				Path: l.pathType(), Reason: l.downReason,
-				TxPackets: l.stats.txPackets.Load(), TxBytes: l.stats.txBytes.Load(),
-				RxPackets: l.stats.rxPackets.Load(), RxBytes: l.stats.rxBytes.Load(), Dropped: l.stats.dropped.Load(),
+				TxPackets: l.dp.Stats.TxPackets.Load(), TxBytes: l.dp.Stats.TxBytes.Load(),
+				RxPackets: l.dp.Stats.RxPackets.Load(), RxBytes: l.dp.Stats.RxBytes.Load(), Dropped: l.dp.Stats.Dropped.Load(),
 			}
 			if l.localCand != nil {
 				ps.Local = net.JoinHostPort(l.localCand.Address(), strconv.Itoa(l.localCand.Port()))
@@ -41,13 +43,17 @@ func (m *Manager) Peers() control.Peers {
 		}
 	})
 	sort.Slice(out.Links, func(i, j int) bool { return out.Links[i].Name < out.Links[j].Name })
-	c := &m.counters
-	out.Drops = map[string]uint64{
-		"bad_signal": c.badSignal.Load(), "unknown_source": c.unknownSource.Load(), "auth_failed": c.authFailed.Load(),
-		"replayed": c.replayed.Load(), "not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.tooLong.Load(), "no_local_member": c.noMember.Load(),
-		"bad_route": c.badRoute.Load(), "no_route": c.noRoute.Load(), "ttl_expired": c.expired.Load(), "bad_control": c.badControl.Load(),
-	}
-	out.Routed = map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load()}
-	out.MACs = m.macs.size()
+	out.Drops = m.cfg.Data.Drops()
+	out.Drops["bad_signal"] = m.badSignal.Load()
+	out.Routed = m.cfg.Data.Routed()
+	out.MACs = m.cfg.Data.MACs()
+	return out
+}
+
+// Names returns the names of the nodes this node knows of (from the
+// rendezvous and from certificates), by ID.
+func (m *Manager) Names() map[nodeid.ID]string {
+	out := map[nodeid.ID]string{}
+	m.call(func() { maps.Copy(out, m.names) })
 	return out
 }

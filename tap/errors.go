@@ -13,6 +13,4 @@ var (
 	ErrExists = errors.New("tap: an interface with this name exists")
 	// ErrBridge means switch mode could not join the configured bridge.
 	ErrBridge = errors.New("tap: bridge")
-	// ErrFrameTooLong counts frames longer than the reader's buffer.
-	ErrFrameTooLong = errors.New("tap: frame longer than buffer")
 )

@@ -2,23 +2,22 @@ package node
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 
 	"github.com/ipopd/ipopd/config"
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay"
 	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/signal"
-	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
 )
 
-// links is the node's peer-link machinery: the UDP socket, the link manager
+// links is the node's peer-link machinery: the UDP socket, link control
 // and the rendezvous client.
 type links struct {
-	sock   *nat.Socket
+	sock   *nat.Socket // nil when no rendezvous is configured
 	mgr    *overlay.Manager
 	client *signal.Client // nil when no rendezvous is configured
 	watch  func(ctx context.Context)
@@ -28,34 +27,37 @@ func natSettings(cfg *config.Config, tapName string) nat.Settings {
 	return nat.Settings{STUN: cfg.STUN, TURN: cfg.TURN, Port: cfg.ICE.Port, Interfaces: cfg.ICE.Interfaces, Exclude: []string{tapName}}
 }
 
-func (n *Node) openLinks(cfg *config.Config) error {
-	st := natSettings(cfg, n.dev.Name())
-	sig := &signalProxy{}
-	mcfg := overlay.Config{
-		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: st, Signal: sig,
-		TAP: n.tapw, MTU: cfg.Tap.MTU, Log: n.log.With("sys", "links"),
-		OnControl: n.mcast.onControl, OnLink: n.mcast.onLink, Snoop: n.snoopRemote,
-		Ring: topology.RingConfig{Successors: cfg.Topology.Successors, Chords: cfg.Topology.Chords},
-		OnDemand: topology.OnDemandConfig{
-			Threshold: int64(cfg.Topology.OnDemand.Threshold),
-			Idle:      cfg.Topology.OnDemand.Idle,
-			MaxLinks:  cfg.Topology.OnDemand.MaxLinks,
-		},
-	}
-	if len(cfg.Rendezvous) > 0 {
-		sock, err := nat.Listen(st, n.log.With("sys", "nat"))
-		if err != nil {
-			return err
-		}
-		n.links.sock, n.links.watch, mcfg.Socket = sock, n.watchUnderlay, sock
-		n.log.Info("links: UDP socket open", "addr", sock.LocalAddr().String(), "rendezvous", cfg.Rendezvous)
-	}
-	n.links.mgr = overlay.NewManager(mcfg)
-	n.links.mgr.SetMulticast(n.mcast)
+// openSocket opens the node's UDP socket when a rendezvous is configured:
+// without one no link can be made, so there is no socket and no watcher.
+func (n *Node) openSocket(cfg *config.Config) error {
 	if len(cfg.Rendezvous) == 0 {
-		// Without a rendezvous no link can be made: no socket, no watcher.
 		n.log.Warn("no rendezvous configured: this node will not link to others")
 		return nil
+	}
+	sock, err := nat.Listen(natSettings(cfg, n.dev.Name()), nil, n.log.With("sys", "nat"))
+	if err != nil {
+		return err
+	}
+	n.links.sock, n.links.watch = sock, n.watchUnderlay
+	n.log.Info("links: UDP socket open", "addr", sock.LocalAddr().String(), "rendezvous", cfg.Rendezvous)
+	return nil
+}
+
+// openLinks makes link control and, with a rendezvous, its client.
+func (n *Node) openLinks(cfg *config.Config, od *topology.OnDemand) {
+	sig := &signalProxy{}
+	mcfg := overlay.Config{
+		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: natSettings(cfg, n.dev.Name()), Signal: sig,
+		Data: n.data, Log: n.log.With("sys", "links"), OnDemand: od,
+		Ring:   topology.RingConfig{Successors: cfg.Topology.Successors, Chords: cfg.Topology.Chords},
+		OnLink: n.onLink,
+	}
+	if n.links.sock != nil {
+		mcfg.Socket = n.links.sock
+	}
+	n.links.mgr = overlay.NewManager(mcfg)
+	if n.links.sock == nil {
+		return
 	}
 	mgr := n.links.mgr
 	n.links.client = signal.NewClient(signal.ClientConfig{
@@ -72,18 +74,30 @@ func (n *Node) openLinks(cfg *config.Config) error {
 		Log:     n.log.With("sys", "signal"),
 	})
 	sig.c.Store(n.links.client)
-	return nil
 }
 
-// run starts the socket reader, the manager and the rendezvous client, and
-// stops them in order when ctx ends: the manager first (it says bye to peers
+// onLink tells the planes of a link that came or went (link control's
+// loop; they only post).
+func (n *Node) onLink(peer nodeid.ID, ev overlay.LinkEvent) {
+	switch ev {
+	case overlay.LinkUp:
+		n.mcast.LinkUp(peer)
+		n.neigh.LinkUp(peer)
+	case overlay.LinkLost:
+		n.mcast.LinkLost(peer)
+		n.neigh.LinkLost(peer)
+	}
+}
+
+// run starts the socket reader, link control and the rendezvous client,
+// and stops them in order: link control first (it says bye to peers
 // through signaling), then signaling, then the socket.
-func (l *links) run(ctx context.Context, errc chan<- error) (wait func()) {
+func (l *links) run(data *dataplane.Plane, errc chan<- error) (wait func()) {
 	mctx, mcancel := context.WithCancel(context.Background())
 	cctx, ccancel := context.WithCancel(context.Background())
 	mdone, cdone := make(chan struct{}), make(chan struct{})
 	if l.sock != nil {
-		go func() { errc <- l.sock.Serve(l.mgr.Receive) }()
+		go func() { errc <- l.sock.Serve(data.NewReceiver().Receive) }()
 		go l.watch(mctx)
 	}
 	go func() { l.mgr.Run(mctx); close(mdone) }()
@@ -110,7 +124,7 @@ func (l *links) peers() control.Peers {
 	return p
 }
 
-// signalProxy lets the manager exist before the client (they refer to
+// signalProxy lets link control exist before the client (they refer to
 // each other); with no rendezvous it is never connected.
 type signalProxy struct{ c atomic.Pointer[signal.Client] }
 
@@ -124,25 +138,6 @@ func (s *signalProxy) Send(to nodeid.ID, payload []byte) error {
 func (s *signalProxy) Connected() bool {
 	c := s.c.Load()
 	return c != nil && c.Connected()
-}
-
-// tapWriter serialises TAP writes (the socket reader, relay readers and
-// the querier all write) and counts them.
-type tapWriter struct {
-	mu    sync.Mutex
-	dev   tap.Device
-	stats *tapStats
-}
-
-func (w *tapWriter) Write(frames [][]byte) (int, error) {
-	w.mu.Lock()
-	n, err := w.dev.Write(frames)
-	w.mu.Unlock()
-	w.stats.txFrames.Add(uint64(n))
-	for _, f := range frames[:n] {
-		w.stats.txBytes.Add(uint64(len(f)))
-	}
-	return n, err
 }
 
 // close closes the socket, if there is one; it is idempotent.

@@ -1,6 +1,20 @@
-// Package node wires one ipopd node together: identity, TAP, control API,
-// metrics and the data-path readers. It is the one place (besides cmd/) that
+// Package node wires one ipopd node together: identity, TAP, the data
+// plane and its readers, link control, the multicast and neighbour planes,
+// the control API and metrics. It is the one place (besides cmd/) that
 // imports across subsystems; each subsystem stays usable on its own.
+//
+// Goroutines of a running node, and what each owns:
+//
+//	TAP reader       dataplane.ReadTAP: the inside path, its batch and scratch
+//	socket reader    nat.Socket's reader, then dataplane.Receiver: the outside path
+//	relay readers    one per relayed link (dataplane.ReadRelay), started by link control
+//	link control     overlay.Manager.Run: links, signaling, ring; publishes the data plane's view
+//	multicast plane  mcast.Plane.Run: querier, membership table and advertiser
+//	neighbour plane  neigh.Plane.Run: host adverts, neighbour and MAC expiry
+//	rendezvous       signal.Client.Run (when configured), posting to link control
+//	underlay watcher netlink events, asking link control to restart links
+//	control API      HTTP on the unix socket; metrics on metrics.listen
+//	pion             agents' own goroutines, posting to link control
 package node
 
 import (
@@ -24,8 +38,13 @@ import (
 	"github.com/ipopd/ipopd/config"
 	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/mcast"
+	"github.com/ipopd/ipopd/overlay/neigh"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/tap"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // Options are the parts of a node that are not config: what cmd/ipopd or a
@@ -42,7 +61,7 @@ type Options struct {
 }
 
 // Node is a running ipopd node. Its fields are set by New and read-only
-// afterwards, except cfg (swapped whole on reload) and the atomic counters.
+// afterwards, except cfg (swapped whole on reload).
 type Node struct {
 	opts    Options
 	log     *slog.Logger
@@ -50,14 +69,13 @@ type Node struct {
 	id      *identity.Identity
 	ca      *x509.Certificate
 	dev     tap.Device
+	data    *dataplane.Plane
+	mcast   *mcast.Plane
+	neigh   *neigh.Plane
+	links   links
 	ctl     *control.Server
 	metrics *http.Server
 	reg     *prometheus.Registry
-	stats   tapStats
-	tapw    *tapWriter
-	mcast   *mcast
-	arp     *arp.Table
-	links   links
 	started time.Time
 
 	closeOnce sync.Once
@@ -92,18 +110,29 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.tapw = &tapWriter{dev: n.dev, stats: &n.stats}
 	router, err := igmp.New(igmpConfig(cfg, n.id.ID), opts.Now())
 	if err != nil {
 		n.dev.Close()
 		return nil, fmt.Errorf("igmp: %w", err)
 	}
-	n.mcast = newMcast(n, router, randomEpoch())
-	n.arp = arp.NewTable(arp.Config{})
-	if err := n.openLinks(cfg); err != nil {
+	if err := n.openSocket(cfg); err != nil {
 		n.dev.Close()
 		return nil, err
 	}
+	od := topology.NewOnDemand(topology.OnDemandConfig{
+		Threshold: int64(cfg.Topology.OnDemand.Threshold),
+		Idle:      cfg.Topology.OnDemand.Idle,
+		MaxLinks:  cfg.Topology.OnDemand.MaxLinks,
+	})
+	dcfg := dataplane.Config{Self: n.id.ID, MTU: n.dev.MTU(), TAP: n.dev, OnDemand: od, Log: n.log.With("sys", "data")}
+	if n.links.sock != nil {
+		dcfg.Socket = n.links.sock
+	}
+	n.data = dataplane.New(dcfg)
+	n.neigh = neigh.New(arp.NewTable(arp.Config{}), n.data, n.log.With("sys", "neigh"))
+	n.mcast = mcast.New(mcast.Config{Router: router, Data: n.data, Log: n.log.With("sys", "mcast"), OnSync: n.neigh.SendFull})
+	n.data.Attach(n.mcast, n.neigh)
+	n.openLinks(cfg, od)
 	if n.ctl, err = control.Listen(cfg.Control.Socket, n.log); err != nil {
 		n.links.close()
 		n.dev.Close()
@@ -111,8 +140,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	}
 	n.ctl.Handle("/v1/status", func() (any, error) { return n.Status(), nil })
 	n.ctl.Handle("/v1/peers", func() (any, error) { return n.links.peers(), nil })
-	n.ctl.Handle("/v1/groups", func() (any, error) { return n.groups(), nil })
-	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neighbours(), nil })
+	n.ctl.Handle("/v1/groups", func() (any, error) { return n.mcast.Status(n.names()), nil })
+	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neigh.Status(n.names()), nil })
 	n.reg = n.newRegistry()
 	if cfg.Metrics.Listen != "" {
 		if err := n.listenMetrics(cfg.Metrics.Listen); err != nil {
@@ -123,6 +152,12 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// names looks up the names of nodes for status output.
+func (n *Node) names() func(nodeid.ID) string {
+	m := n.links.mgr.Names()
+	return func(id nodeid.ID) string { return m[id] }
 }
 
 func loadIdentity(cfg *config.Config, now time.Time) (*identity.Identity, *x509.Certificate, error) {
@@ -170,7 +205,7 @@ func (n *Node) listenMetrics(addr string) error {
 func (n *Node) newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&tapCollector{n: n}, mcastCollector{mc: n.mcast})
+	reg.MustRegister(&tapCollector{n: n}, n.mcast.Collector())
 	return reg
 }
 
@@ -179,10 +214,12 @@ func (n *Node) newRegistry() *prometheus.Registry {
 func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- n.ctl.Serve() }()
-	go func() { errc <- n.readTAP() }()
-	stopLinks := n.links.run(ctx, errc)
-	mctx, stopMcast := context.WithCancel(context.Background())
-	go n.mcast.run(mctx)
+	go func() { errc <- n.data.ReadTAP() }()
+	stopLinks := n.links.run(n.data, errc)
+	pctx, stopPlanes := context.WithCancel(context.Background())
+	planes := make(chan struct{}, 2)
+	go func() { n.mcast.Run(pctx); planes <- struct{}{} }()
+	go func() { n.neigh.Run(pctx); planes <- struct{}{} }()
 	cfg := n.cfg.Load()
 	n.log.Info("ipopd up", "network", cfg.Network, "tap", n.dev.Name(), "mode", cfg.Tap.Mode,
 		"mtu", n.dev.MTU(), "mac", n.dev.HardwareAddr().String(), "control", cfg.Control.Socket)
@@ -195,7 +232,9 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	stopLinks()
-	stopMcast()
+	stopPlanes()
+	<-planes
+	<-planes
 	if cerr := n.Close(); err == nil {
 		err = cerr
 	}

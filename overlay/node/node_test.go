@@ -7,9 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/ipopd/ipopd/config"
 	"github.com/ipopd/ipopd/igmp"
@@ -23,7 +24,7 @@ import (
 // answers the control API, queries on its TAP, turns a host's IGMPv3 report
 // into a local membership, and stops cleanly without leaking goroutines.
 func TestNodeInProcess(t *testing.T) {
-	before := runtime.NumGoroutine()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	if _, err := identity.InitCA("test", filepath.Join(dir, "ca"), time.Hour); err != nil {
 		t.Fatal(err)
@@ -86,13 +87,5 @@ func TestNodeInProcess(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
-	}
-	deadline = time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > before+2 {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("%d goroutines after Run, %d before:\n%s", g, before, buf[:runtime.Stack(buf, true)])
 	}
 }

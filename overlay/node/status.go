@@ -17,9 +17,10 @@ func (n *Node) Status() control.Status {
 	if cfg.Tap.Address6.IsValid() {
 		addrs = append(addrs, cfg.Tap.Address6.String())
 	}
+	ts := n.data.TAPStats()
 	rx := make(map[string]uint64, tap.NumClasses)
 	for c := range tap.NumClasses {
-		rx[c.String()] = n.stats.rxFrames[c].Load()
+		rx[c.String()] = ts.RxFrames[c]
 	}
 	var ring *control.RingStatus
 	if n.links.mgr != nil {
@@ -42,9 +43,9 @@ func (n *Node) Status() control.Status {
 			Addresses: addrs,
 			Bridge:    cfg.Tap.Bridge,
 			RxFrames:  rx,
-			RxBytes:   n.stats.rxBytes.Load(),
-			TxFrames:  n.stats.txFrames.Load(),
-			TxBytes:   n.stats.txBytes.Load(),
+			RxBytes:   ts.RxBytes,
+			TxFrames:  ts.TxFrames,
+			TxBytes:   ts.TxBytes,
 			Dropped:   n.dev.Dropped(),
 		},
 	}

@@ -1,0 +1,192 @@
+package dataplane
+
+// The outside: packets from the node's socket and from relayed links, to
+// the TAP or on to the next node.
+//
+//	socket reader ──Receive(batch)──► per packet: peer by source address (View)
+//	   data ──► open: AES-GCM + replay window ──► by flags:
+//	      routed ──► route header: for another node? re-seal for the next hop,
+//	                 or fan a broadcast on, and deliver it here too
+//	      control ─► the handler of its kind (HandleControl)
+//	      frame ───► deliver ▼
+//	   DTLS ──► the peer's handshake (records copied)
+//	deliver: tap.Parse, once ─► length check ─► learn the source MAC
+//	         ─► Neighbours.Remote (ARP, ND) ─► Multicast.Deliver (groups)
+//	──► drain: TAP Write (batch); packets passed on: socket WriteBatch
+//
+//	relay reader (ReadRelay, one per link; carries traffic only on relayed
+//	paths, where pion's TURN conn is the only way in) ──► the same, one
+//	packet at a time
+//
+// Receive runs only on the socket reader goroutine and each ReadRelay on
+// its own, each with its own scratch; packets handed in are borrowed until
+// the call returns.
+
+import (
+	"errors"
+	"io"
+
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/wire"
+	"github.com/ipopd/ipopd/tap"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// Receiver is one reader's state for the outside path.
+type Receiver struct {
+	p *Plane
+	s scratch
+}
+
+// NewReceiver returns the state of one outside reader (the socket
+// reader's nat.Handler is its Receive).
+func (p *Plane) NewReceiver() *Receiver { return &Receiver{p: p} }
+
+// Receive takes a batch from the socket reader: data packets and DTLS
+// records from peers (STUN never reaches here).
+func (r *Receiver) Receive(batch []nat.Packet) {
+	p, s := r.p, &r.s
+	v := p.view.Load()
+	for _, pkt := range batch {
+		peer := v.byAddr[pkt.Addr]
+		if peer == nil {
+			p.counters.unknownSource.Add(1)
+			continue
+		}
+		if s.used >= scratchSlots {
+			p.drain(s)
+		}
+		p.outside(s, v, peer, pkt.Data)
+	}
+	p.drain(s)
+}
+
+// ReadRelay reads what arrives through a link's ICE conn until it fails
+// (the link closed it). On host and srflx paths nothing does (the socket
+// gets it first); on relayed paths it is the only way in.
+func (p *Plane) ReadRelay(peer *Peer, conn io.Reader) {
+	var s scratch
+	buf := make([]byte, 65536)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		p.outside(&s, p.view.Load(), peer, buf[:n])
+		p.drain(&s)
+	}
+}
+
+// outside handles one packet from peer.
+func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
+	switch {
+	case wire.IsData(pkt):
+		pa := peer.path.Load()
+		if pa == nil {
+			p.counters.noPath.Add(1)
+			return
+		}
+		f, flags, err := pa.Session.OpenFlags(s.next(p.maxPacket())[:0], pkt)
+		if err != nil {
+			peer.Stats.Dropped.Add(1)
+			if errors.Is(err, wire.ErrReplay) {
+				p.counters.replayed.Add(1)
+			} else {
+				p.counters.authFailed.Add(1)
+			}
+			return
+		}
+		peer.Stats.RxPackets.Add(1)
+		peer.Stats.RxBytes.Add(uint64(len(f)))
+		switch {
+		case flags&wire.FlagRouted != 0:
+			p.routed(s, v, f)
+		case flags&wire.FlagControl != 0:
+			p.control(peer.ID, f, true)
+		default:
+			p.deliver(s, peer.ID, f)
+		}
+	case len(pkt) > 0 && pkt[0] >= 20 && pkt[0] <= 63: // DTLS (RFC 7983)
+		if h := peer.handshake.Load(); h != nil {
+			h.h.Deliver(pkt)
+		}
+	default:
+		p.counters.notData.Add(1)
+	}
+}
+
+// routed handles a packet that carries a route header: passes it on
+// toward its destination, or fans a broadcast out, and takes what is
+// for this node.
+func (p *Plane) routed(s *scratch, v *View, payload []byte) {
+	h, inner, err := topology.ParseRoute(payload)
+	if err != nil || h.Src == p.self {
+		p.counters.badRoute.Add(1)
+		return
+	}
+	if v.routes == nil {
+		p.counters.noRoute.Add(1)
+		return
+	}
+	if h.Broadcast {
+		if h.TTL > 1 {
+			next := h
+			next.TTL--
+			p.fanout(s, v, next, inner)
+		}
+	} else {
+		next, verdict := v.routes.Forward(&h)
+		switch verdict {
+		case topology.Forward:
+			if peer, pa := v.path(next); peer != nil {
+				p.sealRouted(s, peer, pa, &h, inner)
+				p.counters.routedForwarded.Add(1)
+			} else {
+				p.counters.noRoute.Add(1)
+			}
+			return
+		case topology.Expired:
+			p.counters.expired.Add(1)
+			return
+		case topology.NoRoute:
+			p.counters.noRoute.Add(1)
+			return
+		}
+	}
+	p.counters.routedDelivered.Add(1)
+	if h.Control {
+		p.control(h.Src, inner, false)
+		return
+	}
+	p.deliver(s, h.Src, inner)
+}
+
+// deliver checks a frame that node from sent us, learns from it, and
+// queues it for the TAP if it goes there. f lives in s until the drain.
+func (p *Plane) deliver(s *scratch, from nodeid.ID, f []byte) {
+	if len(f) < tap.EthHeaderLen || len(f) > p.maxFrame() {
+		p.counters.badLength.Add(1)
+		return
+	}
+	pf := tap.Parse(f)
+	if f[6]&1 == 0 {
+		p.macs.learn([6]byte(f[6:12]), from)
+	}
+	switch pf.Class {
+	case tap.ClassARP, tap.ClassNDP:
+		if p.neigh != nil {
+			p.neigh.Remote(from, f)
+		}
+	case tap.ClassIGMP, tap.ClassMLD:
+		// Never data: a node that sends them breaks the protocol.
+		p.counters.noMember.Add(1)
+		return
+	case tap.ClassMulticast:
+		if p.mcast != nil && !p.mcast.Deliver(&pf, f) {
+			p.counters.noMember.Add(1)
+			return
+		}
+	}
+	s.frames = append(s.frames, f)
+}

@@ -1,0 +1,86 @@
+package dataplane
+
+import (
+	"crypto/sha256"
+	"testing"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// routedPlane is a plane with no links but a routing view naming three
+// other nodes, so that routed() and control() run their decisions.
+func routedPlane(tb testing.TB) (*Plane, []nodeid.ID) {
+	self := nodeid.ID(sha256.Sum256([]byte("self")))
+	p := New(Config{Self: self, MTU: 1400})
+	var peers []nodeid.ID
+	for _, s := range []string{"a", "b", "c"} {
+		peers = append(peers, sha256.Sum256([]byte(s)))
+	}
+	p.Publish(NewView(nil, topology.NewRoutes(self, peers, nil)))
+	return p, peers
+}
+
+// TestRoutedVerdicts: a routed packet for this node is delivered, one for
+// another node with no link to the next hop is counted as no route, a
+// header from this node itself or a malformed one is a bad route, and an
+// expired TTL is counted; nothing panics and nothing is sent.
+func TestRoutedVerdicts(t *testing.T) {
+	p, peers := routedPlane(t)
+	self := p.self
+	frame := make([]byte, 60)
+	frame[0] = 0x02 // unicast destination
+	pkt := func(h topology.Route, payload []byte) []byte {
+		b, err := h.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, payload...)
+	}
+	var s scratch
+	v := p.View()
+	p.routed(&s, v, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5}, frame))
+	if len(s.frames) != 1 || len(s.frames[0]) != len(frame) {
+		t.Errorf("frame for us: queued %d frames", len(s.frames))
+	}
+	if p.counters.routedDelivered.Load() != 1 {
+		t.Errorf("delivered = %d", p.counters.routedDelivered.Load())
+	}
+	s.frames = s.frames[:0]
+	far := nodeid.ID(sha256.Sum256([]byte("far away")))
+	if p.routed(&s, v, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 5}, frame)); len(s.frames) != 0 {
+		t.Error("a packet for another node was delivered here")
+	}
+	if p.routed(&s, v, pkt(topology.Route{Src: self, Dst: peers[0], TTL: 5}, frame)); len(s.frames) != 0 || p.counters.badRoute.Load() != 1 {
+		t.Errorf("own packet back: bad_route = %d", p.counters.badRoute.Load())
+	}
+	if p.routed(&s, v, []byte{0x20, 0, 1}); len(s.frames) != 0 || p.counters.badRoute.Load() != 2 {
+		t.Errorf("truncated header: bad_route = %d", p.counters.badRoute.Load())
+	}
+	p.routed(&s, v, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 1}, frame))
+	if p.counters.expired.Load()+p.counters.noRoute.Load() < 2 {
+		t.Errorf("far packets: expired %d, no route %d", p.counters.expired.Load(), p.counters.noRoute.Load())
+	}
+	if len(s.pkts) != 0 {
+		t.Errorf("%d packets built with no link up", len(s.pkts))
+	}
+}
+
+// FuzzRouted feeds decrypted payloads (what an authenticated but
+// misbehaving member could send) to the routed-packet and control paths.
+func FuzzRouted(f *testing.F) {
+	h := topology.Route{Src: sha256.Sum256([]byte("a")), Dst: sha256.Sum256([]byte("self")), TTL: 3, Control: true}
+	b, _ := h.AppendBinary(nil)
+	f.Add(append(b, KindSignal, '{', '}'))
+	f.Add(append(b, KindRing, 0x10, 0))
+	h.Control, h.Broadcast = false, true
+	b, _ = h.AppendBinary(nil)
+	f.Add(append(b, make([]byte, 60)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, _ := routedPlane(t)
+		p.HandleControl(KindRing, func(nodeid.ID, []byte, bool) error { return nil })
+		var s scratch
+		p.routed(&s, p.View(), data)
+		p.control(h.Src, data, true)
+	})
+}

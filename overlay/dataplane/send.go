@@ -1,0 +1,168 @@
+package dataplane
+
+// Sealing and sending, shared by both directions and by control messages.
+//
+//	toNode(id):  linked?  seal(payload) for its link
+//	             else     route header {self, id, HopLimit} + seal for Routes.NextHop(id)
+//	flood:       ring?    one routed broadcast copy per Routes.Fanout branch
+//	             else     seal for every up link
+//	seal ─► scratch.pkts ... drain ─► Socket.WriteBatch (sendmmsg)
+//	        relayed path: Path.Relay.Write at once, one packet
+//
+// A scratch belongs to one goroutine (a reader, or one SendControl call)
+// and is passed down, never shared; packets built in it are sent at the
+// next drain, which frees its buffers for reuse.
+
+import (
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/wire"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// scratchSlots is how many packets a reader builds before it drains; it
+// drains only between input items, so one item (a broadcast to many
+// branches) may go over it.
+const scratchSlots = 128
+
+// scratch holds one goroutine's reusable buffers.
+type scratch struct {
+	bufs     [][]byte
+	used     int
+	pkts     []nat.Packet // to send at drain
+	frames   [][]byte     // to write to the TAP at drain
+	targets  []nodeid.ID
+	branches []topology.Branch
+	plain    []byte // route header + payload, before sealing
+}
+
+func (s *scratch) next(size int) []byte {
+	if s.used == len(s.bufs) {
+		s.bufs = append(s.bufs, make([]byte, size))
+	}
+	b := s.bufs[s.used]
+	if cap(b) < size {
+		b = make([]byte, size)
+		s.bufs[s.used] = b
+	}
+	s.used++
+	return b[:size]
+}
+
+// maxPacket is the longest payload plus everything sealing adds.
+func (p *Plane) maxPacket() int { return p.maxFrame() + topology.RouteHeaderLen + wire.Overhead }
+
+// toNode sends a frame (flags 0) or control message (FlagControl) to node
+// id: over its link, else routed through the ring. It reports false when
+// there is no way (the caller may flood). Frames count toward an
+// on-demand link either way.
+func (p *Plane) toNode(s *scratch, v *View, id nodeid.ID, flags byte, payload []byte) bool {
+	if peer, pa := v.path(id); peer != nil {
+		p.countToward(id, flags, payload)
+		p.seal(s, peer, pa, flags, payload)
+		return true
+	}
+	peer, pa := p.nextHop(v, id)
+	if peer == nil {
+		return false
+	}
+	p.countToward(id, flags, payload)
+	h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Control: flags&wire.FlagControl != 0}
+	p.sealRouted(s, peer, pa, &h, payload)
+	p.counters.routedSent.Add(1)
+	return true
+}
+
+func (p *Plane) countToward(id nodeid.ID, flags byte, payload []byte) {
+	if flags == 0 && p.cfg.OnDemand != nil {
+		p.cfg.OnDemand.Add(id, len(payload))
+	}
+}
+
+// nextHop is the up link to hand a packet for id to.
+func (p *Plane) nextHop(v *View, id nodeid.ID) (*Peer, *Path) {
+	if v.routes == nil {
+		return nil, nil
+	}
+	next, ok := v.routes.NextHop(id)
+	if !ok {
+		p.counters.noRoute.Add(1)
+		return nil, nil
+	}
+	return v.path(next)
+}
+
+// flood sends a frame (or, with flags FlagControl, a control message) to
+// every node: one copy per link when there is no ring yet, else a
+// broadcast along the ring (topology.Fanout), which reaches each node once.
+func (p *Plane) flood(s *scratch, v *View, payload []byte, flags byte) {
+	if v.routes == nil {
+		for _, peer := range v.up {
+			if pa := peer.path.Load(); pa != nil {
+				p.seal(s, peer, pa, flags, payload)
+			}
+		}
+		return
+	}
+	h := topology.Route{Src: p.self, Dst: p.self, TTL: topology.HopLimit, Broadcast: true, Control: flags&wire.FlagControl != 0}
+	p.fanout(s, v, h, payload)
+}
+
+// fanout sends broadcast h (its Dst the end of the arc to cover) on, one
+// copy per branch.
+func (p *Plane) fanout(s *scratch, v *View, h topology.Route, payload []byte) {
+	s.branches = v.routes.Fanout(h.Dst, s.branches[:0])
+	for _, b := range s.branches {
+		if peer, pa := v.path(b.To); peer != nil {
+			h.Dst = b.Limit
+			p.sealRouted(s, peer, pa, &h, payload)
+		}
+	}
+}
+
+func (p *Plane) sealRouted(s *scratch, peer *Peer, pa *Path, h *topology.Route, payload []byte) {
+	var err error
+	if s.plain, err = h.AppendBinary(s.plain[:0]); err != nil {
+		p.counters.badRoute.Add(1)
+		return
+	}
+	s.plain = append(s.plain, payload...)
+	p.seal(s, peer, pa, wire.FlagRouted, s.plain)
+}
+
+func (p *Plane) seal(s *scratch, peer *Peer, pa *Path, flags byte, payload []byte) {
+	pkt, err := pa.Session.SealFlags(s.next(p.maxPacket())[:0], flags, payload)
+	if err != nil {
+		peer.Stats.Dropped.Add(1)
+		return
+	}
+	peer.Stats.TxPackets.Add(1)
+	peer.Stats.TxBytes.Add(uint64(len(payload)))
+	if pa.Relay != nil {
+		// Relayed: pion's TURN client owns that path.
+		if _, err := pa.Relay.Write(pkt); err != nil {
+			peer.Stats.Dropped.Add(1)
+		}
+		return
+	}
+	s.pkts = append(s.pkts, nat.Packet{Data: pkt, Addr: pa.Remote})
+}
+
+// drain sends the packets built and writes the frames collected, then
+// frees the scratch buffers for reuse.
+func (p *Plane) drain(s *scratch) {
+	if len(s.pkts) > 0 && p.cfg.Socket != nil {
+		if n, err := p.cfg.Socket.WriteBatch(s.pkts); err != nil {
+			p.log.Debug("socket write", "sent", n, "of", len(s.pkts), "err", err)
+		}
+	}
+	clear(s.pkts)
+	s.pkts = s.pkts[:0]
+	if len(s.frames) > 0 {
+		if _, err := p.WriteTAP(s.frames); err != nil {
+			p.log.Debug("tap write", "err", err)
+		}
+	}
+	clear(s.frames)
+	s.frames, s.used = s.frames[:0], 0
+}

@@ -1,0 +1,65 @@
+package dataplane
+
+import (
+	"sync/atomic"
+
+	"github.com/ipopd/ipopd/tap"
+)
+
+// counters are node-wide drops by reason and routed traffic; hot, so
+// atomics bumped by the readers.
+type counters struct {
+	unknownSource, authFailed, replayed, notData, noPath, badLength, noMember atomic.Uint64
+	badRoute, noRoute, expired, badControl                                    atomic.Uint64
+	routedSent, routedForwarded, routedDelivered                              atomic.Uint64
+}
+
+// Drops returns the drop counters by reason, as `ipopctl peers` shows them.
+func (p *Plane) Drops() map[string]uint64 {
+	c := &p.counters
+	return map[string]uint64{
+		"unknown_source": c.unknownSource.Load(), "auth_failed": c.authFailed.Load(), "replayed": c.replayed.Load(),
+		"not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.badLength.Load(),
+		"no_local_member": c.noMember.Load(), "bad_route": c.badRoute.Load(), "no_route": c.noRoute.Load(),
+		"ttl_expired": c.expired.Load(), "bad_control": c.badControl.Load(),
+	}
+}
+
+// Routed returns how many routed packets this node sent, forwarded and
+// had delivered.
+func (p *Plane) Routed() map[string]uint64 {
+	c := &p.counters
+	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load()}
+}
+
+// MACs is the number of learned MACs.
+func (p *Plane) MACs() int { return p.macs.size() }
+
+// tapStats are the TAP's counters: one writer per field family (the TAP
+// reader for rx, TAP writers for tx), lock-free readers.
+type tapStats struct {
+	rxFrames [tap.NumClasses]atomic.Uint64
+	rxBytes  atomic.Uint64
+	txFrames atomic.Uint64
+	txBytes  atomic.Uint64
+	batches  atomic.Uint64
+}
+
+// TAPStats are cumulative TAP counters.
+type TAPStats struct {
+	RxFrames [tap.NumClasses]uint64 // frames read, by class
+	RxBytes  uint64
+	TxFrames uint64 // frames written (from the overlay and the node's own)
+	TxBytes  uint64
+	Batches  uint64 // reads (each returns a batch)
+}
+
+// TAPStats returns the TAP counters.
+func (p *Plane) TAPStats() TAPStats {
+	s := &p.tapStats
+	out := TAPStats{RxBytes: s.rxBytes.Load(), TxFrames: s.txFrames.Load(), TxBytes: s.txBytes.Load(), Batches: s.batches.Load()}
+	for c := range tap.NumClasses {
+		out.RxFrames[c] = s.rxFrames[c].Load()
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package dataplane
+
+import (
+	"io"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/wire"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// View is the data plane's picture of the links: which peer a packet from
+// an address belongs to, which peers carry data, and the ring's routes.
+// It is immutable: link control builds a new one on every change and
+// publishes it (Plane.Publish); readers load it once per batch.
+type View struct {
+	byAddr map[netip.AddrPort]*Peer // by the selected pair's remote address
+	byID   map[nodeid.ID]*Peer      // peers whose link carries data
+	up     []*Peer                  // the same, as a list
+	routes *topology.Routes         // nil: no ring yet, floods go to every link
+}
+
+// Link is one link as link control describes it to NewView.
+type Link struct {
+	Peer *Peer
+	// Addr is the selected pair's remote address (zero before ICE chose
+	// one): packets and DTLS records from it belong to Peer.
+	Addr netip.AddrPort
+	// Up: the link has keys (Peer.Path is set) and carries data.
+	Up bool
+}
+
+// NewView builds a view of links with the ring's routes (nil before the
+// ring has any).
+func NewView(links []Link, routes *topology.Routes) *View {
+	v := &View{byAddr: make(map[netip.AddrPort]*Peer, len(links)), byID: make(map[nodeid.ID]*Peer, len(links)), routes: routes}
+	for _, l := range links {
+		if l.Addr.IsValid() {
+			v.byAddr[l.Addr] = l.Peer
+		}
+		if l.Up {
+			v.up = append(v.up, l.Peer)
+			v.byID[l.Peer.ID] = l.Peer
+		}
+	}
+	return v
+}
+
+var emptyView = NewView(nil, nil)
+
+// Linked reports whether id has a link that carries data.
+func (v *View) Linked(id nodeid.ID) bool { return v.byID[id] != nil }
+
+// Up lists the peers whose links carry data. The slice is the view's: do
+// not modify it.
+func (v *View) Up() []*Peer { return v.up }
+
+// Routes is the ring's routing view, nil before there is a ring.
+func (v *View) Routes() *topology.Routes { return v.routes }
+
+// Reachable reports whether messages for id can go through the overlay:
+// over its link, or routed to a linked node nearer it.
+func (v *View) Reachable(id nodeid.ID) bool {
+	if p, _ := v.path(id); p != nil {
+		return true
+	}
+	if v.routes == nil {
+		return false
+	}
+	_, ok := v.routes.NextHop(id)
+	return ok
+}
+
+// path returns the peer and path of the up link to id, if any.
+func (v *View) path(id nodeid.ID) (*Peer, *Path) {
+	if p := v.byID[id]; p != nil {
+		if pa := p.path.Load(); pa != nil {
+			return p, pa
+		}
+	}
+	return nil, nil
+}
+
+// Peer is one link's state that the data plane uses and counts. Link
+// control creates it with the link, sets its handshake while DTLS runs and
+// its Path once keys exist; the data plane only reads those (atomics), so
+// no lock is shared with it.
+type Peer struct {
+	ID    nodeid.ID
+	Stats PeerStats
+
+	path      atomic.Pointer[Path]
+	handshake atomic.Pointer[handshakeRef]
+}
+
+// NewPeer returns the data-plane state of a new link to id.
+func NewPeer(id nodeid.ID) *Peer { return &Peer{ID: id} }
+
+// Path is how to send to an up link; immutable, swapped whole.
+type Path struct {
+	Session *wire.Session
+	Remote  netip.AddrPort // where to send on the node's socket
+	// Relay, when not nil, is our side's TURN allocation (pion's conn):
+	// packets go through it, one Write each, instead of the socket.
+	Relay io.Writer
+}
+
+// SetPath installs the path data goes on (nil: the link carries no data).
+func (p *Peer) SetPath(pa *Path) { p.path.Store(pa) }
+
+// Path returns the current path, nil when the link carries no data.
+func (p *Peer) Path() *Path { return p.path.Load() }
+
+// Handshake takes the DTLS records that arrive for a link while its
+// handshake runs. Deliver must copy what it keeps and must not block.
+type Handshake interface{ Deliver(record []byte) bool }
+
+type handshakeRef struct{ h Handshake }
+
+// SetHandshake routes DTLS records from the link's address to h (nil: drop
+// them).
+func (p *Peer) SetHandshake(h Handshake) {
+	if h == nil {
+		p.handshake.Store(nil)
+		return
+	}
+	p.handshake.Store(&handshakeRef{h})
+}
+
+// PeerStats are one link's counters, bumped by the readers.
+type PeerStats struct {
+	TxPackets, TxBytes, RxPackets, RxBytes, Dropped atomic.Uint64
+}

@@ -1,0 +1,255 @@
+// Package mcast is the node's multicast plane: the IGMP/MLD querier on the
+// TAP, this node's memberships advertised to the overlay, the other nodes'
+// memberships, and the per-frame decisions the data plane asks of it.
+//
+//	TAP reader ──IGMP/MLD frames (copies)──► loop: igmp.Router (querier) ──► queries ──► TAP
+//	                                                │ events: group → local filter
+//	                                                ▼
+//	                                         topology.Advertiser ──delta──► every node (ring broadcast)
+//	nodes ──control kind 1──► loop: topology.Table ──► View (who wants what)
+//	                                                │
+//	data plane (TAP and socket readers) ◄── state: View + local filters (immutable, atomic)
+//
+// All membership state changes on one loop (taskloop); the data plane
+// reads only the immutable state, replaced whole on every change.
+package mcast
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/igmp/filter"
+	"github.com/ipopd/ipopd/overlay/dataplane"
+	"github.com/ipopd/ipopd/overlay/internal/taskloop"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// Membership refresh: a full state to every node this often; nodes expire
+// ours after three missed refreshes (topology's rule). A lost link removes
+// the peer's memberships at once and asks it for a full state (routed): a
+// peer that is still there answers at once. A node that joins broadcasts
+// its state and asks every node for theirs (JoinDelay after its first
+// link, so that its ring links are up).
+const (
+	RefreshInterval = 30 * time.Second
+	JoinDelay       = 2 * time.Second
+	expireCheck     = 5 * time.Second
+)
+
+// Config is what a Plane needs; Router and Data are required.
+type Config struct {
+	Router *igmp.Router
+	Data   dataplane.Control
+	Log    *slog.Logger
+	// OnSync is called on the plane's loop when node from asks for our
+	// state (it lost track of us): other planes answer it too.
+	OnSync func(from nodeid.ID)
+}
+
+// Plane is the multicast plane of one node.
+type Plane struct {
+	cfg  Config
+	log  *slog.Logger
+	loop *taskloop.Loop
+	// frames carries IGMP/MLD frames from the TAP reader; a full queue
+	// drops (the querier asks again).
+	frames chan []byte
+	drops  atomic.Uint64
+
+	// Loop-only.
+	router *igmp.Router
+	adv    *topology.Advertiser
+	table  *topology.Table
+	joined bool // the join broadcast is done or scheduled
+
+	state atomic.Pointer[state]
+}
+
+// state is what the data plane reads.
+type state struct {
+	view  *topology.View
+	local map[netip.Addr]filter.Filter // groups with local members
+	stats *groupStats
+}
+
+// New returns the plane and registers its control messages (kind 1) with
+// the data plane; Run starts it.
+func New(cfg Config) *Plane {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	mc := &Plane{cfg: cfg, log: cfg.Log, loop: taskloop.New(1024), frames: make(chan []byte, 256),
+		router: cfg.Router, adv: topology.NewAdvertiser(randomEpoch()), table: topology.NewTable()}
+	mc.adv.SetRefresh(RefreshInterval) // what peers are told is what we do
+	mc.state.Store(&state{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats()})
+	cfg.Data.HandleControl(dataplane.KindMembership, mc.onControl)
+	return mc
+}
+
+func randomEpoch() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) | 1
+}
+
+// Membership hands an IGMP/MLD frame from the TAP reader to the loop
+// (dataplane.Multicast).
+func (mc *Plane) Membership(frame []byte) {
+	select {
+	case mc.frames <- slices.Clone(frame):
+	default:
+		mc.drops.Add(1)
+	}
+}
+
+// Run is the plane's loop; it returns when ctx is done.
+func (mc *Plane) Run(ctx context.Context) {
+	defer mc.loop.Close()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	refresh := time.NewTicker(RefreshInterval)
+	defer refresh.Stop()
+	expire := time.NewTicker(expireCheck)
+	defer expire.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-mc.frames:
+			if err := mc.router.Input(time.Now(), f); err != nil {
+				mc.log.Debug("igmp/mld frame refused", "err", err)
+			}
+		case f := <-mc.loop.Tasks():
+			f()
+		case now := <-timer.C:
+			mc.router.Advance(now)
+		case <-refresh.C:
+			mc.sendAll(mc.adv.Full())
+		case now := <-expire.C:
+			if mc.table.Expire(now) {
+				mc.publish()
+			}
+		}
+		mc.afterRouter()
+		if next := mc.router.Next(); !next.IsZero() {
+			timer.Reset(max(time.Until(next), 0))
+		}
+	}
+}
+
+// afterRouter writes the router's queries and turns its events into
+// advertisements.
+func (mc *Plane) afterRouter() {
+	if out := mc.router.TakeOutput(); len(out) > 0 {
+		if _, err := mc.cfg.Data.WriteTAP(out); err != nil {
+			mc.log.Debug("writing queries", "err", err)
+		}
+	}
+	evs := mc.router.TakeEvents()
+	for _, ev := range evs {
+		mc.log.Info("local membership", "group", ev.Group.String(), "filter", ev.Filter.String())
+		if linkScope(ev.Group) {
+			continue // flooded anyway: no need to advertise
+		}
+		if delta, changed := mc.adv.Set(ev.Group, ev.Filter); changed {
+			mc.sendAll(delta)
+		}
+	}
+	if len(evs) > 0 {
+		mc.publish()
+	}
+}
+
+// sendAll broadcasts m to every node.
+func (mc *Plane) sendAll(m *topology.Message) { mc.send(nodeid.ID{}, m) }
+
+// send sends m to one node, or to every node (zero ID).
+func (mc *Plane) send(to nodeid.ID, m *topology.Message) {
+	mb, err := m.MarshalBinary()
+	if err != nil {
+		mc.log.Error("membership message", "err", err)
+		return
+	}
+	b := append([]byte{dataplane.KindMembership}, mb...)
+	if to.IsZero() {
+		mc.cfg.Data.BroadcastControl(b)
+		return
+	}
+	if err := mc.cfg.Data.SendControl(to, b); err != nil {
+		mc.log.Debug("membership not sent", "to", to.Short(), "err", err)
+	}
+}
+
+// onControl takes a membership message from a node (a reader goroutine).
+func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
+	var m topology.Message
+	if err := m.UnmarshalBinary(payload[1:]); err != nil {
+		return err
+	}
+	mc.loop.Post(func() {
+		if m.Kind == topology.KindSync {
+			mc.send(from, mc.adv.Full())
+			if mc.cfg.OnSync != nil {
+				mc.cfg.OnSync(from)
+			}
+			return
+		}
+		changed, needSync := mc.table.Apply(from, &m, time.Now())
+		if needSync {
+			mc.send(from, &topology.Message{Kind: topology.KindSync})
+		}
+		if changed {
+			mc.publish()
+		}
+	})
+	return nil
+}
+
+// LinkUp: a new link gets our full state, and the first one schedules
+// the join broadcast.
+func (mc *Plane) LinkUp(peer nodeid.ID) {
+	mc.loop.Post(func() {
+		mc.send(peer, mc.adv.Full())
+		if !mc.joined {
+			mc.joined = true
+			time.AfterFunc(JoinDelay, func() { mc.loop.Post(mc.join) })
+		}
+	})
+}
+
+// LinkLost: the peer's memberships go with the link, and the peer is
+// asked (routed) for its state in case it is still there. A link closed
+// on purpose changes nothing: the peer is reachable through the ring.
+func (mc *Plane) LinkLost(peer nodeid.ID) {
+	mc.loop.Post(func() {
+		if mc.table.Remove(peer) {
+			mc.publish()
+		}
+		mc.send(peer, &topology.Message{Kind: topology.KindSync})
+	})
+}
+
+// join tells every node our state and asks for theirs.
+func (mc *Plane) join() {
+	mc.sendAll(mc.adv.Full())
+	mc.sendAll(&topology.Message{Kind: topology.KindSync})
+}
+
+func (mc *Plane) publish() {
+	old := mc.state.Load()
+	local := map[netip.Addr]filter.Filter{}
+	for g := range mc.adv.Groups() {
+		local[g] = mc.router.Filter(g)
+	}
+	mc.state.Store(&state{view: mc.table.View(), local: local, stats: old.stats})
+}
+
+var _ dataplane.Multicast = (*Plane)(nil)
