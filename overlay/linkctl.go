@@ -228,6 +228,7 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 			l.log.Info("link up", "path", l.pathType(), "remote", l.remoteAddr.String(),
 				"setup", time.Since(l.started).Round(time.Millisecond).String())
 			m.publish()
+			go m.cfg.Data.Established(l.dp) // what the peer sent before we had keys
 		})
 	}()
 }

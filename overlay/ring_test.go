@@ -94,6 +94,13 @@ func TestRingInProcess(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "ring built", func() error { return ringBuilt(nodes) })
 	t.Logf("ring built after %v", time.Since(start).Round(time.Millisecond))
+	// Packets a peer sent before this node had the link's keys are held
+	// and opened, not dropped.
+	for _, n := range nodes {
+		if d := n.Manager.Peers().Drops["no_path"]; d != 0 {
+			t.Errorf("%s dropped %d packets that came before its keys", n.Name, d)
+		}
+	}
 
 	// A pair with no link between them.
 	var src, dst *linktest.Node

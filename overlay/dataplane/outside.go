@@ -9,6 +9,7 @@ package dataplane
 //	                 or fan a broadcast on, and deliver it here too
 //	      control ─► the handler of its kind (HandleControl)
 //	      frame ───► deliver ▼
+//	      no keys yet (handshake finishing) ──► held, opened by Established
 //	   DTLS ──► the peer's handshake (records copied)
 //	deliver: tap.Parse, once ─► length check ─► learn the source MAC
 //	         ─► Neighbours.Remote (ARP, ND) ─► Multicast.Deliver (groups)
@@ -78,12 +79,31 @@ func (p *Plane) ReadRelay(peer *Peer, conn io.Reader) {
 	}
 }
 
+// Established opens the data packets peer sent before this node had the
+// link's keys. Link control calls it, on a goroutine of its own, once the
+// path is set and the view published.
+func (p *Plane) Established(peer *Peer) {
+	early := peer.takeEarly()
+	if len(early) == 0 {
+		return
+	}
+	var s scratch
+	v := p.view.Load()
+	for _, pkt := range early {
+		p.outside(&s, v, peer, pkt)
+	}
+	p.drain(&s)
+}
+
 // outside handles one packet from peer.
 func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 	switch {
 	case wire.IsData(pkt):
 		pa := peer.path.Load()
 		if pa == nil {
+			if peer.handshake.Load() != nil && peer.hold(pkt) {
+				return // opened once our side of the handshake is done
+			}
 			p.counters.noPath.Add(1)
 			return
 		}

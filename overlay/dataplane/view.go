@@ -3,6 +3,8 @@ package dataplane
 import (
 	"io"
 	"net/netip"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ipopd/ipopd/overlay/nodeid"
@@ -92,6 +94,37 @@ type Peer struct {
 
 	path      atomic.Pointer[Path]
 	handshake atomic.Pointer[handshakeRef]
+
+	// earlyMu guards early: data packets that arrived while our side of
+	// the handshake was still finishing (the DTLS server completes a
+	// round trip before the client and may send at once). They are
+	// opened when the keys exist (Plane.Established).
+	earlyMu sync.Mutex
+	early   [][]byte
+}
+
+// maxEarly bounds the packets held per peer before its keys exist; more
+// are dropped (no_path).
+const maxEarly = 32
+
+// hold keeps a copy of pkt until the keys exist; false when full.
+func (p *Peer) hold(pkt []byte) bool {
+	p.earlyMu.Lock()
+	defer p.earlyMu.Unlock()
+	if len(p.early) >= maxEarly {
+		return false
+	}
+	p.early = append(p.early, slices.Clone(pkt))
+	return true
+}
+
+// takeEarly returns the packets held and forgets them.
+func (p *Peer) takeEarly() [][]byte {
+	p.earlyMu.Lock()
+	defer p.earlyMu.Unlock()
+	e := p.early
+	p.early = nil
+	return e
 }
 
 // NewPeer returns the data-plane state of a new link to id.
@@ -119,10 +152,11 @@ type Handshake interface{ Deliver(record []byte) bool }
 type handshakeRef struct{ h Handshake }
 
 // SetHandshake routes DTLS records from the link's address to h (nil: drop
-// them).
+// them, and any data packets held for the keys).
 func (p *Peer) SetHandshake(h Handshake) {
 	if h == nil {
 		p.handshake.Store(nil)
+		p.takeEarly()
 		return
 	}
 	p.handshake.Store(&handshakeRef{h})
