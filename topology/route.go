@@ -37,6 +37,18 @@ import (
 // short: Symphony's O(log² n / k) for k chords, less in practice because
 // routing uses links in both directions and the chords other nodes chose.
 //
+// # Relay: the one detour
+//
+// Greedy routing gives up where no link is nearer dst, which happens
+// when the ring has a hole (a successor left and its replacement is not
+// linked yet, or a pair cannot link at all), even though a linked node
+// may have a link to dst. Then the packet goes to such a node with
+// Route.Relay set (Routes.Relay, chosen from the links each peer
+// announced), and that node delivers it over its own link to dst or
+// drops it: it never routes a relayed packet further. So a path is a
+// strictly nearer walk plus at most one final detour of one hop, and
+// still cannot loop.
+//
 // HopLimit is then not what prevents loops; it bounds the work one packet
 // can cause when the ring is far from converged (a long walk along
 // successors) or a node misbehaves, and the hop count is a byte.

@@ -9,7 +9,7 @@ import (
 // Where Routes sits on the data path:
 //
 //	control loop: Ring events ─► Ring.Routes(now) ─► publish (atomic pointer)
-//	readers:      frame for dst ─► Routes.Linked(dst)? direct : Routes.NextHop(dst)
+//	readers:      frame for dst ─► Routes.Linked(dst)? direct : Routes.Route(dst) (NextHop, else Relay)
 //	              routed packet ─► Routes.Forward(&hdr) ─► Deliver | Forward | Expired | NoRoute
 //
 // A Routes never changes after it is built, so every reader goroutine
@@ -115,10 +115,46 @@ func (rt *Routes) NextHop(dst nodeid.ID) (nodeid.ID, bool) {
 	return rt.links[best], true
 }
 
+// Relay returns a linked node that announced a link to dst, for a packet
+// that NextHop cannot take further (no link is nearer dst): the detour
+// of one hop that keeps a node reachable when the ring around it has a
+// hole, e.g. a node whose only links toward dst lead away from it. The
+// lowest such ID, so the answer does not depend on the order of
+// anything; false if there is none, or dst is linked or this node.
+func (rt *Routes) Relay(dst nodeid.ID) (nodeid.ID, bool) {
+	if dst == rt.self || rt.Linked(dst) {
+		return nodeid.ID{}, false
+	}
+	t := load(dst)
+	for i, v := range rt.via {
+		for _, z := range v {
+			if z == t {
+				return rt.links[i], true
+			}
+		}
+	}
+	return nodeid.ID{}, false
+}
+
+// Route returns where to hand a packet for dst: NextHop, or else Relay,
+// with relay set when the packet must carry Route.Relay.
+func (rt *Routes) Route(dst nodeid.ID) (next nodeid.ID, relay, ok bool) {
+	if next, ok := rt.NextHop(dst); ok {
+		return next, false, true
+	}
+	next, ok = rt.Relay(dst)
+	return next, ok, ok
+}
+
 // Forward decides what this node does with a unicast routed packet it
 // received with header h (for a broadcast, see Fanout). On Forward it
-// has taken one off h.TTL; the caller re-encodes h in front of the
-// payload and sends it to the returned node.
+// has taken one off h.TTL, and set h.Relay when the next hop is a relay;
+// the caller re-encodes h in front of the payload and sends it to the
+// returned node. A packet that came as Relay goes only to Dst over its
+// link, so a path has at most one detour and cannot loop.
+//
+// Flood packets are not routed (the data plane passes them to all its
+// links): Forward says NoRoute for them unless they are for this node.
 func (rt *Routes) Forward(h *Route) (nodeid.ID, Verdict) {
 	if h.Dst == rt.self {
 		return nodeid.ID{}, Deliver
@@ -126,11 +162,22 @@ func (rt *Routes) Forward(h *Route) (nodeid.ID, Verdict) {
 	if h.TTL <= 1 {
 		return nodeid.ID{}, Expired
 	}
-	next, ok := rt.NextHop(h.Dst)
+	if h.Flood {
+		return nodeid.ID{}, NoRoute
+	}
+	if h.Relay {
+		if !rt.Linked(h.Dst) {
+			return nodeid.ID{}, NoRoute
+		}
+		h.TTL--
+		return h.Dst, Forward
+	}
+	next, relay, ok := rt.Route(h.Dst)
 	if !ok {
 		return nodeid.ID{}, NoRoute
 	}
 	h.TTL--
+	h.Relay = relay
 	return next, Forward
 }
 

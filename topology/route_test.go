@@ -225,3 +225,48 @@ func TestRouteAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per packet", allocs)
 	}
 }
+
+// TestRelay: a node whose links all lead away from dst (a hole in the
+// ring: its successor left, and its only other links are behind it)
+// cannot route greedily, but reaches dst through a linked node that
+// announced a link to it; that node then delivers over its own link or
+// drops, never routes on.
+func TestRelay(t *testing.T) {
+	// Ring order: a < b < self < (gone) < dst. self links a and b only;
+	// b announced a link to dst.
+	a, b, self, dst := nodeID(0x10), nodeID(0x20), nodeID(0x30), nodeID(0x50)
+	other := nodeID(0x60)
+	rt := NewRoutes(self, []nodeid.ID{a, b}, [][]nodeid.ID{{other}, {dst}})
+	if _, ok := rt.NextHop(dst); ok {
+		t.Fatal("a link is nearer dst: the setup is wrong")
+	}
+	next, relay, ok := rt.Route(dst)
+	if !ok || !relay || next != b {
+		t.Fatalf("Route(dst) = %s, relay %v, %v; want b as relay", next.Short(), relay, ok)
+	}
+	if _, ok := rt.Relay(other); !ok {
+		t.Error("a's announced link not used")
+	}
+	if _, ok := rt.Relay(nodeID(0x70)); ok {
+		t.Error("relay to a node nobody links")
+	}
+	if _, ok := rt.Relay(b); ok {
+		t.Error("relay to a linked node")
+	}
+	// At b: the relayed packet goes to dst over b's link, with the flag.
+	h := Route{Src: self, Dst: dst, TTL: 5, Relay: true}
+	atB := NewRoutes(b, []nodeid.ID{self, dst}, nil)
+	if nx, v := atB.Forward(&h); v != Forward || nx != dst || h.TTL != 4 || !h.Relay {
+		t.Errorf("at b: %s %v %+v", nx.Short(), v, h)
+	}
+	// A relay without the link drops it, even if routing could go on.
+	h = Route{Src: self, Dst: dst, TTL: 5, Relay: true}
+	if _, v := NewRoutes(b, []nodeid.ID{self, nodeID(0x48)}, nil).Forward(&h); v != NoRoute {
+		t.Errorf("relay without a link to dst: %v", v)
+	}
+	// A packet stuck mid-way is relayed there.
+	h = Route{Src: a, Dst: dst, TTL: 5}
+	if nx, v := rt.Forward(&h); v != Forward || nx != b || !h.Relay {
+		t.Errorf("stuck mid-way: %s %v %+v", nx.Short(), v, h)
+	}
+}

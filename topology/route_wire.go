@@ -30,12 +30,26 @@ type Route struct {
 	Control bool
 	// Broadcast: deliver here and pass on with Fanout, rather than Next.
 	Broadcast bool
+	// Relay: the last hop. The receiver delivers the packet over its own
+	// link to Dst or drops it; it never routes it further. A node that
+	// has no link nearer Dst sends it so to a linked node that announced
+	// a link to Dst (Routes.Relay): a detour of one hop that greedy
+	// routing alone would not take, and that cannot loop.
+	Relay bool
+	// Flood: a control message for Dst that neither greedy routing nor a
+	// relay could place (a hole in the ring that no neighbour bridges).
+	// Every node passes it once to all its links but the one it came on,
+	// until it reaches Dst; nodes drop copies they have seen (the data
+	// plane keeps the IDs), and the TTL bounds the rest. Only control
+	// messages are flooded, never frames.
+	Flood bool
 }
 
 // Wire layout of the route header, 67 bytes, then the payload:
 //
 //	 0  version  1  routeVersion (0x20)
-//	 1  flags    1  bit 0: Control; bit 1: Broadcast; other bits 0
+//	 1  flags    1  bit 0: Control; bit 1: Broadcast; bit 2: Relay; bit 3: Flood
+//	                (with Control only); other bits 0
 //	 2  ttl      1  1..HopLimit
 //	 3  src     32  not zero
 //	35  dst     32  not zero; ≠ src unless Broadcast
@@ -50,7 +64,9 @@ const (
 	RouteHeaderLen = 67
 	routeControl   = 1 << 0
 	routeBroadcast = 1 << 1
-	routeFlags     = routeControl | routeBroadcast
+	routeRelay     = 1 << 2
+	routeFlood     = 1 << 3
+	routeFlags     = routeControl | routeBroadcast | routeRelay | routeFlood
 )
 
 // check enforces the rules of the layout on h.
@@ -62,6 +78,10 @@ func (h *Route) check() error {
 		return fmt.Errorf("%w: zero node ID", ErrRoute)
 	case h.Src == h.Dst && !h.Broadcast:
 		return fmt.Errorf("%w: unicast from %s to itself", ErrRoute, h.Src.Short())
+	case h.Relay && h.Broadcast:
+		return fmt.Errorf("%w: a broadcast is never relayed", ErrRoute)
+	case h.Flood && (!h.Control || h.Broadcast || h.Relay):
+		return fmt.Errorf("%w: only a unicast control message is flooded", ErrRoute)
 	}
 	return nil
 }
@@ -79,6 +99,12 @@ func (h *Route) AppendBinary(b []byte) ([]byte, error) {
 	}
 	if h.Broadcast {
 		f |= routeBroadcast
+	}
+	if h.Relay {
+		f |= routeRelay
+	}
+	if h.Flood {
+		f |= routeFlood
 	}
 	b = append(b, routeVersion, f, h.TTL)
 	b = append(b, h.Src[:]...)
@@ -109,6 +135,8 @@ func ParseRoute(pkt []byte) (Route, []byte, error) {
 		Dst:       nodeid.ID(pkt[35:67]),
 		Control:   pkt[1]&routeControl != 0,
 		Broadcast: pkt[1]&routeBroadcast != 0,
+		Relay:     pkt[1]&routeRelay != 0,
+		Flood:     pkt[1]&routeFlood != 0,
 	}
 	if err := h.check(); err != nil {
 		return Route{}, nil, err

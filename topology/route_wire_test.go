@@ -38,16 +38,17 @@ func TestRouteHeaderRefused(t *testing.T) {
 	good, _ := (&Route{Src: nodeID(1), Dst: nodeID(2), TTL: 5}).MarshalBinary()
 	edit := func(f func(b []byte)) []byte { b := bytes.Clone(good); f(b); return b }
 	tests := map[string][]byte{
-		"empty":      nil,
-		"short":      good[:RouteHeaderLen-1],
-		"version":    edit(func(b []byte) { b[0] = 1 }),
-		"flags":      edit(func(b []byte) { b[1] = 4 }),
-		"ttl 0":      edit(func(b []byte) { b[2] = 0 }),
-		"ttl over":   edit(func(b []byte) { b[2] = HopLimit + 1 }),
-		"zero src":   edit(func(b []byte) { clear(b[3:35]) }),
-		"zero dst":   edit(func(b []byte) { clear(b[35:67]) }),
-		"to itself":  edit(func(b []byte) { copy(b[35:67], b[3:35]) }),
-		"all zeroes": make([]byte, RouteHeaderLen),
+		"empty":       nil,
+		"short":       good[:RouteHeaderLen-1],
+		"version":     edit(func(b []byte) { b[0] = 1 }),
+		"flags":       edit(func(b []byte) { b[1] = 8 }),
+		"relay bcast": edit(func(b []byte) { b[1] = 6 }),
+		"ttl 0":       edit(func(b []byte) { b[2] = 0 }),
+		"ttl over":    edit(func(b []byte) { b[2] = HopLimit + 1 }),
+		"zero src":    edit(func(b []byte) { clear(b[3:35]) }),
+		"zero dst":    edit(func(b []byte) { clear(b[35:67]) }),
+		"to itself":   edit(func(b []byte) { copy(b[35:67], b[3:35]) }),
+		"all zeroes":  make([]byte, RouteHeaderLen),
 	}
 	for name, b := range tests {
 		if h, p, err := ParseRoute(b); !errors.Is(err, ErrRoute) || h != (Route{}) || p != nil {

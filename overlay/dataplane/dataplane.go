@@ -99,6 +99,7 @@ type Plane struct {
 
 	view     atomic.Pointer[View] // published by link control
 	macs     macTable
+	floods   floods
 	counters counters
 	tapStats tapStats
 
@@ -113,6 +114,7 @@ func New(cfg Config) *Plane {
 	p := &Plane{cfg: cfg, log: cfg.Log, self: cfg.Self}
 	p.view.Store(emptyView)
 	p.macs.init(time.Now())
+	p.floods.init()
 	return p
 }
 

@@ -6,7 +6,8 @@ package dataplane
 //	socket reader ──Receive(batch)──► per packet: peer by source address (View)
 //	   data ──► open: AES-GCM + replay window ──► by flags:
 //	      routed ──► route header: for another node? re-seal for the next hop,
-//	                 or fan a broadcast on, and deliver it here too
+//	                 or fan a broadcast on, and deliver it here too; flooded
+//	                 control messages: flood.go
 //	      control ─► the handler of its kind (HandleControl)
 //	      frame ───► deliver ▼
 //	      no keys yet (handshake finishing) ──► held, opened by Established
@@ -121,7 +122,7 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 		peer.Stats.RxBytes.Add(uint64(len(f)))
 		switch {
 		case flags&wire.FlagRouted != 0:
-			p.routed(s, v, f)
+			p.routed(s, v, peer, f)
 		case flags&wire.FlagControl != 0:
 			p.control(peer.ID, f, true)
 		default:
@@ -139,10 +140,14 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 // routed handles a packet that carries a route header: passes it on
 // toward its destination, or fans a broadcast out, and takes what is
 // for this node.
-func (p *Plane) routed(s *scratch, v *View, payload []byte) {
+func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	h, inner, err := topology.ParseRoute(payload)
 	if err != nil || h.Src == p.self {
 		p.counters.badRoute.Add(1)
+		return
+	}
+	if h.Flood {
+		p.flooded(s, v, from, h, inner)
 		return
 	}
 	if v.routes == nil {

@@ -39,7 +39,7 @@ func TestRoutedVerdicts(t *testing.T) {
 	}
 	var s scratch
 	v := p.View()
-	p.routed(&s, v, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5}, frame))
+	p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5}, frame))
 	if len(s.frames) != 1 || len(s.frames[0]) != len(frame) {
 		t.Errorf("frame for us: queued %d frames", len(s.frames))
 	}
@@ -48,16 +48,16 @@ func TestRoutedVerdicts(t *testing.T) {
 	}
 	s.frames = s.frames[:0]
 	far := nodeid.ID(sha256.Sum256([]byte("far away")))
-	if p.routed(&s, v, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 5}, frame)); len(s.frames) != 0 {
+	if p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 5}, frame)); len(s.frames) != 0 {
 		t.Error("a packet for another node was delivered here")
 	}
-	if p.routed(&s, v, pkt(topology.Route{Src: self, Dst: peers[0], TTL: 5}, frame)); len(s.frames) != 0 || p.counters.badRoute.Load() != 1 {
+	if p.routed(&s, v, nil, pkt(topology.Route{Src: self, Dst: peers[0], TTL: 5}, frame)); len(s.frames) != 0 || p.counters.badRoute.Load() != 1 {
 		t.Errorf("own packet back: bad_route = %d", p.counters.badRoute.Load())
 	}
-	if p.routed(&s, v, []byte{0x20, 0, 1}); len(s.frames) != 0 || p.counters.badRoute.Load() != 2 {
+	if p.routed(&s, v, nil, []byte{0x20, 0, 1}); len(s.frames) != 0 || p.counters.badRoute.Load() != 2 {
 		t.Errorf("truncated header: bad_route = %d", p.counters.badRoute.Load())
 	}
-	p.routed(&s, v, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 1}, frame))
+	p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 1}, frame))
 	if p.counters.expired.Load()+p.counters.noRoute.Load() < 2 {
 		t.Errorf("far packets: expired %d, no route %d", p.counters.expired.Load(), p.counters.noRoute.Load())
 	}
@@ -73,14 +73,20 @@ func FuzzRouted(f *testing.F) {
 	b, _ := h.AppendBinary(nil)
 	f.Add(append(b, KindSignal, '{', '}'))
 	f.Add(append(b, KindRing, 0x10, 0))
-	h.Control, h.Broadcast = false, true
+	h.Flood = true
+	b, _ = h.AppendBinary(nil)
+	f.Add(append(b, 0, 0, 0, 0, 0, 0, 0, 1, KindSignal, '{', '}'))
+	h.Flood, h.Relay = false, true
+	b, _ = h.AppendBinary(nil)
+	f.Add(append(b, KindSignal, '{', '}'))
+	h.Control, h.Broadcast, h.Relay = false, true, false
 	b, _ = h.AppendBinary(nil)
 	f.Add(append(b, make([]byte, 60)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, _ := routedPlane(t)
 		p.HandleControl(KindRing, func(nodeid.ID, []byte, bool) error { return nil })
 		var s scratch
-		p.routed(&s, p.View(), data)
+		p.routed(&s, p.View(), nil, data)
 		p.control(h.Src, data, true)
 	})
 }

@@ -3,7 +3,9 @@ package dataplane
 // Sealing and sending, shared by both directions and by control messages.
 //
 //	toNode(id):  linked?  seal(payload) for its link
-//	             else     route header {self, id, HopLimit} + seal for Routes.NextHop(id)
+//	             else     route header {self, id, HopLimit} + seal for Routes.Route(id)
+//	                      (the next hop nearer id, else a relay that links id;
+//	                      control messages with neither: flood.go)
 //	flood:       ring?    one routed broadcast copy per Routes.Fanout branch
 //	             else     seal for every up link
 //	seal ─► scratch.pkts ... drain ─► Socket.WriteBatch (sendmmsg)
@@ -62,12 +64,13 @@ func (p *Plane) toNode(s *scratch, v *View, id nodeid.ID, flags byte, payload []
 		p.seal(s, peer, pa, flags, payload)
 		return true
 	}
-	peer, pa := p.nextHop(v, id)
+	peer, pa, relay := p.nextHop(v, id)
 	if peer == nil {
-		return false
+		// Control messages get through a hole in the ring by flooding.
+		return flags&wire.FlagControl != 0 && p.floodTo(s, v, id, payload)
 	}
 	p.countToward(id, flags, payload)
-	h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Control: flags&wire.FlagControl != 0}
+	h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Control: flags&wire.FlagControl != 0, Relay: relay}
 	p.sealRouted(s, peer, pa, &h, payload)
 	p.counters.routedSent.Add(1)
 	return true
@@ -79,17 +82,19 @@ func (p *Plane) countToward(id nodeid.ID, flags byte, payload []byte) {
 	}
 }
 
-// nextHop is the up link to hand a packet for id to.
-func (p *Plane) nextHop(v *View, id nodeid.ID) (*Peer, *Path) {
+// nextHop is the up link to hand a packet for id to (a relay when no
+// link is nearer id: see topology.Routes.Route).
+func (p *Plane) nextHop(v *View, id nodeid.ID) (*Peer, *Path, bool) {
 	if v.routes == nil {
-		return nil, nil
+		return nil, nil, false
 	}
-	next, ok := v.routes.NextHop(id)
+	next, relay, ok := v.routes.Route(id)
 	if !ok {
 		p.counters.noRoute.Add(1)
-		return nil, nil
+		return nil, nil, false
 	}
-	return v.path(next)
+	peer, pa := v.path(next)
+	return peer, pa, relay
 }
 
 // flood sends a frame (or, with flags FlagControl, a control message) to

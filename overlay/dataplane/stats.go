@@ -10,8 +10,8 @@ import (
 // atomics bumped by the readers.
 type counters struct {
 	unknownSource, authFailed, replayed, notData, noPath, badLength, noMember atomic.Uint64
-	badRoute, noRoute, expired, badControl                                    atomic.Uint64
-	routedSent, routedForwarded, routedDelivered                              atomic.Uint64
+	badRoute, noRoute, expired, badControl, floodDup                          atomic.Uint64
+	routedSent, routedForwarded, routedDelivered, flooded                     atomic.Uint64
 }
 
 // Drops returns the drop counters by reason, as `ipopctl peers` shows them.
@@ -21,15 +21,16 @@ func (p *Plane) Drops() map[string]uint64 {
 		"unknown_source": c.unknownSource.Load(), "auth_failed": c.authFailed.Load(), "replayed": c.replayed.Load(),
 		"not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.badLength.Load(),
 		"no_local_member": c.noMember.Load(), "bad_route": c.badRoute.Load(), "no_route": c.noRoute.Load(),
-		"ttl_expired": c.expired.Load(), "bad_control": c.badControl.Load(),
+		"ttl_expired": c.expired.Load(), "bad_control": c.badControl.Load(), "flood_duplicate": c.floodDup.Load(),
 	}
 }
 
 // Routed returns how many routed packets this node sent, forwarded and
-// had delivered.
+// had delivered, and how many control messages it flooded.
 func (p *Plane) Routed() map[string]uint64 {
 	c := &p.counters
-	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load()}
+	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load(),
+		"flooded": c.flooded.Load()}
 }
 
 // MACs is the number of learned MACs.

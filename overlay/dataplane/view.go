@@ -61,8 +61,9 @@ func (v *View) Up() []*Peer { return v.up }
 // Routes is the ring's routing view, nil before there is a ring.
 func (v *View) Routes() *topology.Routes { return v.routes }
 
-// Reachable reports whether messages for id can go through the overlay:
-// over its link, or routed to a linked node nearer it.
+// Reachable reports whether a control message for id can go through the
+// overlay: over its link, routed (to a linked node nearer it, or one that
+// links it), or, failing both, flooded over the links there are.
 func (v *View) Reachable(id nodeid.ID) bool {
 	if p, _ := v.path(id); p != nil {
 		return true
@@ -70,8 +71,10 @@ func (v *View) Reachable(id nodeid.ID) bool {
 	if v.routes == nil {
 		return false
 	}
-	_, ok := v.routes.NextHop(id)
-	return ok
+	if _, _, ok := v.routes.Route(id); ok {
+		return true
+	}
+	return len(v.up) > 0
 }
 
 // path returns the peer and path of the up link to id, if any.

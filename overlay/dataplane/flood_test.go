@@ -1,0 +1,152 @@
+package dataplane
+
+import (
+	"crypto/sha256"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/wire"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// sink is a Socket that keeps what is sent, by address.
+type sink struct {
+	mu   sync.Mutex
+	sent map[netip.AddrPort]int
+}
+
+func (k *sink) WriteBatch(pkts []nat.Packet) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, p := range pkts {
+		k.sent[p.Addr]++
+	}
+	return len(pkts), nil
+}
+
+func (k *sink) take() map[netip.AddrPort]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := k.sent
+	k.sent = map[netip.AddrPort]int{}
+	return out
+}
+
+// floodPlane is a plane with three up links (a, b, c) whose packets go to
+// a sink, and routes that know of a far node only through a flood.
+func floodPlane(t *testing.T) (*Plane, *sink, []*Peer, map[nodeid.ID]netip.AddrPort) {
+	self := nodeid.ID(sha256.Sum256([]byte("self")))
+	k := &sink{sent: map[netip.AddrPort]int{}}
+	p := New(Config{Self: self, MTU: 1400, Socket: k})
+	var links []Link
+	var peers []*Peer
+	var ids []nodeid.ID
+	addrs := map[nodeid.ID]netip.AddrPort{}
+	for i, name := range []string{"a", "b", "c"} {
+		ekm := make([]byte, wire.ExporterLen)
+		for j := range ekm {
+			ekm[j] = byte(j*7 + i)
+		}
+		sess, err := wire.NewSession(ekm, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := NewPeer(sha256.Sum256([]byte(name)))
+		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}), 4000)
+		peer.SetPath(&Path{Session: sess, Remote: addr})
+		links = append(links, Link{Peer: peer, Addr: addr, Up: true})
+		peers, ids = append(peers, peer), append(ids, peer.ID)
+		addrs[peer.ID] = addr
+	}
+	p.Publish(NewView(links, topology.NewRoutes(self, ids, nil)))
+	return p, k, peers, addrs
+}
+
+// TestFlood: a control message for a node no route reaches is flooded on
+// every link; a node that receives a flood delivers it once if it is for
+// it, passes it only to the destination when linked to it, and otherwise
+// to every link but the one it came on; duplicates are dropped and
+// counted.
+func TestFlood(t *testing.T) {
+	p, k, peers, addrs := floodPlane(t)
+	var got [][]byte
+	p.HandleControl(KindSignal, func(_ nodeid.ID, msg []byte, direct bool) error {
+		if direct {
+			t.Error("a flooded message delivered as direct")
+		}
+		got = append(got, append([]byte(nil), msg...))
+		return nil
+	})
+	// A node right next to self on the ring: no link is nearer it, and
+	// no link announced one to it, so neither a route nor a relay.
+	far := p.self
+	far[31] ^= 1
+	if _, _, ok := p.View().Routes().Route(far); ok {
+		t.Fatal("far is routable: the setup is wrong")
+	}
+	if err := p.SendControl(far, []byte{KindSignal, 'x'}); err != nil {
+		t.Fatalf("SendControl to an unroutable node: %v", err)
+	}
+	if sent := k.take(); len(sent) != 3 {
+		t.Errorf("origin flooded to %d links, want 3: %v", len(sent), sent)
+	}
+
+	src := nodeid.ID(sha256.Sum256([]byte("src")))
+	flood := func(dst nodeid.ID, id uint64, ttl uint8) []byte {
+		h := topology.Route{Src: src, Dst: dst, TTL: ttl, Control: true, Flood: true}
+		b, _ := h.AppendBinary(nil)
+		b = append(b, 0, 0, 0, 0, 0, 0, 0, byte(id))
+		return append(b, KindSignal, 'y')
+	}
+	var s scratch
+	v := p.View()
+	p.routed(&s, v, peers[0], flood(p.self, 1, 5))
+	p.routed(&s, v, peers[1], flood(p.self, 1, 5)) // the same flood by another way
+	if len(got) != 1 || string(got[0]) != string([]byte{KindSignal, 'y'}) || p.counters.floodDup.Load() != 1 {
+		t.Errorf("delivered %q, %d duplicates", got, p.counters.floodDup.Load())
+	}
+	p.drain(&s)
+	k.take()
+
+	p.routed(&s, v, peers[0], flood(far, 2, 5))
+	p.drain(&s)
+	if sent := k.take(); len(sent) != 2 || sent[addrs[peers[0].ID]] != 0 {
+		t.Errorf("passed on to %v, want every link but a", sent)
+	}
+	p.routed(&s, v, peers[0], flood(peers[2].ID, 3, 5))
+	p.drain(&s)
+	if sent := k.take(); len(sent) != 1 || sent[addrs[peers[2].ID]] != 1 {
+		t.Errorf("flood for linked c went to %v, want c only", sent)
+	}
+	p.routed(&s, v, peers[0], flood(far, 4, 1))
+	p.drain(&s)
+	if sent := k.take(); len(sent) != 0 || p.counters.expired.Load() != 1 {
+		t.Errorf("TTL 1: passed on to %v, expired %d", sent, p.counters.expired.Load())
+	}
+	// A frame is never flooded: no route means no_route.
+	frame := make([]byte, 60)
+	frame[0] = 2
+	if p.toNode(&s, v, far, 0, frame) {
+		t.Error("a frame to an unroutable node was sent")
+	}
+}
+
+func TestFloodsSeenBounded(t *testing.T) {
+	var f floods
+	f.init()
+	src := nodeid.ID{1}
+	for i := range uint64(3 * maxFloodsSeen) {
+		if !f.first(src, i) {
+			t.Fatalf("flood %d seen before", i)
+		}
+	}
+	if len(f.seen) != maxFloodsSeen {
+		t.Errorf("%d flood IDs kept, bound %d", len(f.seen), maxFloodsSeen)
+	}
+	if f.first(src, 3*maxFloodsSeen-1) {
+		t.Error("the newest flood is not remembered")
+	}
+}
