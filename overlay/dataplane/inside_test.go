@@ -18,7 +18,7 @@ func (m *fakeMcast) Deliver(*tap.Parsed, []byte) bool { return true }
 
 type fakeNeigh struct{ forward bool }
 
-func (n fakeNeigh) Local([]byte) bool         { return n.forward }
+func (n fakeNeigh) Local([]byte) bool        { return n.forward }
 func (n fakeNeigh) Remote(nodeid.ID, []byte) {}
 
 // read runs frames through the inside path as one batch.
