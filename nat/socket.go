@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,7 +252,14 @@ func (s singleConn) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	if _, err := s.c.WriteTo(ms[0].Buffers[0], ms[0].Addr); err != nil {
+	// The messages' addresses live in a reused scratch, and a virtual
+	// network may keep the address it is given (vnet queues it): hand it
+	// a copy.
+	to := ms[0].Addr
+	if ua, ok := to.(*net.UDPAddr); ok {
+		to = &net.UDPAddr{IP: slices.Clone(ua.IP), Port: ua.Port}
+	}
+	if _, err := s.c.WriteTo(ms[0].Buffers[0], to); err != nil {
 		return 0, err
 	}
 	return 1, nil
