@@ -41,6 +41,7 @@ type Link struct {
 	log       *slog.Logger
 
 	state      linkState
+	cert       *identity.Peer // the peer's verified certificate, once up
 	remoteBoot uint64
 	agent      *ice.Agent
 	iceConn    *ice.Conn

@@ -2,7 +2,6 @@ package overlay
 
 import (
 	"context"
-	"crypto/x509"
 	"io"
 	"net/netip"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/pion/ice/v2"
 
 	"github.com/ipopd/ipopd/overlay/dataplane"
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -210,19 +210,27 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 			m.post(func() { m.failed(l, err.Error()) })
 			return
 		}
+		// Verified once more to keep what the certificate says: the
+		// handshake's callback checked it, and it is the same DER.
+		peer, err := identity.VerifyRaw(dconn.ConnectionState().PeerCertificates, ca, network, time.Now())
+		if err == nil {
+			_, err = m.cfg.Data.Directory().Add(peer)
+		}
+		if err != nil {
+			dconn.Close()
+			m.post(func() { m.failed(l, "peer certificate: "+err.Error()) })
+			return
+		}
 		m.post(func() {
 			if m.links[l.peer] != l || l.state == stateDown {
 				dconn.Close()
 				return
 			}
-			l.dtls, l.state, l.upAt = dconn, stateUp, time.Now()
-			if certs := dconn.ConnectionState().PeerCertificates; len(certs) > 0 {
-				if c, err := x509.ParseCertificate(certs[0]); err == nil && c.Subject.CommonName != "" {
-					l.peerName, m.names[l.peer] = c.Subject.CommonName, c.Subject.CommonName
-					l.log = m.log.With("peer", l.String())
-				}
-			}
+			l.dtls, l.state, l.upAt, l.cert = dconn, stateUp, time.Now(), peer
+			l.peerName, m.names[l.peer] = peer.Name, peer.Name
+			l.log = m.log.With("peer", l.String())
 			l.iceConn = conn
+			l.dp.SetCert(peer)
 			l.dp.SetPath(&dataplane.Path{Session: sess, Remote: l.remoteAddr, Relay: l.relayWriter()})
 			m.retryFor(l.peer).attempts = 0
 			l.log.Info("link up", "path", l.pathType(), "remote", l.remoteAddr.String(),

@@ -110,9 +110,14 @@ func TestRingInProcess(t *testing.T) {
 	t.Logf("ring built after %v", time.Since(start).Round(time.Millisecond))
 	// Packets a peer sent before this node had the link's keys are held
 	// and opened, not dropped.
+	// Control messages between honest nodes all check.
 	for _, n := range nodes {
-		if d := n.Manager.Peers().Drops["no_path"]; d != 0 {
+		drops := n.Manager.Peers().Drops
+		if d := drops["no_path"]; d != 0 {
 			t.Errorf("%s dropped %d packets that came before its keys", n.Name, d)
+		}
+		if d := drops["bad_origin"] + drops["bad_control"]; d != 0 {
+			t.Errorf("%s refused %d control messages of honest nodes: %v", n.Name, d, drops)
 		}
 	}
 

@@ -58,9 +58,17 @@ const (
 // value instead of the bytes again, as tailscale's packet.Parsed.
 type Parsed struct {
 	Class     Class
-	EtherType uint16     // after one 802.1Q tag
-	VLAN      bool       // the frame carried one 802.1Q tag
-	Src, Dst  netip.Addr // IP source and destination of IPv4 and IPv6 frames; invalid otherwise
+	EtherType uint16 // after one 802.1Q tag
+	VLAN      bool   // the frame carried one 802.1Q tag
+	// Src and Dst are the IP source and destination of IPv4 and IPv6
+	// frames, and the sender and target protocol addresses of IPv4 ARP;
+	// invalid otherwise.
+	Src, Dst netip.Addr
+	// Target is the target address of an IPv6 neighbour solicitation or
+	// advertisement (ICMPv6 135, 136): what an advertisement claims.
+	Target netip.Addr
+	// ICMPv6 is the ICMPv6 type of NDP and MLD frames, 0 otherwise.
+	ICMPv6 uint8
 }
 
 // Parse reads frame's headers. Control protocols (IGMP, MLD, ARP, NDP) are
@@ -83,6 +91,10 @@ func Parse(frame []byte) Parsed {
 	switch p.EtherType {
 	case EtherTypeARP:
 		p.Class = ClassARP
+		// Ethernet/IPv4 ARP: htype 1, ptype 0x0800, hlen 6, plen 4.
+		if len(payload) >= 28 && payload[0] == 0 && payload[1] == 1 && payload[2] == 8 && payload[3] == 0 && payload[4] == 6 && payload[5] == 4 {
+			p.Src, p.Dst = netip.AddrFrom4([4]byte(payload[14:18])), netip.AddrFrom4([4]byte(payload[24:28]))
+		}
 	case EtherTypeIPv4:
 		if len(payload) >= 20 && payload[0]>>4 == 4 {
 			p.Src, p.Dst = netip.AddrFrom4([4]byte(payload[12:16])), netip.AddrFrom4([4]byte(payload[16:20]))
@@ -94,12 +106,15 @@ func Parse(frame []byte) Parsed {
 		if len(payload) >= 40 && payload[0]>>4 == 6 {
 			p.Src, p.Dst = netip.AddrFrom16([16]byte(payload[8:24])), netip.AddrFrom16([16]byte(payload[24:40]))
 		}
-		if t, ok := icmpv6Type(payload); ok {
-			switch {
+		if msg, ok := icmpv6(payload); ok {
+			switch t := msg[0]; {
 			case t == 130 || t == 131 || t == 132 || t == 143:
-				p.Class = ClassMLD
+				p.Class, p.ICMPv6 = ClassMLD, t
 			case t >= 133 && t <= 137:
-				p.Class = ClassNDP
+				p.Class, p.ICMPv6 = ClassNDP, t
+				if (t == 135 || t == 136) && len(msg) >= 24 {
+					p.Target = netip.AddrFrom16([16]byte(msg[8:24]))
+				}
 			}
 		}
 	}
@@ -130,38 +145,39 @@ func dstClass(frame []byte) Class {
 	return ClassUnicast
 }
 
-// icmpv6Type walks the IPv6 extension headers (MLD always sits behind a
-// hop-by-hop header carrying Router Alert) and returns the ICMPv6 type.
-func icmpv6Type(ip []byte) (uint8, bool) {
+// icmpv6 walks the IPv6 extension headers (MLD always sits behind a
+// hop-by-hop header carrying Router Alert) and returns the ICMPv6 message
+// (at least its type byte).
+func icmpv6(ip []byte) ([]byte, bool) {
 	if len(ip) < 40 || ip[0]>>4 != 6 {
-		return 0, false
+		return nil, false
 	}
 	next, p := ip[6], ip[40:]
 	for range 8 { // bound the walk: a chain longer than this is not MLD/NDP
 		switch next {
 		case protoICMPv6:
 			if len(p) < 1 {
-				return 0, false
+				return nil, false
 			}
-			return p[0], true
+			return p, true
 		case protoHopByHop, protoRouting, protoDestOpts:
 			if len(p) < 8 {
-				return 0, false
+				return nil, false
 			}
 			n := (int(p[1]) + 1) * 8
 			if len(p) < n {
-				return 0, false
+				return nil, false
 			}
 			next, p = p[0], p[n:]
 		case protoFragment:
 			// Only a first fragment has the upper-layer header.
 			if len(p) < 8 || binary.BigEndian.Uint16(p[2:4])&0xfff8 != 0 {
-				return 0, false
+				return nil, false
 			}
 			next, p = p[0], p[8:]
 		default:
-			return 0, false
+			return nil, false
 		}
 	}
-	return 0, false
+	return nil, false
 }

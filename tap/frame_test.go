@@ -88,7 +88,9 @@ func TestParseAddresses(t *testing.T) {
 		{"multicast MAC, unicast IP", build(t, eth(v4Mcast, layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, "10.0.0.9"), udp), "", "10.0.0.1", "10.0.0.9", false},
 		{"IGMP is no data group", build(t, eth(v4Mcast, layers.EthernetTypeIPv4), ip4(layers.IPProtocolIGMP, "224.0.0.22"), udp), "", "10.0.0.1", "224.0.0.22", false},
 		{"unicast", build(t, eth(net.HardwareAddr{2, 0, 0, 0, 0, 2}, layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP, "10.0.0.2"), udp), "", "10.0.0.1", "10.0.0.2", false},
-		{"not IP", build(t, eth(bcast, layers.EthernetTypeARP), udp), "", "", "", false},
+		{"not IP", build(t, eth(bcast, layers.EthernetTypeLLC), udp), "", "", "", false},
+		{"arp: sender and target", build(t, eth(bcast, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
+			SourceHwAddress: hostMAC, SourceProtAddress: []byte{10, 0, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{10, 0, 0, 2}}), "", "10.0.0.1", "10.0.0.2", false},
 	}
 	for _, c := range cases {
 		p := Parse(c.frame)
@@ -120,16 +122,31 @@ func FuzzClassify(f *testing.F) {
 		if len(frame) < EthHeaderLen && c != ClassInvalid {
 			t.Fatalf("runt classified as %v", c)
 		}
-		// Addresses come only from IP headers, both or neither, of the
-		// family the ethertype says.
+		// Addresses come only from IP and ARP headers, both or neither, of
+		// the family the ethertype says.
 		if p.Src.IsValid() != p.Dst.IsValid() ||
-			(p.Src.IsValid() && !(p.EtherType == EtherTypeIPv4 && p.Src.Is4() || p.EtherType == EtherTypeIPv6 && p.Src.Is6())) {
+			(p.Src.IsValid() && !((p.EtherType == EtherTypeIPv4 || p.EtherType == EtherTypeARP) && p.Src.Is4() || p.EtherType == EtherTypeIPv6 && p.Src.Is6())) {
 			t.Fatalf("addresses %v -> %v with ethertype %#x", p.Src, p.Dst, p.EtherType)
+		}
+		if p.Target.IsValid() && (p.Class != ClassNDP || !p.Target.Is6()) {
+			t.Fatalf("target %v in a %v frame", p.Target, p.Class)
 		}
 		if g, src, ok := p.Group(); ok && (c != ClassMulticast || !g.IsMulticast() || src != p.Src) {
 			t.Fatalf("group %v from %v of a %v frame", g, src, c)
 		}
 	})
+}
+
+func TestParseNDTarget(t *testing.T) {
+	na := append([]byte{136, 0, 0, 0, 0x60, 0, 0, 0}, net.ParseIP("fd54::7")...)
+	p := Parse(build(t, eth(v6Mcast, layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6, "ff02::1"), gopacket.Payload(na)))
+	if p.Class != ClassNDP || p.ICMPv6 != 136 || p.Target != netip.MustParseAddr("fd54::7") {
+		t.Errorf("NA parsed as %+v", p)
+	}
+	ra := Parse(build(t, eth(v6Mcast, layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6, "ff02::1"), gopacket.Payload{134, 0, 0, 0, 64, 0, 0, 0}))
+	if ra.Class != ClassNDP || ra.ICMPv6 != 134 || ra.Target.IsValid() {
+		t.Errorf("RA parsed as %+v", ra)
+	}
 }
 
 func BenchmarkParse(b *testing.B) {

@@ -26,7 +26,10 @@ type switchNet struct {
 	addrs      map[string][2]string // name → IPv4, IPv6
 }
 
-func newSwitchNet(t *testing.T) *switchNet {
+// newSwitchNet builds it. A switch-mode node's certificate allows its
+// LAN's range (what its node may send from); with roaming, both LANs'
+// ranges, so that hosts may move between them.
+func newSwitchNet(t *testing.T, roaming bool) *switchNet {
 	o := newOverlay(t)
 	s := &switchNet{o: o, hosts: map[string]*netns.Host{}, addrs: map[string][2]string{}}
 	var err error
@@ -45,7 +48,11 @@ func newSwitchNet(t *testing.T) *switchNet {
 			}
 			s.hosts[name], s.addrs[name] = h, [2]string{v4, v6}
 		}
-		n, err := o.l.Start(gate, lab.Spec{Name: "sw" + side, Mode: "switch", Bridge: "br0", Rendezvous: o.rv,
+		certIPs := []string{fmt.Sprintf("10.254.%d.0/24", i+1), fmt.Sprintf("fd54::%d:0/112", i+1)}
+		if roaming {
+			certIPs = []string{"10.254.1.0/24", "10.254.2.0/24", "fd54::1:0/112", "fd54::2:0/112"}
+		}
+		n, err := o.l.Start(gate, lab.Spec{Name: "sw" + side, Mode: "switch", Bridge: "br0", Rendezvous: o.rv, CertIPs: certIPs,
 			Config: map[string]any{"ice": map[string]any{"port": 4000, "interfaces": []string{"eth0"}}}})
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +92,7 @@ func ping(h *netns.Host, dst string, count int) error {
 // LAN multicast stream reaches a subscriber on LAN B and on the host-mode
 // node and no unsubscribed host's interface.
 func TestSwitchModeLANs(t *testing.T) {
-	s := newSwitchNet(t)
+	s := newSwitchNet(t, false)
 	names := []string{"a1", "a2", "b1", "b2", "h"}
 	for _, from := range names {
 		for _, to := range names {
@@ -159,7 +166,7 @@ func TestSwitchModeLANs(t *testing.T) {
 // addresses) and announces itself with gratuitous ARP; traffic to it from
 // the host-mode node follows within 2 s.
 func TestSwitchModeHostMoves(t *testing.T) {
-	s := newSwitchNet(t)
+	s := newSwitchNet(t, true)
 	a2 := s.hosts["a2"]
 	if err := ping(s.h.Host, s.addrs["a2"][0], 2); err != nil {
 		t.Fatal(err)
@@ -226,7 +233,7 @@ func neighbourStats(t *testing.T, n *lab.Node) map[string]uint64 {
 // request (and neighbour solicitation) from LAN A for a host on LAN B is
 // answered by LAN A's node; no request for it crosses the overlay.
 func TestSwitchModeARPAnsweredLocally(t *testing.T) {
-	s := newSwitchNet(t)
+	s := newSwitchNet(t, false)
 	a1, b1 := s.hosts["a1"], s.addrs["b1"]
 	for fam := range 2 {
 		if err := ping(a1, b1[fam], 2); err != nil {

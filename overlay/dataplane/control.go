@@ -1,18 +1,26 @@
 package dataplane
 
 // Control messages: in-band messages between nodes, sealed like data
-// (wire.FlagControl; with a route header when routed). The first payload
-// byte is the kind; each kind has one handler, registered by the plane
-// that owns it before the readers start:
+// (wire.FlagControl; with a route header when routed), each in a signed
+// envelope of its origin (trust.Signer): the origin's signature over
+// origin, destination and message, with a per-origin counter, and the
+// origin's certificate when the message is not for a linked peer (which
+// knows it from the handshake). Whoever passes a message on cannot alter
+// it or send one in another node's name; the route header's source alone
+// proves nothing. The first byte of the message is the kind; each kind has
+// one handler, registered by the plane that owns it before the readers
+// start:
 //
 //	kind  owner                 what
 //	1     multicast plane       topology.Message (membership deltas, full states, sync)
 //	2     neighbour plane       arp.Advert (hosts behind a node)
+//	3     data plane            hello: a node's certificate, asked for (origin.go)
 //	16    link control (ring)   topology.Neighbors; accepted only over the direct link
 //	17    link control          link signaling (offer, answer, cand, knock, bye)
 //
-// A message of a kind nobody handles, or that its handler refuses, is
-// dropped and counted (bad_control).
+// A message whose envelope does not check (bad_origin), of a kind nobody
+// handles, or that its handler refuses (bad_control) is dropped and
+// counted.
 
 import (
 	"errors"
@@ -26,15 +34,17 @@ import (
 const (
 	KindMembership byte = 1
 	KindNeighbours byte = 2
+	KindHello      byte = 3
 	KindRing       byte = 16
 	KindSignal     byte = 17
 )
 
-// ControlHandler takes a control message of its kind from node from;
-// payload is the whole message, kind byte first, borrowed until it returns
-// (copy what is kept). direct says it came over the link to from, not
-// routed. It runs on a reader goroutine and must not block; an error
-// means the message was refused (counted, logged at debug).
+// ControlHandler takes a control message of its kind from node from,
+// whose signature has been checked; payload is the whole message, kind
+// byte first, borrowed until it returns (copy what is kept). direct says
+// it came over the link to from, not routed. It runs on a reader goroutine
+// and must not block; an error means the message was refused (counted,
+// logged at debug).
 type ControlHandler func(from nodeid.ID, payload []byte, direct bool) error
 
 // HandleControl registers h for kind. It must be called before the
@@ -44,17 +54,28 @@ func (p *Plane) HandleControl(kind byte, h ControlHandler) { p.handlers[kind] = 
 // ErrNoHandler: a control message of a kind nobody handles.
 var ErrNoHandler = errors.New("dataplane: control message of an unknown kind")
 
-// control dispatches a control message from node from.
-func (p *Plane) control(from nodeid.ID, payload []byte, direct bool) {
-	err := ErrNoHandler
-	if len(payload) > 0 {
-		if h := p.handlers[payload[0]]; h != nil {
-			err = h(from, payload, direct)
-		}
+// control checks the envelope of a control message from node from
+// (broadcast: it came as a ring broadcast, signed for every node) and
+// dispatches the message.
+func (p *Plane) control(from nodeid.ID, env []byte, direct, broadcast bool) {
+	dst := p.self
+	if broadcast {
+		dst = nodeid.ID{}
+	}
+	msg, _, err := p.cfg.Directory.Open(from, dst, env)
+	if err != nil {
+		p.counters.badOrigin.Add(1)
+		p.log.Debug("control message refused", "from", from.Short(), "err", err)
+		return
+	}
+	p.release(from) // frames that waited for from's certificate
+	err = ErrNoHandler
+	if h := p.handlers[msg[0]]; h != nil {
+		err = h(from, msg, direct)
 	}
 	if err != nil {
 		p.counters.badControl.Add(1)
-		p.log.Debug("control message refused", "from", from.Short(), "err", err)
+		p.log.Debug("control message refused", "from", from.Short(), "kind", msg[0], "err", err)
 	}
 }
 
@@ -63,8 +84,13 @@ func (p *Plane) control(from nodeid.ID, payload []byte, direct bool) {
 // called from any goroutine; control messages are rare, so each call has
 // scratch buffers of its own.
 func (p *Plane) SendControl(id nodeid.ID, payload []byte) error {
+	v := p.view.Load()
+	env, err := p.cfg.Signer.Seal(id, payload, !v.Linked(id))
+	if err != nil {
+		return err
+	}
 	var s scratch
-	if !p.toNode(&s, p.view.Load(), id, wire.FlagControl, payload) {
+	if !p.toNode(&s, v, id, wire.FlagControl, env) {
 		return fmt.Errorf("%w: %s", ErrNoRoute, id.Short())
 	}
 	p.drain(&s)
@@ -74,8 +100,13 @@ func (p *Plane) SendControl(id nodeid.ID, payload []byte) error {
 // BroadcastControl sends a control message to every node of the overlay
 // (along the ring; to every link before there is a ring).
 func (p *Plane) BroadcastControl(payload []byte) {
+	env, err := p.cfg.Signer.Seal(nodeid.ID{}, payload, true)
+	if err != nil {
+		p.log.Error("control message not signed", "err", err)
+		return
+	}
 	var s scratch
-	p.flood(&s, p.view.Load(), payload, wire.FlagControl)
+	p.flood(&s, p.view.Load(), env, wire.FlagControl)
 	p.drain(&s)
 }
 

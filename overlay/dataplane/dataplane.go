@@ -21,12 +21,14 @@ package dataplane
 
 import (
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -36,7 +38,8 @@ type Socket interface {
 	WriteBatch(pkts []nat.Packet) (int, error)
 }
 
-// Config is what a Plane needs. Self, MTU and TAP are required.
+// Config is what a Plane needs. Self, MTU, TAP, Signer and Directory are
+// required.
 type Config struct {
 	Self nodeid.ID
 	// MTU bounds the frames carried (the TAP's MTU).
@@ -49,7 +52,12 @@ type Config struct {
 	// OnDemand counts the bytes sent toward each node, for on-demand
 	// links (link control ticks it); nil: nothing is counted.
 	OnDemand *topology.OnDemand
-	Log      *slog.Logger
+	// Signer signs this node's control messages and Directory checks
+	// everyone else's (and holds the certificates of the nodes known).
+	// Both are required.
+	Signer    *trust.Signer
+	Directory *trust.Directory
+	Log       *slog.Logger
 }
 
 // Multicast is the multicast plane as the data plane asks it, per frame,
@@ -100,6 +108,8 @@ type Plane struct {
 	view     atomic.Pointer[View] // published by link control
 	macs     macTable
 	floods   floods
+	hellos   hellos
+	held     held
 	counters counters
 	tapStats tapStats
 
@@ -115,6 +125,7 @@ func New(cfg Config) *Plane {
 	p.view.Store(emptyView)
 	p.macs.init(time.Now())
 	p.floods.init()
+	p.handlers[KindHello] = p.onHello
 	return p
 }
 
@@ -142,14 +153,17 @@ func (p *Plane) WriteTAP(frames [][]byte) (int, error) {
 	return n, err
 }
 
-// LearnMAC binds mac to node id, as if a frame from mac had come from it:
-// the neighbour plane learned from id's advertisement that the host lives
-// there.
-func (p *Plane) LearnMAC(mac [6]byte, id nodeid.ID) { p.macs.learn(mac, id) }
+// LearnMAC binds mac to node id, as if a frame from mac with source ip
+// had come from it: the neighbour plane learned from id's advertisement
+// (checked against id's certificate) that the host lives there.
+func (p *Plane) LearnMAC(mac [6]byte, id nodeid.ID, ip netip.Addr) { p.macs.learn(mac, id, ip) }
 
 // ExpireMACs advances the MAC table's clock and drops entries not seen
 // for macAge. The neighbour plane calls it every few seconds.
 func (p *Plane) ExpireMACs(now time.Time) { p.macs.tick(now) }
+
+// Directory is the certificates of the nodes this node knows.
+func (p *Plane) Directory() *trust.Directory { return p.cfg.Directory }
 
 // maxFrame is the longest frame carried: the MTU, the Ethernet header and
 // one 802.1Q tag.

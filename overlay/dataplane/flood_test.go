@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/overlay/wire"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -37,10 +38,11 @@ func (k *sink) take() map[netip.AddrPort]int {
 
 // floodPlane is a plane with three up links (a, b, c) whose packets go to
 // a sink, and routes that know of a far node only through a flood.
-func floodPlane(t *testing.T) (*Plane, *sink, []*Peer, map[nodeid.ID]netip.AddrPort) {
-	self := nodeid.ID(sha256.Sum256([]byte("self")))
+func floodPlane(t *testing.T) (*Plane, *sink, []*Peer, map[nodeid.ID]netip.AddrPort, *testCA) {
 	k := &sink{sent: map[netip.AddrPort]int{}}
-	p := New(Config{Self: self, MTU: 1400, Socket: k})
+	c := newTestCA(t)
+	p, _ := c.plane(t, "self", Config{Socket: k})
+	self := p.self
 	var links []Link
 	var peers []*Peer
 	var ids []nodeid.ID
@@ -62,7 +64,7 @@ func floodPlane(t *testing.T) (*Plane, *sink, []*Peer, map[nodeid.ID]netip.AddrP
 		addrs[peer.ID] = addr
 	}
 	p.Publish(NewView(links, topology.NewRoutes(self, ids, nil)))
-	return p, k, peers, addrs
+	return p, k, peers, addrs, c
 }
 
 // TestFlood: a control message for a node no route reaches is flooded on
@@ -71,7 +73,7 @@ func floodPlane(t *testing.T) (*Plane, *sink, []*Peer, map[nodeid.ID]netip.AddrP
 // to every link but the one it came on; duplicates are dropped and
 // counted.
 func TestFlood(t *testing.T) {
-	p, k, peers, addrs := floodPlane(t)
+	p, k, peers, addrs, ca := floodPlane(t)
 	var got [][]byte
 	p.HandleControl(KindSignal, func(_ nodeid.ID, msg []byte, direct bool) error {
 		if direct {
@@ -94,12 +96,17 @@ func TestFlood(t *testing.T) {
 		t.Errorf("origin flooded to %d links, want 3: %v", len(sent), sent)
 	}
 
-	src := nodeid.ID(sha256.Sum256([]byte("src")))
+	srcID := ca.identity(t, "src")
+	src, signer := srcID.ID, trust.NewSigner(srcID, nil)
 	flood := func(dst nodeid.ID, id uint64, ttl uint8) []byte {
 		h := topology.Route{Src: src, Dst: dst, TTL: ttl, Control: true, Flood: true}
 		b, _ := h.AppendBinary(nil)
 		b = append(b, 0, 0, 0, 0, 0, 0, 0, byte(id))
-		return append(b, KindSignal, 'y')
+		env, err := signer.Seal(dst, []byte{KindSignal, 'y'}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, env...)
 	}
 	var s scratch
 	v := p.View()

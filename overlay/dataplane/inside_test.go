@@ -37,7 +37,7 @@ func read(p *Plane, frames ...[]byte) {
 // ARP flooded; multicast data as the multicast plane decides; broadcast
 // and unknown unicast flooded (one copy per link with this view).
 func TestInsideClasses(t *testing.T) {
-	p, k, _, _ := floodPlane(t)
+	p, k, _, _, _ := floodPlane(t)
 	mc := &fakeMcast{}
 	p.Attach(mc, fakeNeigh{forward: false})
 	eth := func(dst byte, etype uint16, payload ...byte) []byte {

@@ -12,8 +12,10 @@ package dataplane
 //	      frame ───► deliver ▼
 //	      no keys yet (handshake finishing) ──► held, opened by Established
 //	   DTLS ──► the peer's handshake (records copied)
-//	deliver: tap.Parse, once ─► length check ─► learn the source MAC
-//	         ─► Neighbours.Remote (ARP, ND) ─► Multicast.Deliver (groups)
+//	deliver: tap.Parse, once ─► length check ─► what the origin's certificate
+//	         allows (origin.go: source IP, ARP sender, ND target, MAC)
+//	         ─► learn the source MAC ─► Neighbours.Remote (ARP, ND)
+//	         ─► Multicast.Deliver (groups)
 //	──► drain: TAP Write (batch); packets passed on: socket WriteBatch
 //
 //	relay reader (ReadRelay, one per link; carries traffic only on relayed
@@ -29,6 +31,7 @@ import (
 	"io"
 
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
 	"github.com/ipopd/ipopd/tap"
@@ -124,9 +127,9 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 		case flags&wire.FlagRouted != 0:
 			p.routed(s, v, peer, f)
 		case flags&wire.FlagControl != 0:
-			p.control(peer.ID, f, true)
+			p.control(peer.ID, f, true, false)
 		default:
-			p.deliver(s, peer.ID, f)
+			p.deliver(s, peer.ID, peer.cert.Load(), f)
 		}
 	case len(pkt) > 0 && pkt[0] >= 20 && pkt[0] <= 63: // DTLS (RFC 7983)
 		if h := peer.handshake.Load(); h != nil {
@@ -179,24 +182,43 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 			return
 		}
 	}
-	p.counters.routedDelivered.Add(1)
 	if h.Control {
-		p.control(h.Src, inner, false)
+		p.counters.routedDelivered.Add(1)
+		p.control(h.Src, inner, false, h.Broadcast)
 		return
 	}
-	p.deliver(s, h.Src, inner)
+	origin := p.cfg.Directory.Peer(h.Src)
+	if origin == nil {
+		if !p.held.hold(h.Src, payload) {
+			p.counters.unknownOrigin.Add(1)
+		}
+		p.askHello(h.Src)
+		return
+	}
+	p.counters.routedDelivered.Add(1)
+	p.deliver(s, h.Src, origin, inner)
 }
 
-// deliver checks a frame that node from sent us, learns from it, and
-// queues it for the TAP if it goes there. f lives in s until the drain.
-func (p *Plane) deliver(s *scratch, from nodeid.ID, f []byte) {
+// deliver checks a frame that node from (certificate cert) sent us
+// against what cert allows (origin.go), learns from it, and queues it for
+// the TAP if it goes there. f lives in s until the drain.
+func (p *Plane) deliver(s *scratch, from nodeid.ID, cert *identity.Peer, f []byte) {
 	if len(f) < tap.EthHeaderLen || len(f) > p.maxFrame() {
 		p.counters.badLength.Add(1)
 		return
 	}
+	if cert == nil {
+		p.counters.unknownOrigin.Add(1)
+		return
+	}
 	pf := tap.Parse(f)
-	if f[6]&1 == 0 {
-		p.macs.learn([6]byte(f[6:12]), from)
+	proof, ok := allowedFrom(cert, &pf, &p.counters)
+	if !ok {
+		return
+	}
+	if f[6]&1 == 0 && !p.macs.learn([6]byte(f[6:12]), from, proof) {
+		p.counters.spoofedMAC.Add(1)
+		return
 	}
 	switch pf.Class {
 	case tap.ClassARP, tap.ClassNDP:

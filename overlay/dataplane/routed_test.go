@@ -4,21 +4,28 @@ import (
 	"crypto/sha256"
 	"testing"
 
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/topology"
 )
 
 // routedPlane is a plane with no links but a routing view naming three
 // other nodes, so that routed() and control() run their decisions.
-func routedPlane(tb testing.TB) (*Plane, []nodeid.ID) {
-	self := nodeid.ID(sha256.Sum256([]byte("self")))
-	p := New(Config{Self: self, MTU: 1400})
+func routedPlane(tb testing.TB) (*Plane, []nodeid.ID, []*identity.Identity) {
+	ca := newTestCA(tb)
+	p, _ := ca.plane(tb, "self", Config{})
+	self := p.self
 	var peers []nodeid.ID
+	var ids []*identity.Identity
 	for _, s := range []string{"a", "b", "c"} {
-		peers = append(peers, sha256.Sum256([]byte(s)))
+		id := ca.identity(tb, s)
+		p.cfg.Directory.Add(&id.Peer)
+		peers = append(peers, id.ID)
+		ids = append(ids, id)
 	}
 	p.Publish(NewView(nil, topology.NewRoutes(self, peers, nil)))
-	return p, peers
+	return p, peers, ids
 }
 
 // TestRoutedVerdicts: a routed packet for this node is delivered, one for
@@ -26,7 +33,7 @@ func routedPlane(tb testing.TB) (*Plane, []nodeid.ID) {
 // header from this node itself or a malformed one is a bad route, and an
 // expired TTL is counted; nothing panics and nothing is sent.
 func TestRoutedVerdicts(t *testing.T) {
-	p, peers := routedPlane(t)
+	p, peers, _ := routedPlane(t)
 	self := p.self
 	frame := make([]byte, 60)
 	frame[0] = 0x02 // unicast destination
@@ -69,24 +76,27 @@ func TestRoutedVerdicts(t *testing.T) {
 // FuzzRouted feeds decrypted payloads (what an authenticated but
 // misbehaving member could send) to the routed-packet and control paths.
 func FuzzRouted(f *testing.F) {
-	h := topology.Route{Src: sha256.Sum256([]byte("a")), Dst: sha256.Sum256([]byte("self")), TTL: 3, Control: true}
+	p, peers, ids := routedPlane(f)
+	p.HandleControl(KindRing, func(nodeid.ID, []byte, bool) error { return nil })
+	signer := trust.NewSigner(ids[0], nil)
+	h := topology.Route{Src: peers[0], Dst: p.self, TTL: 3, Control: true}
 	b, _ := h.AppendBinary(nil)
-	f.Add(append(b, KindSignal, '{', '}'))
+	env, _ := signer.Seal(p.self, []byte{KindSignal, '{', '}'}, true)
+	f.Add(append(b, env...))
 	f.Add(append(b, KindRing, 0x10, 0))
 	h.Flood = true
 	b, _ = h.AppendBinary(nil)
-	f.Add(append(b, 0, 0, 0, 0, 0, 0, 0, 1, KindSignal, '{', '}'))
+	f.Add(append(append(b, 0, 0, 0, 0, 0, 0, 0, 1), env...))
 	h.Flood, h.Relay = false, true
 	b, _ = h.AppendBinary(nil)
-	f.Add(append(b, KindSignal, '{', '}'))
+	f.Add(append(b, env...))
 	h.Control, h.Broadcast, h.Relay = false, true, false
 	b, _ = h.AppendBinary(nil)
 	f.Add(append(b, make([]byte, 60)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, _ := routedPlane(t)
-		p.HandleControl(KindRing, func(nodeid.ID, []byte, bool) error { return nil })
 		var s scratch
 		p.routed(&s, p.View(), nil, data)
-		p.control(h.Src, data, true)
+		p.control(h.Src, data, true, false)
+		s.frames, s.pkts, s.used = s.frames[:0], s.pkts[:0], 0
 	})
 }

@@ -10,7 +10,8 @@ import (
 // atomics bumped by the readers.
 type counters struct {
 	unknownSource, authFailed, replayed, notData, noPath, badLength, noMember atomic.Uint64
-	badRoute, noRoute, expired, badControl, floodDup                          atomic.Uint64
+	badRoute, noRoute, expired, badControl, floodDup, badOrigin               atomic.Uint64
+	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded                     atomic.Uint64
 }
 
@@ -22,6 +23,9 @@ func (p *Plane) Drops() map[string]uint64 {
 		"not_data": c.notData.Load(), "no_path": c.noPath.Load(), "bad_length": c.badLength.Load(),
 		"no_local_member": c.noMember.Load(), "bad_route": c.badRoute.Load(), "no_route": c.noRoute.Load(),
 		"ttl_expired": c.expired.Load(), "bad_control": c.badControl.Load(), "flood_duplicate": c.floodDup.Load(),
+		"bad_origin": c.badOrigin.Load(), "unknown_origin": c.unknownOrigin.Load(),
+		"spoofed_source": c.spoofedSource.Load(), "spoofed_arp": c.spoofedARP.Load(), "spoofed_nd": c.spoofedND.Load(),
+		"spoofed_mac": c.spoofedMAC.Load(), "mac_table_full": p.macs.full.Load(),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
 	"github.com/ipopd/ipopd/topology"
@@ -97,6 +98,7 @@ type Peer struct {
 
 	path      atomic.Pointer[Path]
 	handshake atomic.Pointer[handshakeRef]
+	cert      atomic.Pointer[identity.Peer] // the peer's verified certificate
 
 	// earlyMu guards early: data packets that arrived while our side of
 	// the handshake was still finishing (the DTLS server completes a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/ipopd/ipopd/overlay"
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap/taptest"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -37,10 +39,11 @@ func NewCA(t testing.TB) *CA {
 	return &CA{CA: ca, Network: "test", dir: t.TempDir()}
 }
 
-// Identity issues a certificate for name and loads it as a node would.
-func (ca *CA) Identity(t testing.TB, name string) *identity.Identity {
+// Identity issues a certificate for name, allowing prefixes, and loads it
+// as a node would.
+func (ca *CA) Identity(t testing.TB, name string, prefixes ...netip.Prefix) *identity.Identity {
 	t.Helper()
-	crt, key, err := ca.Issue(name, nil, time.Hour)
+	crt, key, err := ca.Issue(name, prefixes, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,9 @@ type Options struct {
 	Net transport.Net
 	// Interfaces limits host candidates (default "lo" on the host).
 	Interfaces []string
-	Log        *slog.Logger
+	// Prefixes are the addresses the node's certificate allows.
+	Prefixes []netip.Prefix
+	Log      *slog.Logger
 }
 
 // Node is one node's link stack in this process: its socket, data plane
@@ -108,7 +113,7 @@ func Start(t testing.TB, ca *CA, hub *Hub, name string, o Options) *Node {
 		}
 	}
 	log = log.With("node", name)
-	id := ca.Identity(t, name)
+	id := ca.Identity(t, name, o.Prefixes...)
 	st := nat.Settings{Interfaces: o.Interfaces, IncludeLoopback: o.Net == nil}
 	if o.Net == nil && len(st.Interfaces) == 0 {
 		st.Interfaces = []string{"lo"}
@@ -124,7 +129,8 @@ func Start(t testing.TB, ca *CA, hub *Hub, name string, o Options) *Node {
 	}
 	dev := taptest.New("fake0", 1400, mac, 1024)
 	od := topology.NewOnDemand(o.OnDemand)
-	dp := dataplane.New(dataplane.Config{Self: id.ID, MTU: 1400, TAP: dev, Socket: rs, OnDemand: od, Log: log})
+	dp := dataplane.New(dataplane.Config{Self: id.ID, MTU: 1400, TAP: dev, Socket: rs, OnDemand: od, Log: log,
+		Signer: trust.NewSigner(id, nil), Directory: trust.NewDirectory(ca.Cert, ca.Network, 0, nil)})
 	mgr := overlay.NewManager(overlay.Config{Identity: id, CA: ca.Cert, Network: ca.Network, Socket: sock, NAT: st,
 		Signal: hub.Port(id.ID), Data: dp, Log: log, Ring: o.Ring, OnDemand: od})
 	ctx, cancel := context.WithCancel(context.Background())

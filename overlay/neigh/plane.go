@@ -17,14 +17,18 @@ package neigh
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipopd/ipopd/arp"
 	"github.com/ipopd/ipopd/overlay/control"
 	"github.com/ipopd/ipopd/overlay/dataplane"
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/internal/taskloop"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
@@ -44,17 +48,19 @@ const (
 // control messages and the TAP, and the MAC table adverts feed.
 type Data interface {
 	dataplane.Control
-	LearnMAC(mac [6]byte, id nodeid.ID)
+	LearnMAC(mac [6]byte, id nodeid.ID, ip netip.Addr)
 	ExpireMACs(now time.Time)
+	CertOf(id nodeid.ID) *identity.Peer
 }
 
 // Plane is the neighbour plane of one node.
 type Plane struct {
-	data   Data
-	log    *slog.Logger
-	table  *arp.Table
-	loop   *taskloop.Loop
-	joined bool // loop-only: the join broadcast is done or scheduled
+	data    Data
+	log     *slog.Logger
+	table   *arp.Table
+	loop    *taskloop.Loop
+	joined  bool // loop-only: the join broadcast is done or scheduled
+	refused atomic.Uint64
 }
 
 // New returns the plane over table and registers its adverts (control
@@ -135,18 +141,43 @@ func (nb *Plane) send(to nodeid.ID, a *arp.Advert) {
 }
 
 // onAdvert takes a neighbour advert from a node (a reader goroutine).
+// Only hosts whose addresses the node's certificate allows count: a
+// member cannot claim another's address, first or ever.
 func (nb *Plane) onAdvert(from nodeid.ID, payload []byte, _ bool) error {
 	var a arp.Advert
 	if err := a.UnmarshalBinary(slices.Clone(payload[1:])); err != nil {
 		return err
 	}
+	cert := nb.data.CertOf(from)
+	if cert == nil {
+		return fmt.Errorf("advert from %s: certificate unknown", from.Short())
+	}
+	a.Hosts = nb.allowed(cert, a.Hosts)
+	a.Gone = nb.allowed(cert, a.Gone)
 	nb.loop.Post(func() {
 		for _, h := range nb.table.Apply(time.Now(), from, &a) {
-			nb.data.LearnMAC(h.MAC, from)
+			nb.data.LearnMAC(h.MAC, from, h.IP)
 		}
 	})
 	return nil
 }
+
+// allowed keeps the hosts whose addresses cert allows, counting the rest.
+func (nb *Plane) allowed(cert *identity.Peer, hosts []arp.Host) []arp.Host {
+	out := hosts[:0]
+	for _, h := range hosts {
+		if cert.Allows(h.IP) {
+			out = append(out, h)
+		} else {
+			nb.refused.Add(1)
+		}
+	}
+	return out
+}
+
+// Refused counts advertised hosts refused: addresses outside the
+// advertising node's certificate.
+func (nb *Plane) Refused() uint64 { return nb.refused.Load() }
 
 // SendFull sends our full advert to node to (it asked for our state).
 func (nb *Plane) SendFull(to nodeid.ID) {
@@ -191,7 +222,8 @@ func (nb *Plane) Status(name func(nodeid.ID) string) control.Neighbours {
 	}
 	st := nb.table.Stats()
 	out.Stats = map[string]uint64{"answered": st.Answered, "forwarded": st.Forwarded, "suppressed": st.Suppressed,
-		"conflicts": st.Conflicts, "moves": st.Moves, "errors": st.Errors, "evicted": st.Evicted}
+		"conflicts": st.Conflicts, "moves": st.Moves, "errors": st.Errors, "evicted": st.Evicted,
+		"refused_not_in_certificate": nb.refused.Load()}
 	return out
 }
 

@@ -43,6 +43,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/mcast"
 	"github.com/ipopd/ipopd/overlay/neigh"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -124,7 +125,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		Idle:      cfg.Topology.OnDemand.Idle,
 		MaxLinks:  cfg.Topology.OnDemand.MaxLinks,
 	})
-	dcfg := dataplane.Config{Self: n.id.ID, MTU: n.dev.MTU(), TAP: n.dev, OnDemand: od, Log: n.log.With("sys", "data")}
+	dcfg := dataplane.Config{Self: n.id.ID, MTU: n.dev.MTU(), TAP: n.dev, OnDemand: od, Log: n.log.With("sys", "data"),
+		Signer: trust.NewSigner(n.id, nil), Directory: trust.NewDirectory(n.ca, cfg.Network, 0, nil)}
 	if n.links.sock != nil {
 		dcfg.Socket = n.links.sock
 	}

@@ -1,0 +1,191 @@
+package dataplane
+
+// What a node may send: a member is trusted to be itself and nothing more.
+// A frame from node X (over X's link, or routed with X as its origin) is
+// delivered only if what it claims lies in X's certificate:
+//
+//	IPv4/IPv6 source        in X's prefixes; or unspecified (DHCP, DAD) or
+//	                        IPv6 link-local (ND, MLD and friends), which
+//	                        claim no overlay address
+//	ARP sender address      in X's prefixes, or 0.0.0.0 (a probe)
+//	ND advertisement target in X's prefixes, or link-local
+//	source MAC              not another node's MAC in use (macTable.learn)
+//
+// Each refusal is counted by reason. Routed frames from a node whose
+// certificate this node has not seen are held (up to maxHeldFrames from
+// up to maxHeldOrigins nodes; beyond that dropped as unknown_origin) and
+// the node is asked for it (a hello); they go on once it has come.
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/tap"
+)
+
+// CertOf returns the verified certificate of node id, nil if this node
+// has not seen it (or it expired, or it is revoked).
+func (p *Plane) CertOf(id nodeid.ID) *identity.Peer { return p.cfg.Directory.Peer(id) }
+
+// SetCert records the verified certificate of the link's peer; frames on
+// the link are checked against it. Link control sets it before the path.
+func (p *Peer) SetCert(c *identity.Peer) { p.cert.Store(c) }
+
+// proof is the source address a frame proves for its MAC: one its
+// certificate allows and that names a host (not link-local, not
+// unspecified); invalid otherwise.
+func allowedFrom(c *identity.Peer, pf *tap.Parsed, counters *counters) (proof netip.Addr, ok bool) {
+	switch pf.EtherType {
+	case tap.EtherTypeIPv4, tap.EtherTypeIPv6:
+		if !pf.Src.IsValid() {
+			return netip.Addr{}, true // no IP header to speak of: nothing claimed
+		}
+		switch {
+		case pf.Src.IsUnspecified() || pf.Src.IsLinkLocalUnicast() && pf.Src.Is6():
+		case c.Allows(pf.Src):
+			proof = pf.Src
+		default:
+			counters.spoofedSource.Add(1)
+			return netip.Addr{}, false
+		}
+		if pf.ICMPv6 == 136 && pf.Target.IsValid() && !pf.Target.IsLinkLocalUnicast() && !c.Allows(pf.Target) {
+			counters.spoofedND.Add(1)
+			return netip.Addr{}, false
+		}
+		return proof, true
+	case tap.EtherTypeARP:
+		switch {
+		case !pf.Src.IsValid(), pf.Src.IsUnspecified():
+			return netip.Addr{}, true
+		case c.Allows(pf.Src):
+			return pf.Src, true
+		}
+		counters.spoofedARP.Add(1)
+		return netip.Addr{}, false
+	}
+	return netip.Addr{}, true
+}
+
+// Bounds of the frames held for certificates not yet known.
+const (
+	maxHeldFrames  = 16
+	maxHeldOrigins = 64
+)
+
+// held are routed packets whose origin's certificate is on its way.
+type held struct {
+	mu sync.Mutex
+	by map[nodeid.ID][][]byte
+}
+
+// hold keeps a copy of a routed packet (route header and payload) from
+// origin; false when full.
+func (h *held) hold(origin nodeid.ID, pkt []byte) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.by == nil {
+		h.by = map[nodeid.ID][][]byte{}
+	}
+	q, ok := h.by[origin]
+	if !ok && len(h.by) >= maxHeldOrigins || len(q) >= maxHeldFrames {
+		return false
+	}
+	h.by[origin] = append(q, slices.Clone(pkt))
+	return true
+}
+
+// take returns and forgets what is held for origin.
+func (h *held) take(origin nodeid.ID) [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.by[origin]
+	delete(h.by, origin)
+	return q
+}
+
+// release delivers the packets held for origin now that its certificate
+// is known (on a goroutine of its own, with its own scratch).
+func (p *Plane) release(origin nodeid.ID) {
+	q := p.held.take(origin)
+	if len(q) == 0 {
+		return
+	}
+	go func() {
+		var s scratch
+		v := p.view.Load()
+		for _, pkt := range q {
+			p.routed(&s, v, nil, pkt)
+		}
+		p.drain(&s)
+	}()
+}
+
+// helloEvery bounds the hellos asked of one node.
+const helloEvery = time.Second
+
+// maxHelloAsked bounds the nodes remembered as asked.
+const maxHelloAsked = 4096
+
+// hellos remembers when each node was last asked for its certificate.
+type hellos struct {
+	mu    sync.Mutex
+	asked map[nodeid.ID]time.Time
+}
+
+// due reports whether id may be asked now, and records it.
+func (h *hellos) due(id nodeid.ID, now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.asked == nil {
+		h.asked = map[nodeid.ID]time.Time{}
+	}
+	if t, ok := h.asked[id]; ok && now.Sub(t) < helloEvery {
+		return false
+	}
+	if len(h.asked) >= maxHelloAsked {
+		for k, t := range h.asked {
+			if now.Sub(t) >= helloEvery {
+				delete(h.asked, k)
+			}
+		}
+		if len(h.asked) >= maxHelloAsked {
+			return false
+		}
+	}
+	h.asked[id] = now
+	return true
+}
+
+// Hello messages (control kind KindHello): [kind, flags]; flag helloAsk
+// asks the receiver to answer with a hello of its own. Their envelopes
+// carry the sender's certificate, which is the point.
+const helloAsk = 1
+
+// askHello asks node id (routed) for a hello, at most once a helloEvery.
+func (p *Plane) askHello(id nodeid.ID) {
+	if !p.hellos.due(id, time.Now()) {
+		return
+	}
+	go func() { // not on the reader: signing takes tens of microseconds
+		if err := p.SendControl(id, []byte{KindHello, helloAsk}); err != nil {
+			p.log.Debug("hello not sent", "to", id.Short(), "err", err)
+		}
+	}()
+}
+
+// onHello takes a hello (its certificate is learned by now) and answers
+// one that asks, at most once a helloEvery per node.
+func (p *Plane) onHello(from nodeid.ID, msg []byte, _ bool) error {
+	if len(msg) == 2 && msg[1]&helloAsk != 0 && p.hellos.due(from, time.Now()) {
+		go func() {
+			if err := p.SendControl(from, []byte{KindHello, 0}); err != nil {
+				p.log.Debug("hello not sent", "to", from.Short(), "err", err)
+			}
+		}()
+	}
+	return nil
+}
