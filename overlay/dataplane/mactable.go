@@ -30,11 +30,11 @@ const (
 // from a coarse clock that ExpireMACs advances, so the hot path never
 // reads the system clock.
 type macTable struct {
-	mu     sync.RWMutex // guards m and perNode; entries' fields are atomics
-	m      map[[6]byte]*macEntry
-	per    map[nodeid.ID]int
-	now    atomic.Int64 // unix nanos, advanced by tick
-	full   atomic.Uint64 // new MACs not learned: a node's share or the table full
+	mu   sync.RWMutex // guards m and perNode; entries' fields are atomics
+	m    map[[6]byte]*macEntry
+	per  map[nodeid.ID]int
+	now  atomic.Int64  // unix nanos, advanced by tick
+	full atomic.Uint64 // new MACs not learned: a node's share or the table full
 }
 
 type macEntry struct {
