@@ -45,6 +45,11 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		if l != nil && l.session == msg.Session && l.state != stateDown {
 			return // duplicate
 		}
+		if (l == nil || l.state == stateDown) && m.activeLinks() >= m.cfg.MaxLinks {
+			m.refused.Add(1) // a peer cannot make us hold more links than the cap
+			m.log.Debug("offer refused: link cap reached", "from", m.nameOf(from), "max_links", m.cfg.MaxLinks)
+			return
+		}
 		m.retryFor(from).knocks = 0
 		if l != nil {
 			m.down(l, "peer sent a new offer")

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -123,6 +124,7 @@ type Manager struct {
 	learnAt time.Time               // next renewal of the presence leases
 
 	badSignal atomic.Uint64 // signaling that does not parse or breaks the protocol
+	refused   atomic.Uint64 // offers refused: MaxLinks reached
 }
 
 type retry struct {
@@ -158,10 +160,18 @@ func NewManager(cfg Config) *Manager {
 		present: map[nodeid.ID]string{},
 		names:   map[nodeid.ID]string{},
 		retries: map[nodeid.ID]*retry{},
-		ring:    topology.NewRing(cfg.Identity.ID, cfg.Ring),
+		ring:    nil, // below: its Attested reads m
 		od:      cfg.OnDemand,
 		odSince: map[nodeid.ID]time.Time{},
 	}
+	// Nodes the ring may learn from peers: those the rendezvous listed or
+	// whose certificate was seen (called on the loop, as Apply is).
+	rc := cfg.Ring
+	rc.Attested = func(id nodeid.ID) bool {
+		_, listed := m.present[id]
+		return listed || cfg.Data.Directory().Get(id) != nil
+	}
+	m.ring = topology.NewRing(cfg.Identity.ID, rc)
 	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
 	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)
 	return m
@@ -265,6 +275,7 @@ func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 // toward each node into on-demand links (once a second), and renews the
 // presence leases while the rendezvous is connected. step then acts.
 func (m *Manager) maintain(now time.Time) {
+	m.prune(now)
 	for _, l := range m.links {
 		switch {
 		case (l.state == stateConnecting || l.state == stateHandshake) && now.Sub(l.started) > setupTimeout:
@@ -288,6 +299,46 @@ func (m *Manager) maintain(now time.Time) {
 		m.learnAt = now.Add(m.ring.Config().Refresh / 2)
 		for id := range m.present {
 			m.ring.Learn(id, now)
+		}
+	}
+}
+
+// Bounds of link control's tables beyond the links themselves: down links
+// kept for `ipopctl peers`, retry states and names. Outside input (the
+// presence list, peers' signaling) can grow them; past the bound the
+// oldest or idle entries go.
+const (
+	maxDownLinks = 64
+	maxRetries   = 1024
+	maxNames     = 10_000
+)
+
+// prune keeps the tables within their bounds.
+func (m *Manager) prune(now time.Time) {
+	if len(m.links)-m.activeLinks() > maxDownLinks {
+		var down []*Link
+		for _, l := range m.links {
+			if l.state == stateDown {
+				down = append(down, l)
+			}
+		}
+		slices.SortFunc(down, func(a, b *Link) int { return a.started.Compare(b.started) })
+		for _, l := range down[:len(down)-maxDownLinks] {
+			delete(m.links, l.peer)
+		}
+	}
+	if len(m.retries) > maxRetries {
+		for id, r := range m.retries {
+			if m.links[id] == nil && !now.Before(r.next) {
+				delete(m.retries, id)
+			}
+		}
+	}
+	if len(m.names) > maxNames {
+		for id := range m.names {
+			if _, present := m.present[id]; !present && m.links[id] == nil {
+				delete(m.names, id)
+			}
 		}
 	}
 }

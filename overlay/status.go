@@ -45,6 +45,7 @@ func (m *Manager) Peers() control.Peers {
 	sort.Slice(out.Links, func(i, j int) bool { return out.Links[i].Name < out.Links[j].Name })
 	out.Drops = m.cfg.Data.Drops()
 	out.Drops["bad_signal"] = m.badSignal.Load()
+	out.Drops["offer_over_max_links"] = m.refused.Load()
 	out.Routed = m.cfg.Data.Routed()
 	out.MACs = m.cfg.Data.MACs()
 	return out

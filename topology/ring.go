@@ -33,7 +33,18 @@ type RingConfig struct {
 	// HoldDown: after a link fails, its node is left out of the view and
 	// not asked for this long. 0 means DefaultHoldDown.
 	HoldDown time.Duration
+	// Attested, when set, says whether a node is known to exist (its
+	// certificate was seen, or the rendezvous listed it). Only such nodes
+	// of a peer's Neighbors count: a peer cannot fill the ring with
+	// invented IDs. nil believes every ID.
+	Attested func(nodeid.ID) bool
 }
+
+// MaxPeerLinks bounds the links of one peer's Neighbors that the ring
+// keeps (the nearest this node): a node has a few successors, chords and
+// on-demand links, so a longer list is noise or an attempt to eclipse
+// this node's real neighbours.
+const MaxPeerLinks = 32
 
 func (c RingConfig) withDefaults() RingConfig {
 	c.Successors = max(c.Successors, 1)

@@ -150,7 +150,9 @@ func TestRingDesiredDeterministic(t *testing.T) {
 	rng := newRNG(7)
 	self := randID(rng)
 	var nodes []nodeid.ID
-	for range 300 {
+	// A peer's list counts up to MaxPeerLinks entries (the nearest): as
+	// many as that, so that both rings know the same nodes.
+	for range MaxPeerLinks + 1 {
 		nodes = append(nodes, randID(rng))
 	}
 	// Both link to the same peer: links are part of the input (sticky
@@ -176,5 +178,43 @@ func TestRingDesiredDeterministic(t *testing.T) {
 	s2, c2 := a.Desired(epoch0.Add(time.Second))
 	if !slices.Equal(sa, s2) || !slices.Equal(ca, c2) {
 		t.Fatal("Desired changed with nothing else changing")
+	}
+}
+
+// TestApplyBoundsPeerInfluence: a linked peer's Neighbors cannot bring in
+// nodes nobody attests, nor more than MaxPeerLinks, so invented IDs next
+// to this node do not eclipse its real successor.
+func TestApplyBoundsPeerInfluence(t *testing.T) {
+	self, peer, real := nodeID(10), nodeID(200), nodeID(20)
+	real2 := nodeID(30)
+	attested := map[nodeid.ID]bool{peer: true, real: true, real2: true}
+	r := NewRing(self, RingConfig{Successors: 1, Attested: func(id nodeid.ID) bool { return attested[id] }})
+	now := time.Unix(1000, 0)
+	r.Learn(real, now)
+	r.LinkUp(peer, now)
+	// 300 invented IDs right after self, plus real2.
+	var m Neighbors
+	for i := range 300 {
+		id := self
+		id[1], id[2] = byte(i>>8), byte(i)
+		id[31] ^= 0x55
+		m.Links = append(m.Links, NeighborLink{ID: id})
+	}
+	m.Links = append(m.Links, NeighborLink{ID: real2})
+	slices.SortFunc(m.Links, func(a, b NeighborLink) int { return a.ID.Compare(b.ID) })
+	r.Apply(peer, &m)
+	succ, _ := r.Desired(now)
+	if len(succ) != 1 || succ[0] != real {
+		t.Errorf("successor %v, want the real node %s", succ, real.Short())
+	}
+	if got := len(r.links[peer].lists); got != 1 {
+		t.Errorf("kept %d of the peer's links, want only real2", got)
+	}
+	// Without Attested, the list is still cut to the nearest MaxPeerLinks.
+	r2 := NewRing(self, RingConfig{Successors: 1})
+	r2.LinkUp(peer, now)
+	r2.Apply(peer, &m)
+	if got := len(r2.links[peer].lists); got != MaxPeerLinks {
+		t.Errorf("kept %d links, want %d", got, MaxPeerLinks)
 	}
 }

@@ -150,7 +150,8 @@ func (r *Ring) Neighbors(now time.Time) *Neighbors {
 // replace what it listed before, and its entry for this node says
 // whether it wants the link. It reports whether anything changed. A
 // message from a node that is not linked is ignored: only a node's own
-// links are believed, and only while linked to it.
+// links are believed, and only while linked to it; of those, only nodes
+// Attested, and at most MaxPeerLinks, the nearest this node.
 func (r *Ring) Apply(from nodeid.ID, m *Neighbors) (changed bool) {
 	p := r.links[from]
 	if p == nil {
@@ -164,9 +165,16 @@ func (r *Ring) Apply(from nodeid.ID, m *Neighbors) (changed bool) {
 				p.heard, p.wants, changed = true, l.Wanted, true
 				r.plan.ok = false
 			}
-		case !l.ID.IsZero():
+		case !l.ID.IsZero() && (r.cfg.Attested == nil || r.cfg.Attested(l.ID)):
 			lists = append(lists, l.ID)
 		}
+	}
+	if len(lists) > MaxPeerLinks {
+		// Keep the nearest this node: they are what its successors and
+		// routes depend on.
+		me := load(r.self)
+		slices.SortFunc(lists, func(a, b nodeid.ID) int { return ringDist(me, load(a)).cmp(ringDist(me, load(b))) })
+		lists = lists[:MaxPeerLinks]
 	}
 	slices.SortFunc(lists, nodeid.ID.Compare) // decoded messages are; built ones may not be
 	if !slices.Equal(lists, p.lists) {

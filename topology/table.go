@@ -21,9 +21,18 @@ const SyncRetry = time.Second
 // for concurrent use: it belongs to the node's control loop, and the data
 // path reads only Views.
 type Table struct {
-	nodes map[nodeid.ID]*remote
-	view  *View // the snapshot of the current state; nil after a change
+	nodes   map[nodeid.ID]*remote
+	view    *View // the snapshot of the current state; nil after a change
+	refused uint64
 }
+
+// MaxTableNodes bounds the nodes a Table holds: messages from a node not
+// held beyond it are refused (Refused counts them). Nodes come only from
+// messages their origin signed, so it bounds the network one node tracks.
+const MaxTableNodes = 10_000
+
+// Refused is the number of messages refused because the table was full.
+func (t *Table) Refused() uint64 { return t.refused }
 
 // remote is what the table holds about one node.
 //
@@ -67,6 +76,10 @@ func (t *Table) Apply(from nodeid.ID, m *Message, now time.Time) (changed, needS
 	}
 	r := t.nodes[from]
 	if r == nil {
+		if len(t.nodes) >= MaxTableNodes {
+			t.refused++
+			return false, false
+		}
 		r = &remote{groups: make(map[netip.Addr]member)}
 		t.nodes[from] = r
 	}

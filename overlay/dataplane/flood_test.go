@@ -157,3 +157,35 @@ func TestFloodsSeenBounded(t *testing.T) {
 		t.Error("the newest flood is not remembered")
 	}
 }
+
+// TestBroadcastArcAndRate: a broadcast copy whose arc ends at the
+// receiver (only the originator may cover the whole ring) is refused, not
+// fanned out again; and one link's broadcasts are rate-limited.
+func TestBroadcastArcAndRate(t *testing.T) {
+	p, k, peers, _, ca := floodPlane(t)
+	src := ca.identity(t, "src")
+	p.cfg.Directory.Add(&src.Peer)
+	frame := make([]byte, 60)
+	for i := range 6 {
+		frame[i] = 0xff
+	}
+	bcast := func(limit nodeid.ID) []byte {
+		h := topology.Route{Src: src.ID, Dst: limit, TTL: 5, Broadcast: true}
+		b, _ := h.AppendBinary(nil)
+		return append(b, frame...)
+	}
+	var s scratch
+	v := p.View()
+	p.routed(&s, v, peers[0], bcast(p.self))
+	p.drain(&s)
+	if sent := k.take(); len(sent) != 0 || p.counters.badRoute.Load() != 1 {
+		t.Errorf("arc ending here: fanned out to %v, bad_route %d", sent, p.counters.badRoute.Load())
+	}
+	for range 3 * broadcastBurst {
+		p.routed(&s, v, peers[0], bcast(src.ID))
+		s.frames, s.pkts, s.used = s.frames[:0], s.pkts[:0], 0
+	}
+	if got := p.counters.rateLimited.Load(); got < broadcastBurst || got > 2*broadcastBurst+100 {
+		t.Errorf("rate-limited %d of %d broadcasts (burst %d)", got, 3*broadcastBurst, broadcastBurst)
+	}
+}

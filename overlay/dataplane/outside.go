@@ -149,6 +149,10 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 		p.counters.badRoute.Add(1)
 		return
 	}
+	if (h.Flood || h.Broadcast) && from != nil && !from.broadcasts.Allow() {
+		p.counters.rateLimited.Add(1)
+		return
+	}
 	if h.Flood {
 		p.flooded(s, v, from, h, inner)
 		return
@@ -158,6 +162,12 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 		return
 	}
 	if h.Broadcast {
+		if h.Dst == p.self {
+			// The arc to cover ends here: (self, self) would be the whole
+			// ring, which only the originator sends.
+			p.counters.badRoute.Add(1)
+			return
+		}
 		if h.TTL > 1 {
 			next := h
 			next.TTL--

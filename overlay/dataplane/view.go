@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
@@ -99,6 +101,8 @@ type Peer struct {
 	path      atomic.Pointer[Path]
 	handshake atomic.Pointer[handshakeRef]
 	cert      atomic.Pointer[identity.Peer] // the peer's verified certificate
+	// broadcasts limits the broadcasts and floods taken from the link.
+	broadcasts *rate.Limiter
 
 	// earlyMu guards early: data packets that arrived while our side of
 	// the handshake was still finishing (the DTLS server completes a
@@ -132,8 +136,18 @@ func (p *Peer) takeEarly() [][]byte {
 	return e
 }
 
+// Broadcasts and floods that one link may bring in: enough for the
+// control plane and a busy LAN's ARP in switch mode, not for a member
+// that floods the overlay through this node.
+const (
+	broadcastRate  = 1000 // per second
+	broadcastBurst = 2000
+)
+
 // NewPeer returns the data-plane state of a new link to id.
-func NewPeer(id nodeid.ID) *Peer { return &Peer{ID: id} }
+func NewPeer(id nodeid.ID) *Peer {
+	return &Peer{ID: id, broadcasts: rate.NewLimiter(broadcastRate, broadcastBurst)}
+}
 
 // Path is how to send to an up link; immutable, swapped whole.
 type Path struct {

@@ -65,10 +65,14 @@ type Plane struct {
 	drops  atomic.Uint64
 
 	// Loop-only.
-	router *igmp.Router
-	adv    *topology.Advertiser
-	table  *topology.Table
-	joined bool // the join broadcast is done or scheduled
+	router  *igmp.Router
+	adv     *topology.Advertiser
+	table   *topology.Table
+	joined  bool                    // the join broadcast is done or scheduled
+	synced  map[nodeid.ID]time.Time // when each node last got our state on request
+	lastGen time.Time               // when synced was last swept
+
+	syncsRefused atomic.Uint64 // Sync requests over the rate limit
 
 	state atomic.Pointer[state]
 }
@@ -196,6 +200,10 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 	}
 	mc.loop.Post(func() {
 		if m.Kind == topology.KindSync {
+			if !mc.syncDue(from, time.Now()) {
+				mc.syncsRefused.Add(1)
+				return
+			}
 			mc.send(from, mc.adv.Full())
 			if mc.cfg.OnSync != nil {
 				mc.cfg.OnSync(from)
@@ -211,6 +219,31 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 		}
 	})
 	return nil
+}
+
+// syncEvery is how often one node may have our full state on request: a
+// Sync costs a full state (and a full host advert), so a member cannot
+// make the overlay send it (or anyone) state in a loop.
+const syncEvery = 5 * time.Second
+
+// syncDue reports whether node from may have our state now (loop only).
+func (mc *Plane) syncDue(from nodeid.ID, now time.Time) bool {
+	if mc.synced == nil {
+		mc.synced = map[nodeid.ID]time.Time{}
+	}
+	if now.Sub(mc.lastGen) > syncEvery {
+		for id, t := range mc.synced {
+			if now.Sub(t) >= syncEvery {
+				delete(mc.synced, id)
+			}
+		}
+		mc.lastGen = now
+	}
+	if t, ok := mc.synced[from]; ok && now.Sub(t) < syncEvery {
+		return false
+	}
+	mc.synced[from] = now
+	return true
 }
 
 // LinkUp: a new link gets our full state, and the first one schedules
