@@ -41,6 +41,7 @@ type Config struct {
 	ICE        ICEConfig        // ice
 	IGMP       IGMPConfig       // igmp
 	Topology   TopologyConfig   // topology
+	Trust      TrustConfig      // trust
 	Control    ControlConfig    // control
 	Metrics    MetricsConfig    // metrics
 	Log        LogConfig        // log
@@ -102,6 +103,12 @@ type OnDemandConfig struct {
 	MaxLinks  int           // topology.on_demand.max_links
 }
 
+// TrustConfig is how links rotate their keys and which nodes are revoked.
+type TrustConfig struct {
+	RekeyInterval time.Duration // trust.rekey_interval: data keys move on at least this often
+	Revoked       string        // trust.revoked: the CA-signed revocation list (ipopctl ca revoke); "" for none
+}
+
 // ControlConfig is the local control socket used by ipopctl.
 type ControlConfig struct {
 	Socket string // control.socket
@@ -134,6 +141,7 @@ func Default() *Config {
 			Chords:     2,
 			OnDemand:   OnDemandConfig{Threshold: Mbit, Idle: 60 * time.Second, MaxLinks: 8},
 		},
+		Trust:   TrustConfig{RekeyInterval: 2 * time.Minute},
 		Control: ControlConfig{Socket: "/run/ipopd/ipopd.sock"},
 		Log:     LogConfig{Level: slog.LevelInfo},
 	}
@@ -171,6 +179,8 @@ func (c *Config) fields() []field {
 		{"topology.on_demand.threshold", &c.Topology.OnDemand.Threshold, "a rate above 0 in bits per second, e.g. 1Mbit, 500kbit", false},
 		{"topology.on_demand.idle", &c.Topology.OnDemand.Idle, "a duration above 0, e.g. 60s", false},
 		{"topology.on_demand.max_links", &c.Topology.OnDemand.MaxLinks, "0..1024", false},
+		{"trust.rekey_interval", &c.Trust.RekeyInterval, "a duration in 1s..24h, e.g. 2m", false},
+		{"trust.revoked", &c.Trust.Revoked, "a path to the network's revocation list (ipopctl ca revoke), or \"\" for none", true},
 		{"control.socket", &c.Control.Socket, "an absolute path", false},
 		{"metrics.listen", &c.Metrics.Listen, "host:port (host may be empty), or \"\" to turn metrics off", false},
 		{"log.level", &c.Log.Level, "debug, info, warn, error", false},

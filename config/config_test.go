@@ -87,6 +87,7 @@ func TestDefault(t *testing.T) {
 			Robustness: 2, LastMemberQueryInterval: time.Second},
 		Topology: TopologyConfig{Successors: 2, Chords: 2,
 			OnDemand: OnDemandConfig{Threshold: 1_000_000, Idle: 60 * time.Second, MaxLinks: 8}},
+		Trust:   TrustConfig{RekeyInterval: 2 * time.Minute},
 		Control: ControlConfig{Socket: "/run/ipopd/ipopd.sock"},
 		Log:     LogConfig{Level: slog.LevelInfo},
 	}

@@ -68,6 +68,7 @@ func (c *Config) Validate() error {
 	}
 	v.durRange("topology.on_demand.idle", t.OnDemand.Idle, 1, 1<<63-1)
 	v.intRange("topology.on_demand.max_links", t.OnDemand.MaxLinks, 0, 1024)
+	v.durRange("trust.rekey_interval", c.Trust.RekeyInterval, time.Second, 24*time.Hour)
 	v.absPath("control.socket", c.Control.Socket)
 	if c.Metrics.Listen != "" {
 		v.hostPort("metrics.listen", c.Metrics.Listen, false)

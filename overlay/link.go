@@ -159,9 +159,10 @@ func dtlsConfig(id *identity.Identity, ca *x509.Certificate, network string, wan
 	}
 }
 
-// handshake runs DTLS over the ICE conn and derives the data keys. It runs
-// in the link's set-up goroutine, not on the loop.
-func handshake(ctx context.Context, dc *dtlsConn, cfg *dtls.Config, client bool) (*dtls.Conn, *wire.Session, error) {
+// handshake runs DTLS over the ICE conn and derives the link's rotating
+// data keys from its root secret. It runs in the link's set-up goroutine,
+// not on the loop.
+func handshake(ctx context.Context, dc *dtlsConn, cfg *dtls.Config, client bool, rekey time.Duration) (*dtls.Conn, *wire.Keyring, error) {
 	var conn *dtls.Conn
 	var err error
 	if client {
@@ -173,15 +174,16 @@ func handshake(ctx context.Context, dc *dtlsConn, cfg *dtls.Config, client bool)
 		return nil, nil, fmt.Errorf("dtls handshake: %w", err)
 	}
 	state := conn.ConnectionState()
-	ekm, err := state.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterLen)
+	root, err := state.ExportKeyingMaterial(wire.RootLabel, nil, wire.RootLen)
 	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("dtls key export: %w", err)
 	}
-	sess, err := wire.NewSession(ekm, client)
+	keys, err := wire.NewKeyring(root, client, rekey, time.Now())
+	clear(root)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
-	return conn, sess, nil
+	return conn, keys, nil
 }

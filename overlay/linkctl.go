@@ -210,7 +210,7 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 		go m.cfg.Data.ReadRelay(l.dp, conn)
 		hctx, hcancel := context.WithTimeout(ctx, handshakeTimeout)
 		defer hcancel()
-		dconn, sess, err := handshake(hctx, dc, dtlsConfig(id, ca, network, l.peer), l.initiator)
+		dconn, keys, err := handshake(hctx, dc, dtlsConfig(id, ca, network, l.peer), l.initiator, m.cfg.RekeyInterval)
 		if err != nil {
 			m.post(func() { m.failed(l, err.Error()) })
 			return
@@ -236,7 +236,7 @@ func (m *Manager) connect(l *Link, ufrag, pwd string) {
 			l.log = m.log.With("peer", l.String())
 			l.iceConn = conn
 			l.dp.SetCert(peer)
-			l.dp.SetPath(&dataplane.Path{Session: sess, Remote: l.remoteAddr, Relay: l.relayWriter()})
+			l.dp.SetPath(&dataplane.Path{Keys: keys, Remote: l.remoteAddr, Relay: l.relayWriter()})
 			m.retryFor(l.peer).attempts = 0
 			l.log.Info("link up", "path", l.pathType(), "remote", l.remoteAddr.String(),
 				"setup", time.Since(l.started).Round(time.Millisecond).String())

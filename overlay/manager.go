@@ -64,6 +64,9 @@ type Config struct {
 	// OnDemand is the on-demand link policy, shared with the data plane,
 	// which counts the traffic toward each node; nil: none.
 	OnDemand *topology.OnDemand
+	// RekeyInterval is how often each link's data keys move on
+	// (trust.rekey_interval); 0 means wire.RekeyInterval.
+	RekeyInterval time.Duration
 
 	// OnLink is told, on the manager's loop, when a link comes up or goes
 	// down, and how. It must not block.
@@ -277,6 +280,10 @@ func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 func (m *Manager) maintain(now time.Time) {
 	m.prune(now)
 	for _, l := range m.links {
+		if l.state == stateUp {
+			m.keepTrusted(l, now)
+			continue
+		}
 		switch {
 		case (l.state == stateConnecting || l.state == stateHandshake) && now.Sub(l.started) > setupTimeout:
 			m.setupFailed(l, "set-up timed out")
@@ -300,6 +307,22 @@ func (m *Manager) maintain(now time.Time) {
 		for id := range m.present {
 			m.ring.Learn(id, now)
 		}
+	}
+}
+
+// keepTrusted ends an up link whose peer's certificate has expired or
+// was revoked, and moves its data keys on when due.
+func (m *Manager) keepTrusted(l *Link, now time.Time) {
+	switch {
+	case l.cert != nil && now.After(l.cert.NotAfter):
+		m.failed(l, "peer certificate expired")
+		return
+	case m.cfg.Data.Directory().Revoked(l.peer):
+		m.failed(l, "peer revoked")
+		return
+	}
+	if p := l.dp.Path(); p != nil && p.Keys.RotateIfDue(now) {
+		l.log.Debug("data keys rotated", "generation", p.Keys.Generation())
 	}
 }
 

@@ -31,6 +31,12 @@ func (m *Manager) Peers() control.Peers {
 				ps.Local = net.JoinHostPort(l.localCand.Address(), strconv.Itoa(l.localCand.Port()))
 				ps.Remote = l.remoteAddr.String()
 			}
+			if p := l.dp.Path(); p != nil {
+				ps.KeyGeneration = p.Keys.Generation()
+			}
+			if l.cert != nil {
+				ps.CertNotAfter = l.cert.NotAfter
+			}
 			if l.state == stateUp {
 				ps.Age = control.Duration(now.Sub(l.upAt).Truncate(time.Second))
 				if st, ok := l.agent.GetSelectedCandidatePairStats(); ok {

@@ -19,14 +19,18 @@ func peers(args []string) error {
 	}
 	fmt.Printf("rendezvous: %s; %d links; %d MACs learned\n", rv, len(p.Links), p.MACs)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "PEER\tID\tROLE\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tTX pkts/bytes\tRX pkts/bytes\tAGE")
+	fmt.Fprintln(w, "PEER\tID\tROLE\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tTX pkts/bytes\tRX pkts/bytes\tAGE\tKEYS")
 	for _, l := range p.Links {
 		state := l.State
 		if l.Reason != "" && l.State == "down" {
 			state += " (" + l.Reason + ")"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\n", l.Name, short(l.NodeID), dash(l.Role), state, dash(l.Path),
-			dash(l.Local), dash(l.Remote), l.RTT, l.TxPackets, l.TxBytes, l.RxPackets, l.RxBytes, l.Age)
+		keys := "-"
+		if l.State == "up" {
+			keys = fmt.Sprintf("gen %d", l.KeyGeneration)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\n", l.Name, short(l.NodeID), dash(l.Role), state, dash(l.Path),
+			dash(l.Local), dash(l.Remote), l.RTT, l.TxPackets, l.TxBytes, l.RxPackets, l.RxBytes, l.Age, keys)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -123,6 +123,12 @@ type PeerStatus struct {
 	Dropped   uint64   `json:"dropped"`
 	Age       Duration `json:"age"`              // since the link came up (or since set-up started)
 	Reason    string   `json:"reason,omitempty"` // why it is down
+	// KeyGeneration is how many times the link's sending keys have moved
+	// on (trust.rekey_interval).
+	KeyGeneration uint64 `json:"key_generation"`
+	// CertNotAfter is when the peer's certificate expires (the link
+	// closes then).
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 }
 
 // Peers fetches /v1/peers.

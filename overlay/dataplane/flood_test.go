@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/nodeid"
@@ -48,17 +49,17 @@ func floodPlane(t *testing.T) (*Plane, *sink, []*Peer, map[nodeid.ID]netip.AddrP
 	var ids []nodeid.ID
 	addrs := map[nodeid.ID]netip.AddrPort{}
 	for i, name := range []string{"a", "b", "c"} {
-		ekm := make([]byte, wire.ExporterLen)
-		for j := range ekm {
-			ekm[j] = byte(j*7 + i)
+		root := make([]byte, wire.RootLen)
+		for j := range root {
+			root[j] = byte(j*7 + i)
 		}
-		sess, err := wire.NewSession(ekm, true)
+		keys, err := wire.NewKeyring(root, true, 0, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		peer := NewPeer(sha256.Sum256([]byte(name)))
 		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}), 4000)
-		peer.SetPath(&Path{Session: sess, Remote: addr})
+		peer.SetPath(&Path{Keys: keys, Remote: addr})
 		links = append(links, Link{Peer: peer, Addr: addr, Up: true})
 		peers, ids = append(peers, peer), append(ids, peer.ID)
 		addrs[peer.ID] = addr

@@ -111,7 +111,7 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 			p.counters.noPath.Add(1)
 			return
 		}
-		f, flags, err := pa.Session.OpenFlags(s.next(p.maxPacket())[:0], pkt)
+		f, flags, err := pa.Keys.Open(s.next(p.maxPacket())[:0], pkt)
 		if err != nil {
 			peer.Stats.Dropped.Add(1)
 			if errors.Is(err, wire.ErrReplay) {

@@ -136,7 +136,7 @@ func (p *Plane) sealRouted(s *scratch, peer *Peer, pa *Path, h *topology.Route, 
 }
 
 func (p *Plane) seal(s *scratch, peer *Peer, pa *Path, flags byte, payload []byte) {
-	pkt, err := pa.Session.SealFlags(s.next(p.maxPacket())[:0], flags, payload)
+	pkt, err := pa.Keys.Seal(s.next(p.maxPacket())[:0], flags, payload)
 	if err != nil {
 		peer.Stats.Dropped.Add(1)
 		return

@@ -151,8 +151,8 @@ func NewPeer(id nodeid.ID) *Peer {
 
 // Path is how to send to an up link; immutable, swapped whole.
 type Path struct {
-	Session *wire.Session
-	Remote  netip.AddrPort // where to send on the node's socket
+	Keys   *wire.Keyring  // the link's rotating data keys
+	Remote netip.AddrPort // where to send on the node's socket
 	// Relay, when not nil, is our side's TURN allocation (pion's conn):
 	// packets go through it, one Write each, instead of the socket.
 	Relay io.Writer

@@ -75,7 +75,9 @@ type Options struct {
 	Interfaces []string
 	// Prefixes are the addresses the node's certificate allows.
 	Prefixes []netip.Prefix
-	Log      *slog.Logger
+	// RekeyInterval is how often link keys move on (0: the default).
+	RekeyInterval time.Duration
+	Log           *slog.Logger
 }
 
 // Node is one node's link stack in this process: its socket, data plane
@@ -132,7 +134,7 @@ func Start(t testing.TB, ca *CA, hub *Hub, name string, o Options) *Node {
 	dp := dataplane.New(dataplane.Config{Self: id.ID, MTU: 1400, TAP: dev, Socket: rs, OnDemand: od, Log: log,
 		Signer: trust.NewSigner(id, nil), Directory: trust.NewDirectory(ca.Cert, ca.Network, 0, nil)})
 	mgr := overlay.NewManager(overlay.Config{Identity: id, CA: ca.Cert, Network: ca.Network, Socket: sock, NAT: st,
-		Signal: hub.Port(id.ID), Data: dp, Log: log, Ring: o.Ring, OnDemand: od})
+		Signal: hub.Port(id.ID), Data: dp, Log: log, Ring: o.Ring, OnDemand: od, RekeyInterval: o.RekeyInterval})
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{Name: name, Identity: id, TAP: dev, Received: make(chan []byte, 4096), Socket: rs, Data: dp, Manager: mgr,
 		stop: cancel, done: make(chan struct{})}

@@ -48,7 +48,7 @@ func (n *Node) openLinks(cfg *config.Config, od *topology.OnDemand) {
 	sig := &signalProxy{}
 	mcfg := overlay.Config{
 		Identity: n.id, CA: n.ca, Network: cfg.Network, NAT: natSettings(cfg, n.dev.Name()), Signal: sig,
-		Data: n.data, Log: n.log.With("sys", "links"), OnDemand: od,
+		Data: n.data, Log: n.log.With("sys", "links"), OnDemand: od, RekeyInterval: cfg.Trust.RekeyInterval,
 		Ring:   topology.RingConfig{Successors: cfg.Topology.Successors, Chords: cfg.Topology.Chords},
 		OnLink: n.onLink,
 	}

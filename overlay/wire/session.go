@@ -34,8 +34,11 @@ type Session struct {
 	recv direction
 
 	// sendCtr is the last counter handed out; Seal adds 1 before use, so
-	// the first packet carries 1. It also counts Stats.Sealed.
+	// the first packet carries base+1. It also counts Stats.Sealed.
 	sendCtr atomic.Uint64
+	// base is added to every counter this Session seals: a Keyring puts
+	// the key generation in the top bits (generationShift).
+	base uint64
 
 	// Error counters: atomics, touched only on the (rare) error paths.
 	authFailed atomic.Uint64
@@ -139,9 +142,10 @@ func (s *Session) Seal(dst, frame []byte) ([]byte, error) {
 // control message. The flags are authenticated with the packet.
 func (s *Session) SealFlags(dst []byte, flags byte, frame []byte) ([]byte, error) {
 	ctr := s.sendCtr.Add(1)
-	if ctr >= CounterLimit {
+	if ctr >= CounterLimit || s.base != 0 && ctr >= 1<<generationShift {
 		return dst, ErrKeyExhausted
 	}
+	ctr += s.base
 	start := len(dst)
 	dst = append(dst, TypeData, flags, 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint64(dst[start+counterOff:], ctr)

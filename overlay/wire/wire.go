@@ -2,8 +2,9 @@
 // them again. It is pure logic: no sockets, no clocks, standard library only.
 //
 // A link authenticates its peer with a DTLS 1.2 handshake (pion/dtls/v2) and
-// then exports keying material (RFC 5705, ExporterLabel, ExporterLen bytes).
-// NewSession turns that material into a Session that seals outgoing frames
+// then exports a root secret (RFC 5705, RootLabel, RootLen bytes). A
+// Keyring derives from it generation after generation of keys
+// (keyring.go); each generation is a Session that seals outgoing frames
 // with AES-256-GCM and opens incoming packets behind an anti-replay window.
 // Data never travels as DTLS records: those cap throughput at a tenth of a
 // plain socket (DESIGN.md, "Measured"), so ipopd frames packets itself on
@@ -32,7 +33,9 @@
 // The counter is explicit (not implied by order) because UDP reorders and
 // loses packets. It starts at 1, is taken with one atomic add per frame, and
 // never repeats under a key: Seal refuses with ErrKeyExhausted at
-// CounterLimit, far below 2^64, and a new handshake brings new keys. The
+// CounterLimit, far below 2^64. A Keyring's sessions put the key
+// generation in the counter's top 24 bits and move to new keys long
+// before the low 40 run out (keyring.go). The
 // receiver keeps a sliding window of WindowSize counters (RFC 6479), so
 // packets reordered by up to WindowSize-1 positions are accepted once and
 // duplicates or older counters are dropped. The window moves only after a
@@ -55,12 +58,11 @@ const (
 	// Overhead is what a data packet adds to the frame it carries.
 	Overhead = HeaderLen + TagLen
 
-	// ExporterLabel is the RFC 5705 label both ends pass to
-	// ConnectionState().ExportKeyingMaterial(ExporterLabel, nil, ExporterLen).
-	// The version suffix lets a future format derive unrelated keys from the
-	// same handshake.
-	ExporterLabel = "EXPORTER-ipopd-data-v1"
-	// ExporterLen is two directions × (AES-256 key + 4-byte salt):
+	// RootLabel is the RFC 5705 label of a link's root secret (RootLen
+	// bytes), from which its Keyring derives each generation of keys.
+	RootLabel = "EXPORTER-ipopd-root-v2"
+	// ExporterLen is one generation's keying material (what NewSession
+	// takes): two directions × (AES-256 key + 4-byte salt):
 	//
 	//	ekm[0:32]  client→server key   ekm[32:36] client→server salt
 	//	ekm[36:68] server→client key   ekm[68:72] server→client salt
