@@ -20,6 +20,7 @@ type RendezvousConfig struct {
 	Key     string // key: its private key (PEM)
 	CA      string // ca: the network's CA certificate (PEM)
 	Listen  string // listen: signaling host:port
+	Revoked string // revoked: the network's revocation list (ipopctl ca revoke); "" for none
 	TURN    RendezvousTURN
 	Log     LogConfig
 
@@ -38,13 +39,17 @@ type RendezvousTURN struct {
 	Realm   string            // turn.realm
 	Users   map[string]string // turn.users: name → password
 	Secret  string            // turn.secret
+	// AllowPeers are peer prefixes relayed to although private,
+	// link-local or the server's own (denied by default).
+	AllowPeers     []string // turn.allow_peers
+	MaxAllocations int      // turn.max_allocations: per user
 }
 
 // DefaultRendezvous returns the built-in rendezvous configuration.
 func DefaultRendezvous() *RendezvousConfig {
 	return &RendezvousConfig{
 		Listen: "0.0.0.0:7000",
-		TURN:   RendezvousTURN{Realm: "ipopd"},
+		TURN:   RendezvousTURN{Realm: "ipopd", MaxAllocations: 64},
 		Log:    LogConfig{Level: slog.LevelInfo},
 	}
 }
@@ -57,11 +62,14 @@ func (c *RendezvousConfig) fields() []field {
 		{"key", &c.Key, "a path to the server's private key (PEM)", true},
 		{"ca", &c.CA, "a path to the network's CA certificate (PEM)", true},
 		{"listen", &c.Listen, listen, false},
+		{"revoked", &c.Revoked, "a path to the network's revocation list (ipopctl ca revoke), or \"\" for none", true},
 		{"turn.listen", &c.TURN.Listen, "host:port for STUN/TURN over UDP, e.g. 0.0.0.0:3478, or \"\" for none", false},
 		{"turn.relay_ip", &c.TURN.RelayIP, "the IP address relayed traffic uses, as clients reach it", false},
 		{"turn.realm", &c.TURN.Realm, "a non-empty realm, e.g. ipopd", false},
 		{"turn.users", &c.TURN.Users, "name: password pairs; names non-empty without ':'", false},
 		{"turn.secret", &c.TURN.Secret, "a shared secret for time-limited credentials (coturn use-auth-secret)", false},
+		{"turn.allow_peers", &c.TURN.AllowPeers, "CIDR prefixes relayed to although private, link-local or this host's own, e.g. 10.20.0.0/16", false},
+		{"turn.max_allocations", &c.TURN.MaxAllocations, "1..100000 allocations per user", false},
 		{"log.level", &c.Log.Level, "debug, info, warn, error", false},
 	}
 }
@@ -148,6 +156,12 @@ func (c *RendezvousConfig) Validate() error {
 				v.fail("turn.users["+name+"]", `""`, "is an empty password")
 			}
 		}
+		for i, p := range t.AllowPeers {
+			if _, err := netip.ParsePrefix(p); err != nil {
+				v.fail(indexed("turn.allow_peers", i), quote(p), "is not a CIDR prefix")
+			}
+		}
+		v.intRange("turn.max_allocations", t.MaxAllocations, 1, 100_000)
 	}
 	v.level("log.level", c.Log.Level)
 	return v.result()

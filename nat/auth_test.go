@@ -2,11 +2,15 @@ package nat
 
 import (
 	"errors"
+	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/turn/v2"
+	"golang.org/x/time/rate"
 )
 
 func TestEphemeralCredentials(t *testing.T) {
@@ -37,7 +41,7 @@ func TestEphemeralCredentials(t *testing.T) {
 func TestAuthHandlerExpiry(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	clock := now
-	h := authHandler(map[string]string{"alice": "pw"}, "secret", testLog(t), func() time.Time { return clock })
+	h := authHandler(map[string]string{"alice": "pw"}, "secret", 64, &ServerStats{}, testRefusals(t), func() time.Time { return clock })
 	u, p := EphemeralCredentials("secret", "alpha", time.Minute, now)
 	key, ok := h(u, "r", nil)
 	if !ok || string(key) != string(turn.GenerateAuthKey(u, "r", p)) {
@@ -55,23 +59,85 @@ func TestAuthHandlerExpiry(t *testing.T) {
 			t.Errorf("username %q accepted", bad)
 		}
 	}
-	if _, ok := authHandler(nil, "", testLog(t), time.Now)(u, "r", nil); ok {
+	if _, ok := authHandler(nil, "", 64, &ServerStats{}, testRefusals(t), time.Now)(u, "r", nil); ok {
 		t.Error("ephemeral accepted without a secret")
 	}
 }
 
+func testRefusals(t *testing.T) *refusalLog {
+	return &refusalLog{log: testLog(t), every: rate.NewLimiter(rate.Inf, 1)}
+}
+
 func TestPermissionHandler(t *testing.T) {
-	strict := permissionHandler(false, testLog(t))
+	relay := parseIP(t, "198.18.0.10")
+	own := []netip.Addr{netip.MustParseAddr("198.18.0.10"), netip.MustParseAddr("198.18.1.10"), netip.MustParseAddr("127.0.0.1")}
+	stats := &ServerStats{}
+	strict := permissionHandler(relay, own, nil, stats, testRefusals(t))
 	for ip, want := range map[string]bool{
 		"198.18.0.7": true, "127.0.0.1": false, "0.0.0.0": false, "224.0.0.251": false, "255.255.255.255": false,
+		"10.1.0.2": false, "172.20.0.1": false, "192.168.1.1": false, "169.254.1.1": false, "100.64.0.1": false,
+		"198.18.0.10": true,  // the relay address itself: relay-to-relay paths
+		"198.18.1.10": false, // another address of this host
 	} {
 		if got := strict(nil, parseIP(t, ip)); got != want {
 			t.Errorf("permission for %s = %t, want %t", ip, got, want)
 		}
 	}
-	if !permissionHandler(true, testLog(t))(nil, parseIP(t, "127.0.0.1")) {
+	if stats.PeerRefused.Load() != 10 {
+		t.Errorf("refusals counted %d, want 10", stats.PeerRefused.Load())
+	}
+	if !permissionHandler(parseIP(t, "127.0.0.1"), nil, nil, stats, testRefusals(t))(nil, parseIP(t, "127.0.0.1")) {
 		t.Error("loopback refused although the relay is on loopback")
 	}
+	allow := permissionHandler(relay, own, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, stats, testRefusals(t))
+	if !allow(nil, parseIP(t, "10.1.0.2")) || allow(nil, parseIP(t, "10.2.0.2")) {
+		t.Error("allow_peers not honoured")
+	}
+}
+
+// TestAllocationQuota: a user gets at most its quota of client addresses
+// at once; an address seen before keeps working, and old ones age out.
+func TestAllocationQuota(t *testing.T) {
+	clock := time.Unix(1_700_000_000, 0)
+	stats := &ServerStats{}
+	h := authHandler(map[string]string{"alice": "pw"}, "", 3, stats, testRefusals(t), func() time.Time { return clock })
+	addr := func(port int) net.Addr { return &net.UDPAddr{IP: net.IPv4(198, 18, 0, 5), Port: port} }
+	for port := range 3 {
+		if _, ok := h("alice", "r", addr(port)); !ok {
+			t.Fatalf("allocation %d refused", port)
+		}
+	}
+	if _, ok := h("alice", "r", addr(9)); ok || stats.QuotaRefused.Load() != 1 {
+		t.Error("fourth allocation accepted")
+	}
+	if _, ok := h("alice", "r", addr(1)); !ok {
+		t.Error("a refresh from a known address refused")
+	}
+	clock = clock.Add(quotaWindow + time.Second)
+	if _, ok := h("alice", "r", addr(9)); !ok {
+		t.Error("quota never frees")
+	}
+}
+
+// FuzzTURNUsername: whatever user name a client sends, the auth path
+// neither panics nor accepts one it cannot derive a key for.
+func FuzzTURNUsername(f *testing.F) {
+	u, _ := EphemeralCredentials("secret", "alpha", time.Hour, time.Now())
+	for _, s := range []string{u, "alice", "", ":", "99999999999999999999:x", "1:" + strings.Repeat("x", 1000)} {
+		f.Add(s)
+	}
+	h := authHandler(map[string]string{"alice": "pw"}, "secret", 64, &ServerStats{}, &refusalLog{log: slog.New(slog.DiscardHandler), every: rate.NewLimiter(1, 1)}, time.Now)
+	f.Fuzz(func(t *testing.T, user string) {
+		key, ok := h(user, "ipopd", &net.UDPAddr{IP: net.IPv4(198, 18, 0, 5), Port: 1})
+		if ok && len(key) != 16 {
+			t.Fatalf("key of %d bytes for %q", len(key), user)
+		}
+		if ok && user != "alice" {
+			if exp, valid := ephemeralExpiry(user); !valid || !time.Now().Before(exp) {
+				t.Fatalf("accepted %q", user)
+			}
+		}
+	})
 }
 
 func parseIP(t *testing.T, s string) net.IP {

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/turn/v2"
+	"golang.org/x/time/rate"
 )
 
 // ServerConfig configures the STUN + TURN server of ipop-rendezvous.
@@ -27,17 +31,42 @@ type ServerConfig struct {
 	// Secret enables coturn use-auth-secret (TURN REST API) credentials,
 	// see EphemeralCredentials; it may be used together with Users.
 	Secret string
-	Log    *slog.Logger
+	// AllowPeers lists peer prefixes relayed to even though they are
+	// private, link-local or this host's own (denied by default, as
+	// coturn does: a relay into the server's own networks).
+	AllowPeers []netip.Prefix
+	// MaxAllocations bounds the allocations one user holds (distinct
+	// client addresses within the allocation lifetime); 0 means
+	// DefaultMaxAllocations.
+	MaxAllocations int
+	Log            *slog.Logger
 }
 
+// DefaultMaxAllocations is the per-user bound: a node makes one
+// allocation per link it sets up with TURN.
+const DefaultMaxAllocations = 64
+
 // Server is a STUN and TURN (RFC 5766, UDP) server. Binding requests are
-// answered for anyone; allocations need Users or Secret credentials;
-// permissions to loopback, multicast or unspecified peers are refused
-// (loopback is allowed when RelayIP itself is loopback, for tests).
+// answered for anyone; allocations need Users or Secret credentials, at
+// most MaxAllocations per user; permissions to loopback, multicast,
+// unspecified, private, link-local or this host's own addresses (other
+// than the relay address, for relay-to-relay paths) are refused unless
+// AllowPeers lists them (loopback is allowed when RelayIP itself is
+// loopback, for tests). Refusals are counted and logged at most once a
+// second.
 type Server struct {
-	srv  *turn.Server
-	addr net.Addr
+	srv   *turn.Server
+	addr  net.Addr
+	stats *ServerStats
 }
+
+// ServerStats are the refusals of a Server, cumulative.
+type ServerStats struct {
+	AuthRefused, QuotaRefused, PeerRefused atomic.Uint64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() *ServerStats { return s.stats }
 
 // NewServer listens on cfg.Listen and serves until Close.
 func NewServer(cfg ServerConfig) (*Server, error) {
@@ -68,13 +97,19 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nat: STUN/TURN listen %q: %w", cfg.Listen, err)
 	}
+	stats := &ServerStats{}
+	limit := &refusalLog{log: log, every: rate.NewLimiter(1, 1)}
+	quota := cfg.MaxAllocations
+	if quota <= 0 {
+		quota = DefaultMaxAllocations
+	}
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm:       realm,
-		AuthHandler: authHandler(cfg.Users, cfg.Secret, log, time.Now),
+		AuthHandler: authHandler(cfg.Users, cfg.Secret, quota, stats, limit, time.Now),
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn:            pc,
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: bind},
-			PermissionHandler:     permissionHandler(relayIP.IsLoopback(), log),
+			PermissionHandler:     permissionHandler(relayIP, localAddrs(), cfg.AllowPeers, stats, limit),
 		}},
 		LoggerFactory: newPionLogs(log),
 	})
@@ -84,7 +119,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	log.Info("STUN/TURN listening", "addr", pc.LocalAddr(), "relay_ip", relayIP, "realm", realm,
 		"users", len(cfg.Users), "secret", cfg.Secret != "")
-	return &Server{srv: srv, addr: pc.LocalAddr()}, nil
+	return &Server{srv: srv, addr: pc.LocalAddr(), stats: stats}, nil
 }
 
 // Addr is the address the server listens on.
@@ -93,48 +128,178 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // Close stops the server and frees every allocation.
 func (s *Server) Close() error { return s.srv.Close() }
 
+// refusalLog logs refusals anyone on the internet can cause at most
+// once a second, with what it suppressed meanwhile; user names from the
+// wire are quoted and cut short.
+type refusalLog struct {
+	log        *slog.Logger
+	every      *rate.Limiter
+	suppressed atomic.Uint64
+}
+
+func (r *refusalLog) refused(msg string, args ...any) {
+	if !r.every.Allow() {
+		r.suppressed.Add(1)
+		return
+	}
+	r.log.Info(msg, append(args, "suppressed_since_last", r.suppressed.Swap(0))...)
+}
+
+// shown is a user name from the wire as logs show it.
+func shown(user string) string {
+	if len(user) > 64 {
+		user = user[:64] + "…"
+	}
+	return strconv.Quote(user)
+}
+
 // authHandler returns the long-term key for a username (RFC 5389 §15.4:
 // MD5(user:realm:password)). Static users win; otherwise, with a secret,
 // a "<expiry>:<name>" username is checked for expiry and its password is
 // derived as coturn does. pion's own NewLongTermAuthHandler only takes a
-// bare "<expiry>" username, which coturn-style clients do not send.
-func authHandler(users map[string]string, secret string, log *slog.Logger, now func() time.Time) turn.AuthHandler {
-	// Refusals are logged at Info: anyone on the internet can cause them.
+// bare "<expiry>" username, which coturn-style clients do not send. A
+// user holding quota allocations (distinct client addresses seen within
+// the allocation lifetime) gets no more.
+func authHandler(users map[string]string, secret string, quota int, stats *ServerStats, rl *refusalLog, now func() time.Time) turn.AuthHandler {
+	q := &quotas{max: quota, seen: map[string]map[string]time.Time{}}
 	return func(username, realm string, src net.Addr) ([]byte, bool) {
-		if pw, ok := users[username]; ok {
-			return turn.GenerateAuthKey(username, realm, pw), true
-		}
-		if secret == "" {
-			log.Info("TURN auth: unknown user", "user", username, "src", src)
-			return nil, false
-		}
-		expiry, ok := ephemeralExpiry(username)
+		key, ok := authKey(users, secret, username, realm, now)
 		if !ok {
-			log.Info("TURN auth: not a static user nor <expiry>:<name>", "user", username, "src", src)
+			stats.AuthRefused.Add(1)
+			rl.refused("TURN auth refused", "user", shown(username), "src", src)
 			return nil, false
 		}
-		if !now().Before(expiry) {
-			log.Info("TURN auth: credential expired", "user", username, "expiry", expiry, "src", src)
+		from := "?"
+		if src != nil {
+			from = src.String()
+		}
+		if !q.admit(username, from, now()) {
+			stats.QuotaRefused.Add(1)
+			rl.refused("TURN allocation quota reached", "user", shown(username), "src", src, "quota", quota)
 			return nil, false
 		}
-		return turn.GenerateAuthKey(username, realm, ephemeralPassword(secret, username)), true
+		return key, true
 	}
 }
 
+func authKey(users map[string]string, secret, username, realm string, now func() time.Time) ([]byte, bool) {
+	if pw, ok := users[username]; ok {
+		return turn.GenerateAuthKey(username, realm, pw), true
+	}
+	if secret == "" {
+		return nil, false
+	}
+	expiry, ok := ephemeralExpiry(username)
+	if !ok || !now().Before(expiry) {
+		return nil, false
+	}
+	return turn.GenerateAuthKey(username, realm, ephemeralPassword(secret, username)), true
+}
+
+// quotaWindow is how long a client address counts against its user: the
+// default allocation lifetime (RFC 5766: 10 minutes).
+const quotaWindow = 10 * time.Minute
+
+// maxQuotaUsers bounds the users tracked (authenticated ones only).
+const maxQuotaUsers = 100_000
+
+// quotas tracks, per user, the client addresses that used the server
+// recently: each allocation has its own.
+type quotas struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]map[string]time.Time
+}
+
+func (q *quotas) admit(user, src string, now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	addrs := q.seen[user]
+	if addrs == nil {
+		if len(q.seen) >= maxQuotaUsers {
+			for u, a := range q.seen {
+				if len(a) == 0 {
+					delete(q.seen, u)
+				}
+			}
+		}
+		addrs = map[string]time.Time{}
+		q.seen[user] = addrs
+	}
+	if _, known := addrs[src]; !known && len(addrs) >= q.max {
+		for a, t := range addrs {
+			if now.Sub(t) > quotaWindow {
+				delete(addrs, a)
+			}
+		}
+		if len(addrs) >= q.max {
+			return false
+		}
+	}
+	addrs[src] = now
+	return true
+}
+
+// Peers relaying to which would reach into the server's own networks.
+var deniedPeers = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10"),
+}
+
 // permissionHandler refuses relaying to addresses that would turn the
-// server into a way into its own host or a multicast amplifier: loopback
-// (unless the relay itself is on loopback, i.e. a local test), unspecified,
-// multicast and limited broadcast. coturn refuses loopback peers by
-// default too.
-func permissionHandler(allowLoopback bool, log *slog.Logger) turn.PermissionHandler {
+// server into a way into its own host or networks or a multicast
+// amplifier: loopback (unless the relay itself is on loopback, i.e. a
+// local test), unspecified, multicast, limited broadcast, private and
+// link-local ranges and the host's own addresses other than the relay
+// address itself (which relay-to-relay paths use); allow lists
+// exceptions. coturn refuses loopback and private peers by default too.
+func permissionHandler(relay net.IP, own []netip.Addr, allow []netip.Prefix, stats *ServerStats, rl *refusalLog) turn.PermissionHandler {
+	relayAddr, _ := netip.AddrFromSlice(relay.To4())
 	return func(client net.Addr, peer net.IP) bool {
-		bad := peer.IsUnspecified() || peer.IsMulticast() || peer.Equal(net.IPv4bcast) ||
-			(peer.IsLoopback() && !allowLoopback)
+		p, ok := netip.AddrFromSlice(peer)
+		if !ok {
+			return false
+		}
+		p = p.Unmap()
+		for _, a := range allow {
+			if a.Contains(p) {
+				return true
+			}
+		}
+		bad := p.IsUnspecified() || p.IsMulticast() || p == netip.AddrFrom4([4]byte{255, 255, 255, 255}) ||
+			p.IsLoopback() && !relayAddr.IsLoopback()
+		for _, d := range deniedPeers {
+			bad = bad || d.Contains(p)
+		}
+		if p != relayAddr {
+			for _, o := range own {
+				bad = bad || o == p && !o.IsLoopback()
+			}
+		}
 		if bad {
-			log.Info("TURN permission refused", "client", client, "peer", peer)
+			stats.PeerRefused.Add(1)
+			rl.refused("TURN permission refused", "client", client, "peer", p)
 		}
 		return !bad
 	}
+}
+
+// localAddrs are this host's interface addresses.
+func localAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
 }
 
 // ephemeralExpiry parses the expiry of a TURN REST API username: the

@@ -222,7 +222,7 @@ func (m *Manager) OnPeers(peers []PeerInfo) {
 		now, old := time.Now(), m.present
 		m.present = make(map[nodeid.ID]string, len(peers))
 		for _, p := range peers {
-			if p.ID != m.self {
+			if p.ID != m.self && !m.cfg.Data.Directory().Revoked(p.ID) {
 				m.present[p.ID] = p.Name
 				m.names[p.ID] = p.Name
 				m.ring.Learn(p.ID, now)
@@ -265,6 +265,10 @@ func (m *Manager) onSignalMessage(from nodeid.ID, payload []byte, _ bool) error 
 // onSignal takes link signaling that came through the rendezvous or, with
 // overlay set, through the overlay.
 func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
+	if m.cfg.Data.Directory().Revoked(from) {
+		m.badSignal.Add(1) // a revoked node gets no link
+		return
+	}
 	msg, err := parseLinkMsg(payload)
 	if err != nil {
 		m.badSignal.Add(1)

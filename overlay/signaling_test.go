@@ -9,6 +9,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 )
 
 func TestParseLinkMsg(t *testing.T) {
@@ -67,7 +68,8 @@ func FuzzControlHandlers(f *testing.F) {
 	f.Add([]byte{dataplane.KindRing, 1, 0x10, 0})
 	self := nodeid.ID(sha256.Sum256([]byte("self")))
 	from := nodeid.ID(sha256.Sum256([]byte("peer")))
-	m := NewManager(Config{Identity: &identity.Identity{Peer: identity.Peer{ID: self}}, Data: dataplane.New(dataplane.Config{Self: self, MTU: 1400})})
+	m := NewManager(Config{Identity: &identity.Identity{Peer: identity.Peer{ID: self}},
+		Data: dataplane.New(dataplane.Config{Self: self, MTU: 1400, Directory: trust.NewDirectory(nil, "test", 0, nil)})})
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() { // drop what the handlers post, so they never block

@@ -26,8 +26,9 @@ const usage = `ipop-rendezvous: signaling, STUN and TURN server for an ipopd net
 Usage: ipop-rendezvous [--config FILE] [flags]
 
 Runs in the foreground until SIGTERM or SIGINT. Nodes connect over mutual
-TLS with certificates of the network's CA; give this server its own
-(ipopctl cert issue --name rendezvous). Every config key can also be set
+TLS with certificates of the network's CA; give this server its own, with
+the rendezvous role (ipopctl cert issue --name rendezvous --rendezvous).
+SIGHUP reloads the revocation list (key revoked). Every config key can also be set
 with an IPOP_RENDEZVOUS_* environment variable, e.g.
 IPOP_RENDEZVOUS_LISTEN=0.0.0.0:7000.
 
@@ -77,6 +78,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ipop-rendezvous: %v\n", err)
 		return 1
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if c, err := config.LoadRendezvous(fs); err != nil {
+					log.Error("reload failed; keeping the running config", "err", err)
+				} else {
+					r.reload(c)
+				}
+			}
+		}
+	}()
 	if err := r.serve(ctx); err != nil {
 		log.Error("ipop-rendezvous failed", "err", err)
 		return 1

@@ -31,7 +31,11 @@ func testDir(t *testing.T) (dir string, ca *identity.CA) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"rendezvous", "alpha"} {
-		if _, _, _, err := identity.IssueToDir(filepath.Join(dir, "ca"), name, nil, time.Hour, dir); err != nil {
+		role := ""
+		if name == "rendezvous" {
+			role = identity.RoleRendezvous
+		}
+		if _, _, _, err := identity.IssueToDirRole(filepath.Join(dir, "ca"), name, nil, role, time.Hour, dir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,6 +99,7 @@ func TestBadConfig(t *testing.T) {
 		{"foreign cert", strings.NewReplacer("rendezvous.crt", "eve.crt", "rendezvous.key", "eve.key").Replace(good), nil, 1, "wrong CA"},
 		{"wrong network", strings.Replace(good, "network: demo", "network: other", 1), nil, 1, `config network is "other"`},
 		{"key of another cert", strings.Replace(good, "rendezvous.key", "alpha.key", 1), nil, 1, "does not match"},
+		{"node certificate", strings.NewReplacer("rendezvous.crt", "alpha.crt", "rendezvous.key", "alpha.key").Replace(good), nil, 1, "lacks the rendezvous role"},
 		{"missing file", "", []string{"--config", filepath.Join(dir, "none.yaml")}, 1, "none.yaml"},
 		{"bad flag", good, []string{"--bogus"}, 2, "--bogus"},
 	} {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
 	"time"
 
@@ -23,10 +26,40 @@ const turnTTL = 24 * time.Hour
 // rendezvous is the running server: signaling always, STUN/TURN when
 // turn.listen is set.
 type rendezvous struct {
-	log  *slog.Logger
-	ln   net.Listener
-	sig  *signal.Server
-	turn *nat.Server // nil without turn.listen
+	log     *slog.Logger
+	ca      *x509.Certificate
+	network string
+	ln      net.Listener
+	sig     *signal.Server
+	turn    *nat.Server // nil without turn.listen
+}
+
+// readRevocations reads and checks a revocation list file.
+func readRevocations(file string, ca *x509.Certificate, network string) ([]byte, *identity.Revocations, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := identity.ParseRevocations(data, ca, network)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return data, list, nil
+}
+
+// reload re-reads the revocation list (SIGHUP); a bad file keeps the one
+// in force.
+func (r *rendezvous) reload(cfg *config.RendezvousConfig) {
+	if cfg.Revoked == "" {
+		return
+	}
+	data, list, err := readRevocations(cfg.Revoked, r.ca, r.network)
+	if err != nil {
+		r.log.Error("revocation list not reloaded; keeping the one in force", "err", err)
+		return
+	}
+	r.sig.SetRevocations(data, list)
+	r.log.Info("revocation list reloaded", "file", cfg.Revoked, "nodes", len(list.Nodes), "seq", list.Seq)
 }
 
 // start checks the certificate and opens every socket, so that all a
@@ -44,12 +77,27 @@ func start(cfg *config.RendezvousConfig, log *slog.Logger) (*rendezvous, error) 
 	if err := identity.CheckNode(id, cfg.Cert, ca, cfg.CA, cfg.Network, nil, time.Now()); err != nil {
 		return nil, err
 	}
-	r := &rendezvous{log: log}
+	if id.Role != identity.RoleRendezvous {
+		return nil, fmt.Errorf("cert: certificate %s lacks the rendezvous role; issue it with ipopctl cert issue --rendezvous (nodes refuse a server without it)", cfg.Cert)
+	}
+	r := &rendezvous{log: log, ca: ca, network: cfg.Network}
+	var revoked []byte
+	var list *identity.Revocations
+	if cfg.Revoked != "" {
+		if revoked, list, err = readRevocations(cfg.Revoked, ca, cfg.Network); err != nil {
+			return nil, fmt.Errorf("revoked: %w", err)
+		}
+	}
 	var stun []string
 	var turnCreds func(signal.PeerInfo) []iceserver.TURN
 	if t := cfg.TURN; t.Listen != "" {
+		var allow []netip.Prefix
+		for _, p := range t.AllowPeers {
+			allow = append(allow, netip.MustParsePrefix(p)) // validated by config
+		}
 		r.turn, err = nat.NewServer(nat.ServerConfig{
 			Listen: t.Listen, RelayIP: t.RelayIP, Realm: t.Realm, Users: t.Users, Secret: t.Secret, Log: log,
+			AllowPeers: allow, MaxAllocations: t.MaxAllocations,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("turn: %w", err)
@@ -73,6 +121,10 @@ func start(cfg *config.RendezvousConfig, log *slog.Logger) (*rendezvous, error) 
 	r.sig = signal.NewServer(signal.ServerConfig{
 		Identity: id, CA: ca, Network: cfg.Network, STUN: stun, TURN: turnCreds, Log: log,
 	})
+	if list != nil {
+		r.sig.SetRevocations(revoked, list)
+		log.Info("revocation list loaded", "file", cfg.Revoked, "nodes", len(list.Nodes), "seq", list.Seq)
+	}
 	log.Info("signaling listening", "addr", r.ln.Addr().String(), "network", cfg.Network,
 		"server", id.String(), "stun", stun, "turn_credentials", turnCreds != nil)
 	return r, nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 func caInit(args []string) error {
@@ -33,17 +34,22 @@ func caInit(args []string) error {
 }
 
 func certIssue(args []string) error {
-	fs := flags("cert issue", "cert issue --ca DIR --name NAME [--ip CIDR ...] [--valid 8760h] --out DIR")
+	fs := flags("cert issue", "cert issue --ca DIR --name NAME [--ip CIDR ...] [--valid 8760h] [--rendezvous] --out DIR")
 	caDir := fs.String("ca", "", "directory holding ca.crt and ca.key (required)")
 	name := fs.String("name", "", "node name (required), e.g. alpha")
 	ips := fs.StringArray("ip", nil, "overlay address(es) the node may use, as CIDR; repeatable. 10.254.0.1/32 allows one address, 10.254.0.0/24 a range")
 	valid := fs.Duration("valid", 365*24*time.Hour, "how long the certificate is valid")
 	out := fs.String("out", "", "directory for NAME.crt and NAME.key (required)")
+	rendezvous := fs.Bool("rendezvous", false, "a certificate for ipop-rendezvous (the rendezvous role, which nodes require of their server)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *caDir == "" || *name == "" || *out == "" {
 		return fmt.Errorf("%w: cert issue needs --ca, --name and --out", errUsage)
+	}
+	role := ""
+	if *rendezvous {
+		role = identity.RoleRendezvous
 	}
 	if *valid <= 0 {
 		return fmt.Errorf("%w: --valid %s must be positive", errUsage, *valid)
@@ -56,10 +62,45 @@ func certIssue(args []string) error {
 		}
 		prefixes = append(prefixes, p)
 	}
-	crt, key, id, err := identity.IssueToDir(*caDir, *name, prefixes, *valid, *out)
+	crt, key, id, err := identity.IssueToDirRole(*caDir, *name, prefixes, role, *valid, *out)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("certificate for %s written to %s and %s\nnode id %s\n", *name, crt, key, id)
+	return nil
+}
+
+func caRevoke(args []string) error {
+	fs := flags("ca revoke", "ca revoke --ca DIR (--node ID | --cert FILE) ...")
+	caDir := fs.String("ca", "", "directory holding ca.crt and ca.key (required); the list is DIR/revoked.pem")
+	ids := fs.StringArray("node", nil, "node ID to revoke (64 hex digits, as ipopctl status shows); repeatable")
+	certs := fs.StringArray("cert", nil, "node certificate whose node to revoke; repeatable")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *caDir == "" || len(*ids)+len(*certs) == 0 {
+		return fmt.Errorf("%w: ca revoke needs --ca and at least one --node or --cert", errUsage)
+	}
+	var revoke []nodeid.ID
+	for _, s := range *ids {
+		id, err := nodeid.Parse(s)
+		if err != nil {
+			return fmt.Errorf("%w: --node %q: want the 64 hex digits of a node ID", errUsage, s)
+		}
+		revoke = append(revoke, id)
+	}
+	for _, f := range *certs {
+		id, err := identity.NodeIDOfFile(f)
+		if err != nil {
+			return err
+		}
+		revoke = append(revoke, id)
+	}
+	path, r, err := identity.RevokeInDir(*caDir, revoke, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("revocation list %s: %d nodes revoked (list number %d)\n", path, len(r.Nodes), r.Seq)
+	fmt.Println("Give it to the rendezvous (revoked:) and the nodes (trust.revoked), then send them SIGHUP.")
 	return nil
 }

@@ -20,8 +20,10 @@ Usage:
   ipopctl groups [--json]                  multicast: querier, local members, subscribed nodes, traffic
   ipopctl arp [--json]                     neighbours: IP, MAC, owner node, where learned, age
   ipopctl ca init --network NAME --out DIR  make a network CA (ca.crt, ca.key)
-  ipopctl cert issue --ca DIR --name NAME [--ip CIDR ...] [--valid 8760h] --out DIR
-                                           issue a node certificate
+  ipopctl ca revoke --ca DIR (--node ID | --cert FILE) ...
+                                           revoke nodes: adds them to DIR/revoked.pem (signed, numbered)
+  ipopctl cert issue --ca DIR --name NAME [--ip CIDR ...] [--valid 8760h] [--rendezvous] --out DIR
+                                           issue a node certificate (--rendezvous: for ipop-rendezvous)
   ipopctl version
 
 Commands that talk to ipopd take --socket PATH (default: $IPOPD_CONTROL_SOCKET,
@@ -61,10 +63,13 @@ func run(args []string) error {
 	case "arp":
 		return neighbours(rest)
 	case "ca":
-		if len(rest) == 0 || rest[0] != "init" {
-			return fmt.Errorf("%w: ipopctl ca init --network NAME --out DIR", errUsage)
+		switch {
+		case len(rest) > 0 && rest[0] == "init":
+			return caInit(rest[1:])
+		case len(rest) > 0 && rest[0] == "revoke":
+			return caRevoke(rest[1:])
 		}
-		return caInit(rest[1:])
+		return fmt.Errorf("%w: ipopctl ca init --network NAME --out DIR, or ipopctl ca revoke --ca DIR --node ID", errUsage)
 	case "cert":
 		if len(rest) == 0 || rest[0] != "issue" {
 			return fmt.Errorf("%w: ipopctl cert issue --ca DIR --name NAME [--ip CIDR ...] --out DIR", errUsage)

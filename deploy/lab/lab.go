@@ -120,7 +120,20 @@ func (l *Lab) ctl(args ...string) (string, error) {
 
 // IssueCert issues NAME.crt/NAME.key into dir with `ipopctl cert issue`.
 func (l *Lab) IssueCert(dir, name string, ips ...string) (crt, key string, err error) {
+	return l.issue(dir, name, false, ips...)
+}
+
+// IssueRendezvousCert issues the certificate of a rendezvous (with its
+// role).
+func (l *Lab) IssueRendezvousCert(dir, name string) (crt, key string, err error) {
+	return l.issue(dir, name, true)
+}
+
+func (l *Lab) issue(dir, name string, rendezvous bool, ips ...string) (crt, key string, err error) {
 	args := []string{"cert", "issue", "--ca", l.CADir, "--name", name, "--out", dir}
+	if rendezvous {
+		args = append(args, "--rendezvous")
+	}
 	for _, ip := range ips {
 		args = append(args, "--ip", ip)
 	}

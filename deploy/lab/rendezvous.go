@@ -36,7 +36,7 @@ func (l *Lab) StartRendezvous(h *netns.Host, turn bool) (*Rendezvous, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	crt, key, err := l.IssueCert(dir, "rendezvous")
+	crt, key, err := l.IssueRendezvousCert(dir, "rendezvous")
 	if err != nil {
 		return nil, err
 	}

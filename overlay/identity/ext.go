@@ -125,3 +125,36 @@ func certPrefixes(cert *x509.Certificate) ([]netip.Prefix, error) {
 	}
 	return nil, nil
 }
+
+// Role extension (non-critical): what a certificate may act as besides a
+// node. extnID 1.3.6.1.4.1.32473.87177395.2 (same arc as above), extnValue
+// the DER of a UTF8String, the role's name. Absent: a plain node.
+var oidRole = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 87177395, 2}
+
+// RoleRendezvous marks the certificate of a rendezvous server: nodes take
+// presence, relays and revocation lists only from a server that has it.
+const RoleRendezvous = "rendezvous"
+
+func marshalRoleExt(role string) (pkix.Extension, error) {
+	der, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagUTF8String, Bytes: []byte(role)})
+	if err != nil {
+		return pkix.Extension{}, err
+	}
+	return pkix.Extension{Id: oidRole, Value: der}, nil
+}
+
+// certRole returns the role of cert, "" for a plain node.
+func certRole(cert *x509.Certificate) (string, error) {
+	for _, ext := range cert.Extensions {
+		if !ext.Id.Equal(oidRole) {
+			continue
+		}
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(ext.Value, &v)
+		if err != nil || len(rest) != 0 || v.Class != asn1.ClassUniversal || v.Tag != asn1.TagUTF8String || string(v.Bytes) != RoleRendezvous {
+			return "", fmt.Errorf("role extension: want %q", RoleRendezvous)
+		}
+		return RoleRendezvous, nil
+	}
+	return "", nil
+}

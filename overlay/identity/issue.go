@@ -22,7 +22,13 @@ import (
 // CA's own expiry, after which the chain would fail anyway). It returns the
 // certificate and PKCS #8 key as PEM.
 func (ca *CA) Issue(name string, prefixes []netip.Prefix, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
-	cert, key, err := ca.issueNow(name, prefixes, validFor)
+	return ca.IssueRole(name, prefixes, "", validFor)
+}
+
+// IssueRole is Issue for a certificate with a role (RoleRendezvous), or
+// none ("").
+func (ca *CA) IssueRole(name string, prefixes []netip.Prefix, role string, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
+	cert, key, err := ca.issueNow(name, prefixes, role, validFor)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -34,17 +40,21 @@ func (ca *CA) Issue(name string, prefixes []netip.Prefix, validFor time.Duration
 }
 
 // issueNow issues a certificate valid from now (backdated) for validFor.
-func (ca *CA) issueNow(name string, prefixes []netip.Prefix, validFor time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+func (ca *CA) issueNow(name string, prefixes []netip.Prefix, role string, validFor time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if validFor <= 0 {
 		return nil, nil, fmt.Errorf("identity: certificate validity %v must be positive", validFor)
 	}
 	now := time.Now()
-	return ca.issue(name, prefixes, now.Add(-backdate), now.Add(validFor))
+	return ca.issueRole(name, prefixes, role, now.Add(-backdate), now.Add(validFor))
 }
 
 // issue is Issue with an explicit validity window, so tests can make
 // certificates that are expired or not yet valid.
 func (ca *CA) issue(name string, prefixes []netip.Prefix, notBefore, notAfter time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	return ca.issueRole(name, prefixes, "", notBefore, notAfter)
+}
+
+func (ca *CA) issueRole(name string, prefixes []netip.Prefix, role string, notBefore, notAfter time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if ca == nil || ca.Cert == nil || ca.Key == nil {
 		return nil, nil, errors.New("identity: issuing needs the CA certificate and key")
 	}
@@ -63,6 +73,18 @@ func (ca *CA) issue(name string, prefixes []netip.Prefix, notBefore, notAfter ti
 	ext, err := marshalPrefixesExt(allowed)
 	if err != nil {
 		return nil, nil, err
+	}
+	exts := []pkix.Extension{ext}
+	switch role {
+	case "":
+	case RoleRendezvous:
+		rext, err := marshalRoleExt(role)
+		if err != nil {
+			return nil, nil, err
+		}
+		exts = append(exts, rext)
+	default:
+		return nil, nil, fmt.Errorf("identity: unknown role %q; the one role is %q", role, RoleRendezvous)
 	}
 	ips := make([]net.IP, 0, len(allowed))
 	for _, p := range allowed {
@@ -87,7 +109,7 @@ func (ca *CA) issue(name string, prefixes []netip.Prefix, notBefore, notAfter ti
 		IsCA:                  false,
 		DNSNames:              []string{name},
 		IPAddresses:           ips,
-		ExtraExtensions:       []pkix.Extension{ext},
+		ExtraExtensions:       exts,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
@@ -104,6 +126,11 @@ func (ca *CA) issue(name string, prefixes []netip.Prefix, notBefore, notAfter ti
 // writes outDir/<name>.crt (0644) and outDir/<name>.key (0600), creating
 // outDir (0700) if needed. It refuses with ErrExists if either file exists.
 func IssueToDir(caDir, name string, prefixes []netip.Prefix, validFor time.Duration, outDir string) (certFile, keyFile string, id nodeid.ID, err error) {
+	return IssueToDirRole(caDir, name, prefixes, "", validFor, outDir)
+}
+
+// IssueToDirRole is IssueToDir for a certificate with a role.
+func IssueToDirRole(caDir, name string, prefixes []netip.Prefix, role string, validFor time.Duration, outDir string) (certFile, keyFile string, id nodeid.ID, err error) {
 	if err := checkName("node", name); err != nil {
 		return "", "", nodeid.ID{}, err
 	}
@@ -118,7 +145,7 @@ func IssueToDir(caDir, name string, prefixes []netip.Prefix, validFor time.Durat
 			return "", "", nodeid.ID{}, errorf(ErrExists, "refusing to overwrite %s: file exists", f)
 		}
 	}
-	cert, key, err := ca.issueNow(name, prefixes, validFor)
+	cert, key, err := ca.issueNow(name, prefixes, role, validFor)
 	if err != nil {
 		return "", "", nodeid.ID{}, err
 	}

@@ -22,7 +22,10 @@ type Peer struct {
 	Network  string
 	Prefixes []netip.Prefix
 	NotAfter time.Time
-	Cert     *x509.Certificate
+	// Role is RoleRendezvous for a rendezvous server's certificate, ""
+	// for a node's.
+	Role string
+	Cert *x509.Certificate
 }
 
 // String returns the short form used in logs, e.g. "peer(alpha/3fa9c1d2)".
@@ -139,12 +142,17 @@ func peerOf(cert *x509.Certificate, l labels) (*Peer, error) {
 	if err != nil {
 		return nil, errorf(ErrBadCert, "%s: %w", l.cert, err)
 	}
+	role, err := certRole(cert)
+	if err != nil {
+		return nil, errorf(ErrBadCert, "%s: %w", l.cert, err)
+	}
 	return &Peer{
 		ID:       id,
 		Name:     cert.Subject.CommonName,
 		Network:  orgName(cert.Subject.Organization),
 		Prefixes: prefixes,
 		NotAfter: cert.NotAfter,
+		Role:     role,
 		Cert:     cert,
 	}, nil
 }

@@ -70,8 +70,9 @@ func (n *Node) openLinks(cfg *config.Config, od *topology.OnDemand) {
 			}
 			mgr.OnPeers(out)
 		},
-		OnRelay: mgr.OnRelay,
-		Log:     n.log.With("sys", "signal"),
+		OnRelay:   mgr.OnRelay,
+		OnRevoked: n.onRevoked,
+		Log:       n.log.With("sys", "signal"),
 	})
 	sig.c.Store(n.links.client)
 }

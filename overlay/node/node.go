@@ -74,6 +74,7 @@ type Node struct {
 	mcast   *mcast.Plane
 	neigh   *neigh.Plane
 	links   links
+	revoked revocations
 	ctl     *control.Server
 	metrics *http.Server
 	reg     *prometheus.Registry
@@ -131,6 +132,11 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		dcfg.Socket = n.links.sock
 	}
 	n.data = dataplane.New(dcfg)
+	if err := n.loadRevocations(cfg.Trust.Revoked); err != nil {
+		n.links.close()
+		n.dev.Close()
+		return nil, err
+	}
 	n.neigh = neigh.New(arp.NewTable(arp.Config{}), n.data, n.log.With("sys", "neigh"))
 	n.mcast = mcast.New(mcast.Config{Router: router, Data: n.data, Log: n.log.With("sys", "mcast"), OnSync: n.neigh.SendFull})
 	n.data.Attach(n.mcast, n.neigh)
@@ -272,6 +278,11 @@ func (n *Node) Reload(cfg *config.Config) {
 	if cfg.Log.Level <= old.Log.Level {
 		logged()
 	}
+	if cfg.Trust.Revoked != "" {
+		if err := n.loadRevocations(cfg.Trust.Revoked); err != nil {
+			n.log.Error("revocation list not reloaded; keeping the one in force", "err", err)
+		}
+	}
 	for _, k := range restartKeys(old, cfg) {
 		n.log.Warn("config key changed; restart ipopd to apply it", "key", k)
 	}
@@ -290,5 +301,6 @@ func restartKeys(a, b *config.Config) []string {
 	check("tap", a.Tap != b.Tap)
 	check("control.socket", a.Control != b.Control)
 	check("metrics.listen", a.Metrics != b.Metrics)
+	check("trust.rekey_interval", a.Trust.RekeyInterval != b.Trust.RekeyInterval)
 	return ks
 }

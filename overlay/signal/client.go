@@ -38,6 +38,9 @@ type ClientConfig struct {
 	OnPeers   func(peers []PeerInfo)                     // full list, self excluded
 	OnRelay   func(from nodeid.ID, payload []byte)
 	OnState   func(connected bool)
+	// OnRevoked gets the revocation list the server has (PEM, not yet
+	// checked: the caller checks it against the CA).
+	OnRevoked func(pem []byte)
 
 	Log    *slog.Logger                                                      // nil discards
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error) // nil = net.Dialer
@@ -68,13 +71,14 @@ type Client struct {
 // clientConn is one established connection. The Run goroutine reads it;
 // writeLoop is the only writer.
 type clientConn struct {
-	addr   string
-	server PeerInfo
-	raw    net.Conn
-	conn   *tls.Conn
-	out    chan []byte   // complete frames; never closed
-	done   chan struct{} // closed by stop
-	once   sync.Once
+	addr     string
+	server   PeerInfo
+	notAfter time.Time // the server's certificate expires then; the connection ends
+	raw      net.Conn
+	conn     *tls.Conn
+	out      chan []byte   // complete frames; never closed
+	done     chan struct{} // closed by stop
+	once     sync.Once
 }
 
 func (cc *clientConn) stop() {
@@ -218,7 +222,13 @@ func (c *Client) dial(ctx context.Context, addr string) (*clientConn, *Message, 
 	}
 	unhook := context.AfterFunc(dctx, func() { raw.Close() })
 	var server *identity.Peer
-	tc := tls.Client(raw, tlsConfig(c.cfg.Identity, c.cfg.CA, c.cfg.Network, func(p *identity.Peer) { server = p }))
+	tc := tls.Client(raw, tlsConfig(c.cfg.Identity, c.cfg.CA, c.cfg.Network, func(p *identity.Peer) error {
+		if p.Role != identity.RoleRendezvous {
+			return fmt.Errorf("%w: %s is not a rendezvous (its certificate lacks the role)", ErrNotRendezvous, p)
+		}
+		server = p
+		return nil
+	}))
 	m, err := c.handshake(tc)
 	if !unhook() && err == nil {
 		err = dctx.Err() // the timer fired just as we finished
@@ -227,7 +237,7 @@ func (c *Client) dial(ctx context.Context, addr string) (*clientConn, *Message, 
 		raw.Close()
 		return nil, nil, err
 	}
-	cc := &clientConn{addr: addr, server: peerInfo(server), raw: raw, conn: tc,
+	cc := &clientConn{addr: addr, server: peerInfo(server), notAfter: server.NotAfter, raw: raw, conn: tc,
 		out: make(chan []byte, sendQueue), done: make(chan struct{})}
 	return cc, m, nil
 }

@@ -2,9 +2,17 @@ package signal
 
 import (
 	"context"
+	"io"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
+
+// maxPresent bounds the presence list a node keeps (the server is
+// authenticated, but a bound is cheap).
+const maxPresent = 100_000
 
 // serve runs one established connection until it ends or ctx does. It is
 // the only caller of the callbacks, on Run's goroutine, which is what
@@ -13,6 +21,11 @@ func (c *Client) serve(ctx context.Context, cc *clientConn, welcome *Message) {
 	log := c.log.With("server", cc.addr)
 	log.Info("connected to rendezvous", "rendezvous", cc.server.String())
 	unhook := context.AfterFunc(ctx, cc.stop)
+	expire := time.AfterFunc(time.Until(cc.notAfter), func() {
+		log.Warn("rendezvous certificate expired; disconnecting")
+		cc.stop()
+	})
+	defer expire.Stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -49,24 +62,50 @@ func (c *Client) serve(ctx context.Context, cc *clientConn, welcome *Message) {
 // readLoop dispatches messages until the connection fails. The server pings
 // every PingInterval, so a read deadline of IdleTimeout finds a server that
 // vanished without closing (power loss, NAT mapping gone).
-func (c *Client) readLoop(cc *clientConn) error {
+func (c *Client) readLoop(cc *clientConn) error { return c.readLoopOn(cc, cc.conn) }
+
+// readLoopOn is readLoop reading from r (tests play frames into it).
+func (c *Client) readLoopOn(cc *clientConn, r io.Reader) error {
 	self := c.cfg.Identity.ID
+	// The presence list as the server said it: a full list in parts, then
+	// changes; OnPeers gets the whole of it at the end of each.
+	present := map[nodeid.ID]PeerInfo{}
+	publish := func() {
+		if c.cfg.OnPeers == nil {
+			return
+		}
+		peers := make([]PeerInfo, 0, len(present))
+		for _, p := range present {
+			peers = append(peers, p)
+		}
+		slices.SortFunc(peers, func(a, b PeerInfo) int { return a.ID.Compare(b.ID) })
+		c.cfg.OnPeers(peers)
+	}
 	for {
 		cc.raw.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
-		m, err := ReadMessage(cc.conn)
+		m, err := readMessage(r, maxRevokedSize)
 		if err != nil {
 			return err
 		}
 		switch m.Type {
-		case TypePeers:
-			peers := make([]PeerInfo, 0, len(m.Peers))
+		case TypePeers, TypePresence:
+			if m.Reset {
+				clear(present)
+			}
 			for _, p := range m.Peers {
-				if p.ID != self {
-					peers = append(peers, p)
+				if p.ID != self && !p.ID.IsZero() && len(present) < maxPresent {
+					present[p.ID] = p
 				}
 			}
-			if c.cfg.OnPeers != nil {
-				c.cfg.OnPeers(peers)
+			for _, id := range m.Left {
+				delete(present, id)
+			}
+			if !m.More {
+				publish()
+			}
+		case TypeRevoked:
+			if c.cfg.OnRevoked != nil && m.Revoked != "" {
+				c.cfg.OnRevoked([]byte(m.Revoked))
 			}
 		case TypeRelay:
 			if c.cfg.OnRelay != nil && !m.From.IsZero() {

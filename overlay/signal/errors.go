@@ -19,6 +19,9 @@ var (
 	ErrBadConfig = errors.New("signal: bad configuration")
 	// ErrRunning: Client.Run was called while it already runs.
 	ErrRunning = errors.New("signal: client already running")
+	// ErrNotRendezvous: the server's certificate, though of the network,
+	// lacks the rendezvous role: any member could otherwise pose as one.
+	ErrNotRendezvous = errors.New("signal: server is not a rendezvous")
 	// ErrUnexpected: the server's first message was not a welcome.
 	ErrUnexpected = errors.New("signal: unexpected message from server")
 )

@@ -40,10 +40,15 @@ func newPKI(t testing.TB, network string) *pki {
 	return &pki{ca: ca, dir: t.TempDir()}
 }
 
-// issue returns a loaded identity for name, as a node would have it.
+// issue returns a loaded identity for name, as a node would have it; the
+// one named "rendezvous" has the rendezvous role.
 func (p *pki) issue(t testing.TB, name string) *identity.Identity {
 	t.Helper()
-	certPEM, keyPEM, err := p.ca.Issue(name, nil, time.Hour)
+	role := ""
+	if name == "rendezvous" {
+		role = identity.RoleRendezvous
+	}
+	certPEM, keyPEM, err := p.ca.IssueRole(name, nil, role, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +109,7 @@ type node struct {
 	welcome chan []iceserver.TURN
 	peers   chan []PeerInfo
 	relays  chan relayed
+	revoked chan []byte
 	stop    func()
 }
 
@@ -115,13 +121,14 @@ type relayed struct {
 func startNode(t *testing.T, id *identity.Identity, ca *x509.Certificate, servers ...string) *node {
 	t.Helper()
 	n := &node{id: id, state: make(chan bool, 64), welcome: make(chan []iceserver.TURN, 64),
-		peers: make(chan []PeerInfo, 64), relays: make(chan relayed, 64)}
+		peers: make(chan []PeerInfo, 64), relays: make(chan relayed, 64), revoked: make(chan []byte, 8)}
 	n.Client = NewClient(ClientConfig{
 		Servers: servers, Identity: id, CA: ca, Network: testNetwork,
 		OnWelcome:  func(_ []string, turn []iceserver.TURN) { n.welcome <- turn },
 		OnPeers:    func(p []PeerInfo) { n.peers <- p },
 		OnRelay:    func(from nodeid.ID, b []byte) { n.relays <- relayed{from, string(b)} },
 		OnState:    func(up bool) { n.state <- up },
+		OnRevoked:  func(pem []byte) { n.revoked <- pem },
 		Log:        testLog(t).With("node", id.Name),
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 	})
@@ -193,7 +200,7 @@ func names(peers []PeerInfo) string {
 // dialRaw completes a TLS handshake as id, trusting ca, without reading.
 func dialRaw(t *testing.T, addr string, id *identity.Identity, ca *x509.Certificate) *tls.Conn {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, tlsConfig(id, ca, testNetwork, func(*identity.Peer) {}))
+	c, err := tls.Dial("tcp", addr, tlsConfig(id, ca, testNetwork, func(*identity.Peer) error { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,4 +258,10 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(b), "\n"))
 	return len(b), nil
+}
+
+// tlsServer is the server side of a TLS connection as id, requiring a
+// certificate of p's CA (a stand-in for a server in tests).
+func tlsServer(c net.Conn, id *identity.Identity, p *pki) *tls.Conn {
+	return tls.Server(c, tlsConfig(id, p.ca.Cert, testNetwork, func(*identity.Peer) error { return nil }))
 }

@@ -52,11 +52,20 @@ type ServerConfig struct {
 // ServerStats are the server's counters since NewServer.
 type ServerStats struct {
 	Nodes     int    // nodes connected now
-	Rejected  uint64 // connections whose handshake failed (no valid certificate, not TLS, too slow)
+	Rejected  uint64 // connections whose handshake failed (no valid certificate, revoked, not TLS, too slow)
 	Malformed uint64 // connections closed for a malformed or oversized frame
-	Dropped   uint64 // relays not delivered: destination offline, or its queue full
+	Dropped   uint64 // relays not delivered: destination offline, its queue full, or over the sender's rate
 	Replaced  uint64 // connections replaced by a newer one with the same node ID
+	Limited   uint64 // relays over the sender's rate limit (also in Dropped)
+	TooMany   uint64 // connections refused at once: too many handshakes under way, or from one address
 }
+
+// Bounds on connections: handshakes under way in all (a TLS handshake
+// costs the server a signature), and connections from one address.
+const (
+	maxHandshakes = 128
+	maxPerAddress = 16
+)
 
 // Server keeps the presence list of connected nodes and relays messages
 // between them by node ID. It serves any number of listeners; Close ends
@@ -65,14 +74,18 @@ type Server struct {
 	cfg ServerConfig
 	log *slog.Logger
 
-	rejected, malformed, dropped, replaced atomic.Uint64
-	wg                                     sync.WaitGroup // one per accepted connection, one per session writer
+	rejected, malformed, dropped, replaced, limited, tooMany atomic.Uint64
+	wg                                                       sync.WaitGroup // one per accepted connection, one per session writer
 
-	mu        sync.Mutex // guards the fields below
-	closed    bool
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{} // every accepted conn, handshaken or not, so Close can end it
-	nodes     map[nodeid.ID]*session
+	mu         sync.Mutex // guards the fields below
+	closed     bool
+	listeners  map[net.Listener]struct{}
+	conns      map[net.Conn]struct{} // every accepted conn, handshaken or not, so Close can end it
+	nodes      map[nodeid.ID]*session
+	handshakes int            // handshakes under way
+	perAddr    map[string]int // connections by remote IP
+	revoked    *identity.Revocations
+	revokedPEM []byte
 }
 
 // NewServer returns a server; it does nothing until Serve.
@@ -93,6 +106,7 @@ func NewServer(cfg ServerConfig) *Server {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[net.Conn]struct{}{},
 		nodes:     map[nodeid.ID]*session{},
+		perAddr:   map[string]int{},
 	}
 }
 
@@ -103,6 +117,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	defer ln.Close()
 	if s.cfg.Identity == nil || s.cfg.CA == nil || s.cfg.Network == "" {
 		return fmt.Errorf("%w: server needs Identity, CA and Network", ErrBadConfig)
+	}
+	if s.cfg.Identity.Role != identity.RoleRendezvous {
+		return fmt.Errorf("%w: certificate %q lacks the rendezvous role (issue it with ipopctl cert issue --rendezvous): nodes refuse such a server", ErrBadConfig, s.cfg.Identity.Name)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -133,16 +150,25 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("signal: accept: %w", err)
 		}
 		pause = 0
+		host := remoteHost(c)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			c.Close()
 			return nil
 		}
+		if s.handshakes >= maxHandshakes || s.perAddr[host] >= maxPerAddress {
+			s.mu.Unlock()
+			s.tooMany.Add(1)
+			c.Close()
+			continue
+		}
 		s.conns[c] = struct{}{}
+		s.handshakes++
+		s.perAddr[host]++
 		s.wg.Add(1) // under mu, so it never races Close's Wait
 		s.mu.Unlock()
-		go s.handle(c)
+		go s.handle(c, host)
 	}
 }
 
@@ -182,7 +208,44 @@ func (s *Server) Stats() ServerStats {
 		Malformed: s.malformed.Load(),
 		Dropped:   s.dropped.Load(),
 		Replaced:  s.replaced.Load(),
+		Limited:   s.limited.Load(),
+		TooMany:   s.tooMany.Load(),
 	}
+}
+
+// SetRevocations takes a newer revocation list (its PEM and what it
+// says): revoked nodes are cut off and refused from now on, and every
+// node gets the list. An older or equal one is ignored.
+func (s *Server) SetRevocations(pem []byte, r *identity.Revocations) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoked != nil && r.Seq <= s.revoked.Seq {
+		return
+	}
+	s.revoked, s.revokedPEM = r, pem
+	for id, ss := range s.nodes {
+		if r.Has(id) {
+			s.log.Info("node revoked: closing its session", "peer", ss.peer.String())
+			ss.stop()
+			continue
+		}
+		ss.setRevoked(pem)
+	}
+}
+
+func (s *Server) isRevoked(id nodeid.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revoked.Has(id)
+}
+
+// remoteHost is the IP a connection comes from.
+func remoteHost(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }
 
 func (s *Server) isClosed() bool {
@@ -192,18 +255,36 @@ func (s *Server) isClosed() bool {
 }
 
 // handle runs one accepted connection: handshake, then its session.
-func (s *Server) handle(raw net.Conn) {
+func (s *Server) handle(raw net.Conn, host string) {
 	defer s.wg.Done()
+	handshaking := true
 	defer func() {
 		raw.Close()
 		s.mu.Lock()
 		delete(s.conns, raw)
+		if handshaking {
+			s.handshakes--
+		}
+		if s.perAddr[host]--; s.perAddr[host] <= 0 {
+			delete(s.perAddr, host)
+		}
 		s.mu.Unlock()
 	}()
 	var peer *identity.Peer
-	tc := tls.Server(raw, tlsConfig(s.cfg.Identity, s.cfg.CA, s.cfg.Network, func(p *identity.Peer) { peer = p }))
+	tc := tls.Server(raw, tlsConfig(s.cfg.Identity, s.cfg.CA, s.cfg.Network, func(p *identity.Peer) error {
+		if s.isRevoked(p.ID) {
+			return fmt.Errorf("%s is revoked", p)
+		}
+		peer = p
+		return nil
+	}))
 	raw.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := tc.Handshake(); err != nil || peer == nil {
+	err := tc.Handshake()
+	s.mu.Lock()
+	s.handshakes--
+	handshaking = false
+	s.mu.Unlock()
+	if err != nil || peer == nil {
 		if s.isClosed() {
 			return // cut short by Close, not rejected
 		}
@@ -214,7 +295,7 @@ func (s *Server) handle(raw net.Conn) {
 		return
 	}
 	raw.SetDeadline(time.Time{})
-	s.serveSession(newSession(raw, tc, peerInfo(peer)))
+	s.serveSession(newSession(raw, tc, peerInfo(peer), peer.NotAfter))
 }
 
 func (s *Server) peersLocked() []PeerInfo {
@@ -224,20 +305,6 @@ func (s *Server) peersLocked() []PeerInfo {
 	}
 	slices.SortFunc(peers, func(a, b PeerInfo) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	return peers
-}
-
-// broadcastLocked sends the full presence list to every node. Sending
-// under mu keeps every node's sequence of lists in the order of the
-// changes; send never blocks, so holding mu is cheap.
-func (s *Server) broadcastLocked() {
-	frame, err := encode(&Message{Type: TypePeers, Peers: s.peersLocked()})
-	if err != nil {
-		s.log.Error("presence list not sent", "nodes", len(s.nodes), "err", err)
-		return
-	}
-	for _, ss := range s.nodes {
-		ss.send(frame, true)
-	}
 }
 
 // isFrameError tells a bad frame (the peer's fault, counted) from the

@@ -16,11 +16,12 @@ import (
 // identity's rules instead: signed by the network CA, in date, for this
 // network. The handshake fails unless that check passes.
 //
-// verified receives the peer the check accepted; the config is built per
-// connection so the closure can hand it to exactly that connection.
+// verified receives the peer the check accepted, and may refuse it
+// still (revoked, not a rendezvous); the config is built per connection
+// so the closure can hand it to exactly that connection.
 // Session resumption is off on both sides: a resumed session would skip
 // VerifyPeerCertificate, and so the expiry check.
-func tlsConfig(id *identity.Identity, ca *x509.Certificate, network string, verified func(*identity.Peer)) *tls.Config {
+func tlsConfig(id *identity.Identity, ca *x509.Certificate, network string, verified func(*identity.Peer) error) *tls.Config {
 	return &tls.Config{
 		MinVersion:             tls.VersionTLS13,
 		Certificates:           []tls.Certificate{id.TLS},
@@ -32,8 +33,7 @@ func tlsConfig(id *identity.Identity, ca *x509.Certificate, network string, veri
 			if err != nil {
 				return err
 			}
-			verified(peer)
-			return nil
+			return verified(peer)
 		},
 	}
 }
