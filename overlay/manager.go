@@ -283,6 +283,7 @@ func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 // presence leases while the rendezvous is connected. step then acts.
 func (m *Manager) maintain(now time.Time) {
 	m.prune(now)
+	m.cfg.Data.MaintainE2E(now)
 	for _, l := range m.links {
 		if l.state == stateUp {
 			m.keepTrusted(l, now)

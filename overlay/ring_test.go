@@ -113,7 +113,7 @@ func TestRingInProcess(t *testing.T) {
 	// Control messages between honest nodes all check.
 	for _, n := range nodes {
 		drops := n.Manager.Peers().Drops
-		if d := drops["no_path"]; d != 0 {
+		if d := drops["early_dropped"]; d != 0 {
 			t.Errorf("%s dropped %d packets that came before its keys", n.Name, d)
 		}
 		if d := drops["bad_origin"] + drops["bad_control"]; d != 0 {

@@ -43,13 +43,17 @@ type Route struct {
 	// plane keeps the IDs), and the TTL bounds the rest. Only control
 	// messages are flooded, never frames.
 	Flood bool
+	// Sealed: the payload is sealed end to end between Src and Dst (the
+	// data plane's e2e keys), so the nodes it passes can neither read nor
+	// alter it; whether it is a frame or a control message is inside.
+	Sealed bool
 }
 
 // Wire layout of the route header, 67 bytes, then the payload:
 //
 //	 0  version  1  routeVersion (0x20)
 //	 1  flags    1  bit 0: Control; bit 1: Broadcast; bit 2: Relay; bit 3: Flood
-//	                (with Control only); other bits 0
+//	                (with Control only); bit 4: Sealed (unicast only); other bits 0
 //	 2  ttl      1  1..HopLimit
 //	 3  src     32  not zero
 //	35  dst     32  not zero; ≠ src unless Broadcast
@@ -66,7 +70,8 @@ const (
 	routeBroadcast = 1 << 1
 	routeRelay     = 1 << 2
 	routeFlood     = 1 << 3
-	routeFlags     = routeControl | routeBroadcast | routeRelay | routeFlood
+	routeSealed    = 1 << 4
+	routeFlags     = routeControl | routeBroadcast | routeRelay | routeFlood | routeSealed
 )
 
 // check enforces the rules of the layout on h.
@@ -82,6 +87,8 @@ func (h *Route) check() error {
 		return fmt.Errorf("%w: a broadcast is never relayed", ErrRoute)
 	case h.Flood && (!h.Control || h.Broadcast || h.Relay):
 		return fmt.Errorf("%w: only a unicast control message is flooded", ErrRoute)
+	case h.Sealed && (h.Broadcast || h.Flood):
+		return fmt.Errorf("%w: only a unicast is sealed end to end", ErrRoute)
 	}
 	return nil
 }
@@ -105,6 +112,9 @@ func (h *Route) AppendBinary(b []byte) ([]byte, error) {
 	}
 	if h.Flood {
 		f |= routeFlood
+	}
+	if h.Sealed {
+		f |= routeSealed
 	}
 	b = append(b, routeVersion, f, h.TTL)
 	b = append(b, h.Src[:]...)
@@ -137,6 +147,7 @@ func ParseRoute(pkt []byte) (Route, []byte, error) {
 		Broadcast: pkt[1]&routeBroadcast != 0,
 		Relay:     pkt[1]&routeRelay != 0,
 		Flood:     pkt[1]&routeFlood != 0,
+		Sealed:    pkt[1]&routeSealed != 0,
 	}
 	if err := h.check(); err != nil {
 		return Route{}, nil, err

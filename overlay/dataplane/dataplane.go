@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap"
@@ -57,7 +58,12 @@ type Config struct {
 	// Both are required.
 	Signer    *trust.Signer
 	Directory *trust.Directory
-	Log       *slog.Logger
+	// Identity is this node's key, for end-to-end keys with the nodes it
+	// reaches through others (e2e.go); RekeyInterval how often those
+	// rotate (0: wire.RekeyInterval).
+	Identity      *identity.Identity
+	RekeyInterval time.Duration
+	Log           *slog.Logger
 }
 
 // Multicast is the multicast plane as the data plane asks it, per frame,
@@ -109,7 +115,9 @@ type Plane struct {
 	macs     macTable
 	floods   floods
 	hellos   hellos
-	held     held
+	held     held // routed packets waiting for their origin's certificate
+	outHeld  held // frames and messages waiting for their destination's
+	e2e      *e2e
 	counters counters
 	tapStats tapStats
 
@@ -125,6 +133,7 @@ func New(cfg Config) *Plane {
 	p.view.Store(emptyView)
 	p.macs.init(time.Now())
 	p.floods.init()
+	p.e2e = newE2E(cfg.Self, cfg.Identity, cfg.RekeyInterval)
 	p.handlers[KindHello] = p.onHello
 	return p
 }

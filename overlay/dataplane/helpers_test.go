@@ -47,7 +47,7 @@ func (c *testCA) identity(t testing.TB, name string) *identity.Identity {
 // fields.
 func (c *testCA) plane(t testing.TB, name string, cfg Config) (*Plane, *identity.Identity) {
 	id := c.identity(t, name)
-	cfg.Self, cfg.Signer, cfg.Directory = id.ID, trust.NewSigner(id, nil), trust.NewDirectory(c.ca.Cert, "test", 0, nil)
+	cfg.Self, cfg.Signer, cfg.Directory, cfg.Identity = id.ID, trust.NewSigner(id, nil), trust.NewDirectory(c.ca.Cert, "test", 0, nil), id
 	if cfg.MTU == 0 {
 		cfg.MTU = 1400
 	}

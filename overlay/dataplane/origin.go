@@ -24,6 +24,7 @@ import (
 
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap"
 )
 
@@ -107,18 +108,24 @@ func (h *held) take(origin nodeid.ID) [][]byte {
 	return q
 }
 
-// release delivers the packets held for origin now that its certificate
-// is known (on a goroutine of its own, with its own scratch).
+// release delivers the packets held for origin, and sends those held
+// for it, now that its certificate is known (on a goroutine of its own,
+// with its own scratch).
 func (p *Plane) release(origin nodeid.ID) {
-	q := p.held.take(origin)
-	if len(q) == 0 {
+	in, out := p.held.take(origin), p.outHeld.take(origin)
+	if len(in)+len(out) == 0 {
 		return
 	}
 	go func() {
 		var s scratch
 		v := p.view.Load()
-		for _, pkt := range q {
+		for _, pkt := range in {
 			p.routed(&s, v, nil, pkt)
+		}
+		for _, m := range out {
+			if p.cfg.Directory.Peer(origin) != nil { // else it would only be held again
+				p.toNode(&s, v, origin, m[0], m[1:])
+			}
 		}
 		p.drain(&s)
 	}()
@@ -165,12 +172,21 @@ func (h *hellos) due(id nodeid.ID, now time.Time) bool {
 // carry the sender's certificate, which is the point.
 const helloAsk = 1
 
+// isHello reports whether env is a hello: an envelope whose message is of
+// KindHello. (The kind is inside the signed envelope; it is read, not
+// trusted, to pick how to send.)
+func isHello(env []byte) bool {
+	msg, ok := trust.Peek(env)
+	return ok && len(msg) > 0 && msg[0] == KindHello
+}
+
 // askHello asks node id (routed) for a hello, at most once a helloEvery.
 func (p *Plane) askHello(id nodeid.ID) {
 	if !p.hellos.due(id, time.Now()) {
 		return
 	}
 	go func() { // not on the reader: signing takes tens of microseconds
+		// Unsealed when id's certificate is unknown (toNode), with ours.
 		if err := p.SendControl(id, []byte{KindHello, helloAsk}); err != nil {
 			p.log.Debug("hello not sent", "to", id.Short(), "err", err)
 		}

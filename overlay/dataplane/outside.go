@@ -87,6 +87,7 @@ func (p *Plane) ReadRelay(peer *Peer, conn io.Reader) {
 // link's keys. Link control calls it, on a goroutine of its own, once the
 // path is set and the view published.
 func (p *Plane) Established(peer *Peer) {
+	p.release(peer.ID) // what waited for its certificate, which is known now
 	early := peer.takeEarly()
 	if len(early) == 0 {
 		return
@@ -105,11 +106,13 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 	case wire.IsData(pkt):
 		pa := peer.path.Load()
 		if pa == nil {
-			if peer.handshake.Load() != nil && peer.hold(pkt) {
-				return // opened once our side of the handshake is done
+			switch {
+			case peer.handshake.Load() == nil:
+				p.counters.noPath.Add(1) // no handshake: a session that is gone
+			case !peer.hold(pkt):
+				p.counters.earlyDropped.Add(1)
 			}
-			p.counters.noPath.Add(1)
-			return
+			return // else opened once our side of the handshake is done
 		}
 		f, flags, err := pa.Keys.Open(s.next(p.maxPacket())[:0], pkt)
 		if err != nil {
@@ -192,7 +195,8 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 			return
 		}
 	}
-	if h.Control {
+	if h.Control && !h.Sealed {
+		// A broadcast or flooded control message: its envelope is signed.
 		p.counters.routedDelivered.Add(1)
 		p.control(h.Src, inner, false, h.Broadcast)
 		return
@@ -205,8 +209,28 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 		p.askHello(h.Src)
 		return
 	}
+	if !h.Sealed {
+		if !h.Broadcast {
+			// Unicast travels sealed end to end: one in the clear was
+			// made up by a node on the way.
+			p.counters.unsealed.Add(1)
+			return
+		}
+		p.counters.routedDelivered.Add(1)
+		p.deliver(s, h.Src, origin, inner)
+		return
+	}
+	plain, flags, err := p.openE2E(s.next(p.maxPacket())[:0], h.Src, origin, inner)
+	if err != nil {
+		p.counters.e2eFailed.Add(1)
+		return
+	}
 	p.counters.routedDelivered.Add(1)
-	p.deliver(s, h.Src, origin, inner)
+	if flags&wire.FlagControl != 0 {
+		p.control(h.Src, plain, false, false)
+		return
+	}
+	p.deliver(s, h.Src, origin, plain)
 }
 
 // deliver checks a frame that node from (certificate cert) sent us

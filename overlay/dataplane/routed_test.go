@@ -1,8 +1,11 @@
 package dataplane
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
@@ -33,7 +36,7 @@ func routedPlane(tb testing.TB) (*Plane, []nodeid.ID, []*identity.Identity) {
 // header from this node itself or a malformed one is a bad route, and an
 // expired TTL is counted; nothing panics and nothing is sent.
 func TestRoutedVerdicts(t *testing.T) {
-	p, peers, _ := routedPlane(t)
+	p, peers, ids := routedPlane(t)
 	self := p.self
 	frame := make([]byte, 60)
 	frame[0] = 0x02 // unicast destination
@@ -46,7 +49,14 @@ func TestRoutedVerdicts(t *testing.T) {
 	}
 	var s scratch
 	v := p.View()
-	p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5}, frame))
+	// peers[0] seals its frame for us, end to end.
+	from := newE2E(peers[0], ids[0], 0)
+	keys, err := from.sealer(self, &p.cfg.Identity.Peer, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := keys.Seal(binary.BigEndian.AppendUint64(nil, from.boot), 0, frame)
+	p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5, Sealed: true}, sealed))
 	if len(s.frames) != 1 || len(s.frames[0]) != len(frame) {
 		t.Errorf("frame for us: queued %d frames", len(s.frames))
 	}
@@ -67,6 +77,24 @@ func TestRoutedVerdicts(t *testing.T) {
 	p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: far, TTL: 1}, frame))
 	if p.counters.expired.Load()+p.counters.noRoute.Load() < 2 {
 		t.Errorf("far packets: expired %d, no route %d", p.counters.expired.Load(), p.counters.noRoute.Load())
+	}
+	// A unicast for us in the clear was made up on the way; one sealed
+	// but altered on the way does not open; the same sealed one twice is
+	// a replay.
+	if p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5}, frame)); len(s.frames) != 0 || p.counters.unsealed.Load() != 1 {
+		t.Errorf("unsealed unicast: unsealed = %d", p.counters.unsealed.Load())
+	}
+	altered := append([]byte(nil), sealed...)
+	altered[len(altered)-20] ^= 1
+	if p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5, Sealed: true}, altered)); len(s.frames) != 0 || p.counters.e2eFailed.Load() != 1 {
+		t.Errorf("altered: e2e_failed = %d", p.counters.e2eFailed.Load())
+	}
+	if p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5, Sealed: true}, sealed)); len(s.frames) != 0 || p.counters.e2eFailed.Load() != 2 {
+		t.Errorf("replayed: e2e_failed = %d", p.counters.e2eFailed.Load())
+	}
+	// What the nodes on the way see is not the frame.
+	if bytes.Contains(sealed, frame[:20]) {
+		t.Error("the sealed payload contains the frame")
 	}
 	if len(s.pkts) != 0 {
 		t.Errorf("%d packets built with no link up", len(s.pkts))

@@ -36,6 +36,7 @@ type scratch struct {
 	targets  []nodeid.ID
 	branches []topology.Branch
 	plain    []byte // route header + payload, before sealing
+	e2e      []byte // a payload sealed end to end, before the route header
 }
 
 func (s *scratch) next(size int) []byte {
@@ -51,8 +52,13 @@ func (s *scratch) next(size int) []byte {
 	return b[:size]
 }
 
-// maxPacket is the longest payload plus everything sealing adds.
-func (p *Plane) maxPacket() int { return p.maxFrame() + topology.RouteHeaderLen + wire.Overhead }
+// maxPacket is the longest frame plus everything sealing adds: what the
+// scratch buffers are sized for. Control messages may be longer (a full
+// membership state, a certificate in an envelope); sealing those grows
+// the buffer, which they are rare enough to afford.
+func (p *Plane) maxPacket() int {
+	return p.maxFrame() + topology.RouteHeaderLen + e2eOverhead + wire.Overhead
+}
 
 // toNode sends a frame (flags 0) or control message (FlagControl) to node
 // id: over its link, else routed through the ring. It reports false when
@@ -69,9 +75,36 @@ func (p *Plane) toNode(s *scratch, v *View, id nodeid.ID, flags byte, payload []
 		// Control messages get through a hole in the ring by flooding.
 		return flags&wire.FlagControl != 0 && p.floodTo(s, v, id, payload)
 	}
+	// Routed: sealed end to end (e2e.go), which needs id's certificate.
+	cert := p.cfg.Directory.Peer(id)
+	if cert == nil || flags&wire.FlagControl != 0 && isHello(payload) {
+		if cert == nil {
+			p.askHello(id)
+		}
+		if flags&wire.FlagControl != 0 {
+			// A control message is signed, and carries our certificate:
+			// it goes as it is, so that the two ends learn each other.
+			// Hellos always do: the other end may not know us, and
+			// could not open what we sealed.
+			p.counters.routedSent.Add(1)
+			h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Control: true, Relay: relay}
+			p.sealRouted(s, peer, pa, &h, payload)
+			return true
+		}
+		if !p.outHeld.hold(id, append([]byte{flags}, payload...)) {
+			p.counters.noCert.Add(1)
+		}
+		return true // sent once the certificate is here
+	}
+	sealed, err := p.sealE2E(s.e2e[:0], id, cert, flags, payload)
+	if err != nil {
+		p.counters.e2eFailed.Add(1)
+		return false
+	}
+	s.e2e = sealed
 	p.countToward(id, flags, payload)
-	h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Control: flags&wire.FlagControl != 0, Relay: relay}
-	p.sealRouted(s, peer, pa, &h, payload)
+	h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Relay: relay, Sealed: true}
+	p.sealRouted(s, peer, pa, &h, sealed)
 	p.counters.routedSent.Add(1)
 	return true
 }

@@ -12,7 +12,7 @@ type counters struct {
 	unknownSource, authFailed, replayed, notData, noPath, badLength, noMember atomic.Uint64
 	badRoute, noRoute, expired, badControl, floodDup, badOrigin               atomic.Uint64
 	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
-	rateLimited                                                               atomic.Uint64
+	rateLimited, noCert, e2eFailed, unsealed, earlyDropped                    atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded                     atomic.Uint64
 }
 
@@ -27,6 +27,8 @@ func (p *Plane) Drops() map[string]uint64 {
 		"bad_origin": c.badOrigin.Load(), "unknown_origin": c.unknownOrigin.Load(),
 		"spoofed_source": c.spoofedSource.Load(), "spoofed_arp": c.spoofedARP.Load(), "spoofed_nd": c.spoofedND.Load(),
 		"spoofed_mac": c.spoofedMAC.Load(), "mac_table_full": p.macs.full.Load(), "broadcast_rate_limited": c.rateLimited.Load(),
+		"no_certificate": c.noCert.Load(), "e2e_failed": c.e2eFailed.Load(), "unsealed_unicast": c.unsealed.Load(),
+		"early_dropped": c.earlyDropped.Load(),
 	}
 }
 

@@ -132,7 +132,8 @@ func Start(t testing.TB, ca *CA, hub *Hub, name string, o Options) *Node {
 	dev := taptest.New("fake0", 1400, mac, 1024)
 	od := topology.NewOnDemand(o.OnDemand)
 	dp := dataplane.New(dataplane.Config{Self: id.ID, MTU: 1400, TAP: dev, Socket: rs, OnDemand: od, Log: log,
-		Signer: trust.NewSigner(id, nil), Directory: trust.NewDirectory(ca.Cert, ca.Network, 0, nil)})
+		Signer: trust.NewSigner(id, nil), Directory: trust.NewDirectory(ca.Cert, ca.Network, 0, nil),
+		Identity: id, RekeyInterval: o.RekeyInterval})
 	mgr := overlay.NewManager(overlay.Config{Identity: id, CA: ca.Cert, Network: ca.Network, Socket: sock, NAT: st,
 		Signal: hub.Port(id.ID), Data: dp, Log: log, Ring: o.Ring, OnDemand: od, RekeyInterval: o.RekeyInterval})
 	ctx, cancel := context.WithCancel(context.Background())

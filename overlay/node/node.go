@@ -127,7 +127,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		MaxLinks:  cfg.Topology.OnDemand.MaxLinks,
 	})
 	dcfg := dataplane.Config{Self: n.id.ID, MTU: n.dev.MTU(), TAP: n.dev, OnDemand: od, Log: n.log.With("sys", "data"),
-		Signer: trust.NewSigner(n.id, nil), Directory: trust.NewDirectory(n.ca, cfg.Network, 0, nil)}
+		Signer: trust.NewSigner(n.id, nil), Directory: trust.NewDirectory(n.ca, cfg.Network, 0, nil),
+		Identity: n.id, RekeyInterval: cfg.Trust.RekeyInterval}
 	if n.links.sock != nil {
 		dcfg.Socket = n.links.sock
 	}

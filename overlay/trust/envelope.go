@@ -215,3 +215,13 @@ func (d *Directory) accept(e *Entry, p parsed) error {
 	e.lastTime = max(e.lastTime, p.time)
 	return nil
 }
+
+// Peek returns the message an envelope carries, unchecked: for the
+// sender's own choices (how to send it), never to act on.
+func Peek(env []byte) ([]byte, bool) {
+	p, err := parse(env)
+	if err != nil {
+		return nil, false
+	}
+	return p.message, true
+}
