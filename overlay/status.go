@@ -49,9 +49,7 @@ func (m *Manager) Peers() control.Peers {
 		}
 	})
 	sort.Slice(out.Links, func(i, j int) bool { return out.Links[i].Name < out.Links[j].Name })
-	out.Drops = m.cfg.Data.Drops()
-	out.Drops["bad_signal"] = m.badSignal.Load()
-	out.Drops["offer_over_max_links"] = m.refused.Load()
+	out.Drops = m.Drops()
 	out.Routed = m.cfg.Data.Routed()
 	out.MACs = m.cfg.Data.MACs()
 	return out
@@ -63,4 +61,13 @@ func (m *Manager) Names() map[nodeid.ID]string {
 	out := map[nodeid.ID]string{}
 	m.call(func() { maps.Copy(out, m.names) })
 	return out
+}
+
+// Drops returns every drop counter of the data plane and link control,
+// by reason (safe from any goroutine: atomics only).
+func (m *Manager) Drops() map[string]uint64 {
+	d := m.cfg.Data.Drops()
+	d["bad_signal"] = m.badSignal.Load()
+	d["offer_over_max_links"] = m.refused.Load()
+	return d
 }

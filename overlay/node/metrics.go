@@ -19,10 +19,13 @@ var (
 	descDropped  = prometheus.NewDesc("ipopd_tap_rx_dropped_total", "Frames dropped by the TAP reader (longer than MTU).", nil, nil)
 	descInfo     = prometheus.NewDesc("ipopd_info", "Node identity; value is always 1.", []string{"name", "node_id", "network", "version"}, nil)
 	descCertExp  = prometheus.NewDesc("ipopd_cert_expiry_timestamp_seconds", "When the node certificate expires.", nil, nil)
+	descDrops    = prometheus.NewDesc("ipopd_dropped_total", "Packets, frames and messages from other nodes dropped, by reason (as ipopctl peers shows them).", []string{"reason"}, nil)
+	descRouted   = prometheus.NewDesc("ipopd_routed_total", "Routed packets this node sent, forwarded and had delivered, and control messages it flooded.", []string{"kind"}, nil)
+	descNodes    = prometheus.NewDesc("ipopd_known_certificates", "Verified certificates of other nodes this node holds.", nil, nil)
 )
 
 func (c *tapCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRxFrames, descRxBytes, descTxFrames, descTxBytes, descBatches, descDropped, descInfo, descCertExp} {
+	for _, d := range []*prometheus.Desc{descRxFrames, descRxBytes, descTxFrames, descTxBytes, descBatches, descDropped, descInfo, descCertExp, descDrops, descRouted, descNodes} {
 		ch <- d
 	}
 }
@@ -40,4 +43,13 @@ func (c *tapCollector) Collect(ch chan<- prometheus.Metric) {
 	id := c.n.id
 	ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, id.Name, id.ID.String(), id.Network, c.n.opts.Version)
 	ch <- prometheus.MustNewConstMetric(descCertExp, prometheus.GaugeValue, float64(id.NotAfter.Unix()))
+	drops := c.n.links.mgr.Drops()
+	drops["advert_not_in_certificate"] = c.n.neigh.Refused()
+	for reason, v := range drops {
+		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(v), reason)
+	}
+	for kind, v := range c.n.data.Routed() {
+		ch <- prometheus.MustNewConstMetric(descRouted, prometheus.CounterValue, float64(v), kind)
+	}
+	ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(c.n.data.Directory().Len()))
 }
