@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pion/turn/v2"
-	"golang.org/x/time/rate"
 )
 
 func TestEphemeralCredentials(t *testing.T) {
@@ -64,9 +63,7 @@ func TestAuthHandlerExpiry(t *testing.T) {
 	}
 }
 
-func testRefusals(t *testing.T) *refusalLog {
-	return &refusalLog{log: testLog(t), every: rate.NewLimiter(rate.Inf, 1)}
-}
+func testRefusals(t *testing.T) *refusals { return newRefusals(testLog(t), time.Nanosecond) }
 
 func TestPermissionHandler(t *testing.T) {
 	relay := parseIP(t, "198.18.0.10")
@@ -126,7 +123,7 @@ func FuzzTURNUsername(f *testing.F) {
 	for _, s := range []string{u, "alice", "", ":", "99999999999999999999:x", "1:" + strings.Repeat("x", 1000)} {
 		f.Add(s)
 	}
-	h := authHandler(map[string]string{"alice": "pw"}, "secret", 64, &ServerStats{}, &refusalLog{log: slog.New(slog.DiscardHandler), every: rate.NewLimiter(1, 1)}, time.Now)
+	h := authHandler(map[string]string{"alice": "pw"}, "secret", 64, &ServerStats{}, newRefusals(slog.New(slog.DiscardHandler), time.Second), time.Now)
 	f.Fuzz(func(t *testing.T, user string) {
 		key, ok := h(user, "ipopd", &net.UDPAddr{IP: net.IPv4(198, 18, 0, 5), Port: 1})
 		if ok && len(key) != 16 {

@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/pion/turn/v2"
-	"golang.org/x/time/rate"
 )
 
 // ServerConfig configures the STUN + TURN server of ipop-rendezvous.
@@ -98,7 +98,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("nat: STUN/TURN listen %q: %w", cfg.Listen, err)
 	}
 	stats := &ServerStats{}
-	limit := &refusalLog{log: log, every: rate.NewLimiter(1, 1)}
+	limit := newRefusals(log, time.Second)
 	quota := cfg.MaxAllocations
 	if quota <= 0 {
 		quota = DefaultMaxAllocations
@@ -128,29 +128,17 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // Close stops the server and frees every allocation.
 func (s *Server) Close() error { return s.srv.Close() }
 
-// refusalLog logs refusals anyone on the internet can cause at most
-// once a second, with what it suppressed meanwhile; user names from the
-// wire are quoted and cut short.
-type refusalLog struct {
-	log        *slog.Logger
-	every      *rate.Limiter
-	suppressed atomic.Uint64
-}
+// refusals log what anyone on the internet can cause (limitlog: at most
+// one line a second each, with what was suppressed meanwhile); user names
+// from the wire are quoted and cut short.
+type refusals struct{ auth, quota, peer *limitlog.Logger }
 
-func (r *refusalLog) refused(msg string, args ...any) {
-	if !r.every.Allow() {
-		r.suppressed.Add(1)
-		return
+func newRefusals(log *slog.Logger, every time.Duration) *refusals {
+	return &refusals{
+		auth:  limitlog.New(log, slog.LevelInfo, "TURN auth refused", every),
+		quota: limitlog.New(log, slog.LevelWarn, "TURN allocation quota reached", every),
+		peer:  limitlog.New(log, slog.LevelInfo, "TURN permission refused", every),
 	}
-	r.log.Info(msg, append(args, "suppressed_since_last", r.suppressed.Swap(0))...)
-}
-
-// shown is a user name from the wire as logs show it.
-func shown(user string) string {
-	if len(user) > 64 {
-		user = user[:64] + "…"
-	}
-	return strconv.Quote(user)
 }
 
 // authHandler returns the long-term key for a username (RFC 5389 §15.4:
@@ -160,13 +148,13 @@ func shown(user string) string {
 // bare "<expiry>" username, which coturn-style clients do not send. A
 // user holding quota allocations (distinct client addresses seen within
 // the allocation lifetime) gets no more.
-func authHandler(users map[string]string, secret string, quota int, stats *ServerStats, rl *refusalLog, now func() time.Time) turn.AuthHandler {
+func authHandler(users map[string]string, secret string, quota int, stats *ServerStats, rl *refusals, now func() time.Time) turn.AuthHandler {
 	q := &quotas{max: quota, seen: map[string]map[string]time.Time{}}
 	return func(username, realm string, src net.Addr) ([]byte, bool) {
 		key, ok := authKey(users, secret, username, realm, now)
 		if !ok {
 			stats.AuthRefused.Add(1)
-			rl.refused("TURN auth refused", "user", shown(username), "src", src)
+			rl.auth.Log("user", limitlog.Quote(username), "src", src)
 			return nil, false
 		}
 		from := "?"
@@ -175,7 +163,7 @@ func authHandler(users map[string]string, secret string, quota int, stats *Serve
 		}
 		if !q.admit(username, from, now()) {
 			stats.QuotaRefused.Add(1)
-			rl.refused("TURN allocation quota reached", "user", shown(username), "src", src, "quota", quota)
+			rl.quota.Log("user", limitlog.Quote(username), "src", src, "quota", quota)
 			return nil, false
 		}
 		return key, true
@@ -254,7 +242,7 @@ var deniedPeers = []netip.Prefix{
 // link-local ranges and the host's own addresses other than the relay
 // address itself (which relay-to-relay paths use); allow lists
 // exceptions. coturn refuses loopback and private peers by default too.
-func permissionHandler(relay net.IP, own []netip.Addr, allow []netip.Prefix, stats *ServerStats, rl *refusalLog) turn.PermissionHandler {
+func permissionHandler(relay net.IP, own []netip.Addr, allow []netip.Prefix, stats *ServerStats, rl *refusals) turn.PermissionHandler {
 	relayAddr, _ := netip.AddrFromSlice(relay.To4())
 	return func(client net.Addr, peer net.IP) bool {
 		p, ok := netip.AddrFromSlice(peer)
@@ -279,7 +267,7 @@ func permissionHandler(relay net.IP, own []netip.Addr, allow []netip.Prefix, sta
 		}
 		if bad {
 			stats.PeerRefused.Add(1)
-			rl.refused("TURN permission refused", "client", client, "peer", p)
+			rl.peer.Log("client", client, "peer", p)
 		}
 		return !bad
 	}

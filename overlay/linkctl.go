@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
@@ -45,12 +46,21 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		if l != nil && l.session == msg.Session && l.state != stateDown {
 			return // duplicate
 		}
-		if (l == nil || l.state == stateDown) && m.activeLinks() >= m.cfg.MaxLinks {
-			m.refused.Add(1) // a peer cannot make us hold more links than the cap
-			m.log.Debug("offer refused: link cap reached", "from", m.nameOf(from), "max_links", m.cfg.MaxLinks)
+		r := m.retryFor(from)
+		if r.offers == nil {
+			r.offers = rate.NewLimiter(rate.Every(offerEvery), offerBurst)
+		}
+		if !r.offers.Allow() {
+			m.offerLimited.Add(1) // each offer would cost an agent
+			m.limits.offerRate.Log("from", m.nameOf(from))
 			return
 		}
-		m.retryFor(from).knocks = 0
+		if (l == nil || l.state == stateDown) && m.activeLinks() >= m.cfg.MaxLinks {
+			m.refused.Add(1) // a peer cannot make us hold more links than the cap
+			m.limits.offerCap.Log("from", m.nameOf(from), "max_links", m.cfg.MaxLinks)
+			return
+		}
+		r.knocks = 0
 		if l != nil {
 			m.down(l, "peer sent a new offer")
 		}

@@ -23,12 +23,14 @@ import (
 	"time"
 
 	"github.com/pion/ice/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/internal/taskloop"
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -126,15 +128,25 @@ type Manager struct {
 	nextOD  time.Time               // next OnDemand.Tick
 	learnAt time.Time               // next renewal of the presence leases
 
-	badSignal atomic.Uint64 // signaling that does not parse or breaks the protocol
-	refused   atomic.Uint64 // offers refused: MaxLinks reached
+	badSignal    atomic.Uint64 // signaling that does not parse or breaks the protocol
+	refused      atomic.Uint64 // offers refused: MaxLinks reached
+	offerLimited atomic.Uint64 // offers refused: over the peer's rate
+	limits       struct{ offerCap, offerRate *limitlog.Logger }
 }
 
 type retry struct {
 	attempts int
 	knocks   int // unanswered knocks since the last offer from the peer
 	next     time.Time
+	offers   *rate.Limiter // new sessions offered by the peer (nil until its first)
 }
+
+// A peer may offer a new session about once a second (a few at once):
+// far more than restarts and retries need, and each costs an ICE agent.
+const (
+	offerEvery = time.Second
+	offerBurst = 4
+)
 
 // maxKnocks unanswered knocks (about 7 s with the backoff) count as a
 // failed set-up.
@@ -175,6 +187,8 @@ func NewManager(cfg Config) *Manager {
 		return listed || cfg.Data.Directory().Get(id) != nil
 	}
 	m.ring = topology.NewRing(cfg.Identity.ID, rc)
+	m.limits.offerCap = limitlog.New(m.log, slog.LevelWarn, "offers refused: the link cap is reached (offer_over_max_links)", 0)
+	m.limits.offerRate = limitlog.New(m.log, slog.LevelWarn, "offers refused: a peer offers new sessions too often (offer_rate_limited)", 0)
 	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
 	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)
 	return m

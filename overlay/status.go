@@ -69,5 +69,7 @@ func (m *Manager) Drops() map[string]uint64 {
 	d := m.cfg.Data.Drops()
 	d["bad_signal"] = m.badSignal.Load()
 	d["offer_over_max_links"] = m.refused.Load()
+	d["offer_rate_limited"] = m.offerLimited.Load()
+	d["neighbors_ignored"] = m.ring.Ignored()
 	return d
 }

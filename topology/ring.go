@@ -2,6 +2,7 @@ package topology
 
 import (
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/nodeid"
@@ -100,7 +101,14 @@ type Ring struct {
 	sentAt time.Time
 	plan   ringPlan // Tick's answer while nothing changes
 	routes *Routes  // Routes' snapshot; nil after a rebuild
+
+	ignored atomic.Uint64 // links of peers' Neighbors not believed (Ignored)
 }
+
+// Ignored is how many links listed in peers' Neighbors were not believed:
+// unattested nodes, and those beyond MaxPeerLinks. Safe from any
+// goroutine.
+func (r *Ring) Ignored() uint64 { return r.ignored.Load() }
 
 // ringPeer is what the ring holds about one link.
 type ringPeer struct {

@@ -210,11 +210,17 @@ func TestApplyBoundsPeerInfluence(t *testing.T) {
 	if got := len(r.links[peer].lists); got != 1 {
 		t.Errorf("kept %d of the peer's links, want only real2", got)
 	}
+	if got := r.Ignored(); got != 300 {
+		t.Errorf("Ignored() = %d, want the 300 invented IDs", got)
+	}
 	// Without Attested, the list is still cut to the nearest MaxPeerLinks.
 	r2 := NewRing(self, RingConfig{Successors: 1})
 	r2.LinkUp(peer, now)
 	r2.Apply(peer, &m)
 	if got := len(r2.links[peer].lists); got != MaxPeerLinks {
 		t.Errorf("kept %d links, want %d", got, MaxPeerLinks)
+	}
+	if got := r2.Ignored(); got != uint64(len(m.Links)-MaxPeerLinks) {
+		t.Errorf("Ignored() = %d, want %d", got, len(m.Links)-MaxPeerLinks)
 	}
 }

@@ -167,9 +167,12 @@ func (r *Ring) Apply(from nodeid.ID, m *Neighbors) (changed bool) {
 			}
 		case !l.ID.IsZero() && (r.cfg.Attested == nil || r.cfg.Attested(l.ID)):
 			lists = append(lists, l.ID)
+		default:
+			r.ignored.Add(1)
 		}
 	}
 	if len(lists) > MaxPeerLinks {
+		r.ignored.Add(uint64(len(lists) - MaxPeerLinks))
 		// Keep the nearest this node: they are what its successors and
 		// routes depend on.
 		me := load(r.self)

@@ -119,6 +119,7 @@ type Plane struct {
 	outHeld  held // frames and messages waiting for their destination's
 	e2e      *e2e
 	counters counters
+	limits   limits
 	tapStats tapStats
 
 	tapMu sync.Mutex // TAP writes come from the socket and relay readers and WriteTAP
@@ -131,7 +132,9 @@ func New(cfg Config) *Plane {
 	}
 	p := &Plane{cfg: cfg, log: cfg.Log, self: cfg.Self}
 	p.view.Store(emptyView)
+	p.limits.init(cfg.Log)
 	p.macs.init(time.Now())
+	p.macs.log = p.limits.macFull
 	p.floods.init()
 	p.e2e = newE2E(cfg.Self, cfg.Identity, cfg.RekeyInterval)
 	p.handlers[KindHello] = p.onHello

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -35,6 +36,7 @@ type macTable struct {
 	per  map[nodeid.ID]int
 	now  atomic.Int64  // unix nanos, advanced by tick
 	full atomic.Uint64 // new MACs not learned: a node's share or the table full
+	log  *limitlog.Logger
 }
 
 type macEntry struct {
@@ -97,6 +99,7 @@ func (t *macTable) learn(mac [6]byte, node nodeid.ID, ip netip.Addr) bool {
 		}
 	} else if len(t.m) >= maxMACs || t.per[node] >= maxMACsPerNode {
 		t.full.Add(1)
+		t.log.Log("node", node.Short(), "its_macs", t.per[node], "macs", len(t.m))
 		return true
 	}
 	t.m[mac] = n

@@ -71,31 +71,53 @@ func allowedFrom(c *identity.Peer, pf *tap.Parsed, counters *counters) (proof ne
 	return netip.Addr{}, true
 }
 
-// Bounds of the frames held for certificates not yet known.
+// Bounds of the frames held for certificates not yet known, and how long
+// they wait: a hello takes a round trip; an origin that never answers
+// (an invented one) gives up its slot after heldFor.
 const (
 	maxHeldFrames  = 16
 	maxHeldOrigins = 64
+	heldFor        = 5 * time.Second
 )
 
 // held are routed packets whose origin's certificate is on its way.
 type held struct {
 	mu sync.Mutex
-	by map[nodeid.ID][][]byte
+	by map[nodeid.ID]*heldQueue
+}
+
+type heldQueue struct {
+	since time.Time
+	pkts  [][]byte
 }
 
 // hold keeps a copy of a routed packet (route header and payload) from
-// origin; false when full.
-func (h *held) hold(origin nodeid.ID, pkt []byte) bool {
+// origin at now; false when full.
+func (h *held) hold(origin nodeid.ID, pkt []byte, now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.by == nil {
-		h.by = map[nodeid.ID][][]byte{}
+		h.by = map[nodeid.ID]*heldQueue{}
 	}
-	q, ok := h.by[origin]
-	if !ok && len(h.by) >= maxHeldOrigins || len(q) >= maxHeldFrames {
+	q := h.by[origin]
+	if q == nil && len(h.by) >= maxHeldOrigins {
+		for id, o := range h.by {
+			if now.Sub(o.since) > heldFor {
+				delete(h.by, id)
+			}
+		}
+		if len(h.by) >= maxHeldOrigins {
+			return false
+		}
+	}
+	if q == nil {
+		q = &heldQueue{since: now}
+		h.by[origin] = q
+	}
+	if len(q.pkts) >= maxHeldFrames {
 		return false
 	}
-	h.by[origin] = append(q, slices.Clone(pkt))
+	q.pkts = append(q.pkts, slices.Clone(pkt))
 	return true
 }
 
@@ -104,8 +126,11 @@ func (h *held) take(origin nodeid.ID) [][]byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	q := h.by[origin]
+	if q == nil {
+		return nil
+	}
 	delete(h.by, origin)
-	return q
+	return q.pkts
 }
 
 // release delivers the packets held for origin, and sends those held

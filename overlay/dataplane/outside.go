@@ -29,6 +29,7 @@ package dataplane
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/identity"
@@ -111,6 +112,7 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 				p.counters.noPath.Add(1) // no handshake: a session that is gone
 			case !peer.hold(pkt):
 				p.counters.earlyDropped.Add(1)
+				p.limits.early.Log("peer", peer.ID.Short())
 			}
 			return // else opened once our side of the handshake is done
 		}
@@ -154,6 +156,7 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	}
 	if (h.Flood || h.Broadcast) && from != nil && !from.broadcasts.Allow() {
 		p.counters.rateLimited.Add(1)
+		p.limits.rateLimited.Log("peer", from.ID.Short(), "src", h.Src.Short())
 		return
 	}
 	if h.Flood {
@@ -203,8 +206,9 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	}
 	origin := p.cfg.Directory.Peer(h.Src)
 	if origin == nil {
-		if !p.held.hold(h.Src, payload) {
+		if !p.held.hold(h.Src, payload, time.Now()) {
 			p.counters.unknownOrigin.Add(1)
+			p.limits.held.Log("origin", h.Src.Short())
 		}
 		p.askHello(h.Src)
 		return

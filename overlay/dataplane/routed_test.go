@@ -128,3 +128,31 @@ func FuzzRouted(f *testing.F) {
 		s.frames, s.pkts, s.used = s.frames[:0], s.pkts[:0], 0
 	})
 }
+
+// TestHeldBounded: packets waiting for certificates are bounded per origin
+// and in origins, and an origin that never answers gives its slot up.
+func TestHeldBounded(t *testing.T) {
+	var h held
+	now := time.Unix(1000, 0)
+	id := func(i int) nodeid.ID { return nodeid.ID{byte(i), byte(i >> 8), 1} }
+	for i := range maxHeldOrigins {
+		if !h.hold(id(i), []byte{1}, now) {
+			t.Fatalf("origin %d not held", i)
+		}
+	}
+	if h.hold(id(maxHeldOrigins), []byte{1}, now.Add(heldFor)) {
+		t.Fatal("an origin beyond the bound was held")
+	}
+	for range maxHeldFrames - 1 {
+		h.hold(id(0), []byte{2}, now)
+	}
+	if h.hold(id(0), []byte{3}, now) {
+		t.Fatal("a packet beyond the per-origin bound was held")
+	}
+	if !h.hold(id(maxHeldOrigins), []byte{1}, now.Add(heldFor+time.Second)) {
+		t.Fatal("invented origins that never answer keep their slots")
+	}
+	if got := len(h.take(id(maxHeldOrigins))); got != 1 {
+		t.Errorf("took %d packets, want 1", got)
+	}
+}

@@ -16,6 +16,8 @@ package dataplane
 // next drain, which frees its buffers for reuse.
 
 import (
+	"time"
+
 	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
@@ -91,8 +93,9 @@ func (p *Plane) toNode(s *scratch, v *View, id nodeid.ID, flags byte, payload []
 			p.sealRouted(s, peer, pa, &h, payload)
 			return true
 		}
-		if !p.outHeld.hold(id, append([]byte{flags}, payload...)) {
+		if !p.outHeld.hold(id, append([]byte{flags}, payload...), time.Now()) {
 			p.counters.noCert.Add(1)
+			p.limits.outHeld.Log("to", id.Short())
 		}
 		return true // sent once the certificate is here
 	}

@@ -1,8 +1,10 @@
 package dataplane
 
 import (
+	"log/slog"
 	"sync/atomic"
 
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/tap"
 )
 
@@ -14,6 +16,20 @@ type counters struct {
 	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
 	rateLimited, noCert, e2eFailed, unsealed, earlyDropped                    atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded                     atomic.Uint64
+}
+
+// limits log each bound reached, beside its counter (limitlog: the first
+// at once, then one line per interval).
+type limits struct {
+	macFull, rateLimited, held, outHeld, early *limitlog.Logger
+}
+
+func (l *limits) init(log *slog.Logger) {
+	l.macFull = limitlog.New(log, slog.LevelWarn, "MAC table bound reached: new MACs not learned (mac_table_full)", 0)
+	l.rateLimited = limitlog.New(log, slog.LevelWarn, "a link sends broadcasts over the rate limit: dropped (broadcast_rate_limited)", 0)
+	l.held = limitlog.New(log, slog.LevelWarn, "routed packets from nodes whose certificate is unknown: the waiting room is full, dropped (unknown_origin)", 0)
+	l.outHeld = limitlog.New(log, slog.LevelWarn, "frames to nodes whose certificate is unknown: the waiting room is full, dropped (no_certificate)", 0)
+	l.early = limitlog.New(log, slog.LevelInfo, "packets a peer sent before the link's keys were set: over the bound, dropped (early_dropped)", 0)
 }
 
 // Drops returns the drop counters by reason, as `ipopctl peers` shows them.

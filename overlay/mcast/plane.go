@@ -28,6 +28,7 @@ import (
 	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/internal/taskloop"
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/topology"
 )
@@ -73,6 +74,8 @@ type Plane struct {
 	lastGen time.Time               // when synced was last swept
 
 	syncsRefused atomic.Uint64 // Sync requests over the rate limit
+	tableFull    atomic.Uint64 // messages from nodes beyond the table's bound
+	fullLog      *limitlog.Logger
 
 	state atomic.Pointer[state]
 }
@@ -94,6 +97,7 @@ func New(cfg Config) *Plane {
 		router: cfg.Router, adv: topology.NewAdvertiser(randomEpoch()), table: topology.NewTable()}
 	mc.adv.SetRefresh(RefreshInterval) // what peers are told is what we do
 	mc.state.Store(&state{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats()})
+	mc.fullLog = limitlog.New(mc.log, slog.LevelWarn, "membership table full: messages from further nodes refused (membership_table_full)", 0)
 	cfg.Data.HandleControl(dataplane.KindMembership, mc.onControl)
 	return mc
 }
@@ -210,7 +214,12 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 			}
 			return
 		}
+		before := mc.table.Refused()
 		changed, needSync := mc.table.Apply(from, &m, time.Now())
+		if n := mc.table.Refused(); n != before {
+			mc.tableFull.Store(n)
+			mc.fullLog.Log("from", from.Short(), "max_nodes", topology.MaxTableNodes)
+		}
 		if needSync {
 			mc.send(from, &topology.Message{Kind: topology.KindSync})
 		}
@@ -219,6 +228,12 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 		}
 	})
 	return nil
+}
+
+// Drops counts control messages refused, by reason (safe from any
+// goroutine).
+func (mc *Plane) Drops() map[string]uint64 {
+	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load()}
 }
 
 // syncEvery is how often one node may have our full state on request: a

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"maps"
 	"sync/atomic"
 
 	"github.com/ipopd/ipopd/config"
@@ -117,12 +118,22 @@ func (l *links) run(data *dataplane.Plane, errc chan<- error) (wait func()) {
 	}
 }
 
-func (l *links) peers() control.Peers {
-	p := l.mgr.Peers()
-	if l.client != nil {
-		p.Rendezvous = l.client.Server()
+func (n *Node) peers() control.Peers {
+	p := n.links.mgr.Peers()
+	p.Drops = n.drops()
+	if n.links.client != nil {
+		p.Rendezvous = n.links.client.Server()
 	}
 	return p
+}
+
+// drops are every drop counter of the node by reason: the data plane's,
+// link control's and the control planes'.
+func (n *Node) drops() map[string]uint64 {
+	d := n.links.mgr.Drops()
+	maps.Copy(d, n.mcast.Drops())
+	d["advert_not_in_certificate"] = n.neigh.Refused()
+	return d
 }
 
 // signalProxy lets link control exist before the client (they refer to

@@ -43,9 +43,7 @@ func (c *tapCollector) Collect(ch chan<- prometheus.Metric) {
 	id := c.n.id
 	ch <- prometheus.MustNewConstMetric(descInfo, prometheus.GaugeValue, 1, id.Name, id.ID.String(), id.Network, c.n.opts.Version)
 	ch <- prometheus.MustNewConstMetric(descCertExp, prometheus.GaugeValue, float64(id.NotAfter.Unix()))
-	drops := c.n.links.mgr.Drops()
-	drops["advert_not_in_certificate"] = c.n.neigh.Refused()
-	for reason, v := range drops {
+	for reason, v := range c.n.drops() {
 		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(v), reason)
 	}
 	for kind, v := range c.n.data.Routed() {

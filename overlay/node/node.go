@@ -148,7 +148,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("control.socket: %w", err)
 	}
 	n.ctl.Handle("/v1/status", func() (any, error) { return n.Status(), nil })
-	n.ctl.Handle("/v1/peers", func() (any, error) { return n.links.peers(), nil })
+	n.ctl.Handle("/v1/peers", func() (any, error) { return n.peers(), nil })
 	n.ctl.Handle("/v1/groups", func() (any, error) { return n.mcast.Status(n.names()), nil })
 	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neigh.Status(n.names()), nil })
 	n.reg = n.newRegistry()

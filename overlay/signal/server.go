@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -75,6 +76,7 @@ type Server struct {
 	log *slog.Logger
 
 	rejected, malformed, dropped, replaced, limited, tooMany atomic.Uint64
+	limitLog, tooManyLog                                     *limitlog.Logger
 	wg                                                       sync.WaitGroup // one per accepted connection, one per session writer
 
 	mu         sync.Mutex // guards the fields below
@@ -100,13 +102,16 @@ func NewServer(cfg ServerConfig) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("subsystem", "signal")
 	return &Server{
-		cfg:       cfg,
-		log:       log.With("subsystem", "signal"),
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[net.Conn]struct{}{},
-		nodes:     map[nodeid.ID]*session{},
-		perAddr:   map[string]int{},
+		cfg:        cfg,
+		log:        log,
+		limitLog:   limitlog.New(log, slog.LevelWarn, "relays over a node's rate limit dropped", 0),
+		tooManyLog: limitlog.New(log, slog.LevelWarn, "connections refused: too many handshakes under way or from one address", 0),
+		listeners:  map[net.Listener]struct{}{},
+		conns:      map[net.Conn]struct{}{},
+		nodes:      map[nodeid.ID]*session{},
+		perAddr:    map[string]int{},
 	}
 }
 
@@ -158,8 +163,10 @@ func (s *Server) Serve(ln net.Listener) error {
 			return nil
 		}
 		if s.handshakes >= maxHandshakes || s.perAddr[host] >= maxPerAddress {
+			hs := s.handshakes
 			s.mu.Unlock()
 			s.tooMany.Add(1)
+			s.tooManyLog.Log("remote", host, "handshakes", hs, "max_handshakes", maxHandshakes, "max_per_address", maxPerAddress)
 			c.Close()
 			continue
 		}

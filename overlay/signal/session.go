@@ -169,6 +169,7 @@ func (s *Server) serveSession(ss *session) {
 			if !ss.relays.Allow() {
 				s.limited.Add(1)
 				s.dropped.Add(1)
+				s.limitLog.Log("peer", ss.peer.String(), "limited_total", s.limited.Load())
 				continue // a node flooding another gets nothing through, nor an answer
 			}
 			s.relay(ss, m, log)
