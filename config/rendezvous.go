@@ -22,6 +22,7 @@ type RendezvousConfig struct {
 	Listen  string // listen: signaling host:port
 	Revoked string // revoked: the network's revocation list (ipopctl ca revoke); "" for none
 	TURN    RendezvousTURN
+	Metrics MetricsConfig // metrics.listen: Prometheus endpoint, "" for none
 	Log     LogConfig
 
 	// File is the path the config was loaded from ("" if none).
@@ -70,6 +71,7 @@ func (c *RendezvousConfig) fields() []field {
 		{"turn.secret", &c.TURN.Secret, "a shared secret for time-limited credentials (coturn use-auth-secret)", false},
 		{"turn.allow_peers", &c.TURN.AllowPeers, "CIDR prefixes relayed to although private, link-local or this host's own, e.g. 10.20.0.0/16", false},
 		{"turn.max_allocations", &c.TURN.MaxAllocations, "1..100000 allocations per user", false},
+		{"metrics.listen", &c.Metrics.Listen, "host:port (host may be empty), or \"\" to turn metrics off", false},
 		{"log.level", &c.Log.Level, "debug, info, warn, error", false},
 	}
 }
@@ -131,6 +133,9 @@ func (c *RendezvousConfig) Validate() error {
 	v.nonEmpty("key", c.Key)
 	v.nonEmpty("ca", c.CA)
 	v.hostPort("listen", c.Listen, false)
+	if c.Metrics.Listen != "" {
+		v.hostPort("metrics.listen", c.Metrics.Listen, false)
+	}
 	if t := &c.TURN; t.Listen != "" {
 		v.hostPort("turn.listen", t.Listen, false)
 		if a, err := netip.ParseAddr(t.RelayIP); err != nil || a.IsUnspecified() {

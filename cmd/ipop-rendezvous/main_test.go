@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +85,16 @@ log: {level: debug}
 `, addr, turnAddr), addr
 }
 
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // Start-up failures print one line naming the problem and exit 1; usage
 // errors exit 2.
 func TestBadConfig(t *testing.T) {
@@ -145,6 +157,8 @@ func TestBinaryBadConfig(t *testing.T) {
 func TestServesClient(t *testing.T) {
 	dir, ca := testDir(t)
 	yaml, addr := goodConfig(t)
+	metricsAddr := freePort(t)
+	yaml += fmt.Sprintf("metrics: {listen: %q}\n", metricsAddr)
 	stderr := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -186,6 +200,19 @@ func TestServesClient(t *testing.T) {
 		allocate(t, w.turn[0])
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no welcome; stderr:\n%s", stderr.String())
+	}
+	// The metrics show the node and the refusal counters.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"ipop_rendezvous_nodes 1", `ipop_rendezvous_refused_total{reason="relay_rate_limited"} 0`,
+		`ipop_rendezvous_refused_total{reason="turn_peer"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
 	}
 	ccancel()
 	<-cdone

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
@@ -31,7 +32,8 @@ type rendezvous struct {
 	network string
 	ln      net.Listener
 	sig     *signal.Server
-	turn    *nat.Server // nil without turn.listen
+	turn    *nat.Server  // nil without turn.listen
+	metrics *http.Server // nil without metrics.listen
 }
 
 // readRevocations reads and checks a revocation list file.
@@ -121,6 +123,12 @@ func start(cfg *config.RendezvousConfig, log *slog.Logger) (*rendezvous, error) 
 	r.sig = signal.NewServer(signal.ServerConfig{
 		Identity: id, CA: ca, Network: cfg.Network, STUN: stun, TURN: turnCreds, Log: log,
 	})
+	if cfg.Metrics.Listen != "" {
+		if err := r.listenMetrics(cfg.Metrics.Listen); err != nil {
+			r.close()
+			return nil, fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
 	if list != nil {
 		r.sig.SetRevocations(revoked, list)
 		log.Info("revocation list loaded", "file", cfg.Revoked, "nodes", len(list.Nodes), "seq", list.Seq)
@@ -156,5 +164,8 @@ func (r *rendezvous) close() {
 	}
 	if r.turn != nil {
 		r.turn.Close()
+	}
+	if r.metrics != nil {
+		r.metrics.Close()
 	}
 }

@@ -20,7 +20,13 @@ import (
 )
 
 // Bins are paths to freshly built binaries.
-type Bins struct{ Ipopd, Ipopctl, Rendezvous string }
+type Bins struct {
+	Ipopd, Ipopctl, Rendezvous string
+	// Attacker is ipopd built with the ipopd_attack tag: a member that
+	// attacks on request (overlay/node/attack.go), for the
+	// malicious-member tests.
+	Attacker string
+}
 
 var (
 	buildOnce sync.Once
@@ -44,10 +50,11 @@ func Build() (Bins, error) {
 			return
 		}
 		bins = Bins{Ipopd: filepath.Join(buildDir, "ipopd"), Ipopctl: filepath.Join(buildDir, "ipopctl"),
-			Rendezvous: filepath.Join(buildDir, "ipop-rendezvous")}
-		for bin, pkg := range map[string]string{bins.Ipopd: "./cmd/ipopd", bins.Ipopctl: "./cmd/ipopctl",
-			bins.Rendezvous: "./cmd/ipop-rendezvous"} {
-			cmd := exec.Command("go", "build", "-o", bin, pkg)
+			Rendezvous: filepath.Join(buildDir, "ipop-rendezvous"), Attacker: filepath.Join(buildDir, "ipopd-attacker")}
+		for _, b := range []struct{ bin, pkg, tags string }{{bins.Ipopd, "./cmd/ipopd", ""}, {bins.Ipopctl, "./cmd/ipopctl", ""},
+			{bins.Rendezvous, "./cmd/ipop-rendezvous", ""}, {bins.Attacker, "./cmd/ipopd", "ipopd_attack"}} {
+			bin, pkg := b.bin, b.pkg
+			cmd := exec.Command("go", "build", "-tags="+b.tags, "-o", bin, pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("lab: go build %s: %v\n%s", pkg, err, out)
@@ -120,17 +127,21 @@ func (l *Lab) ctl(args ...string) (string, error) {
 
 // IssueCert issues NAME.crt/NAME.key into dir with `ipopctl cert issue`.
 func (l *Lab) IssueCert(dir, name string, ips ...string) (crt, key string, err error) {
-	return l.issue(dir, name, false, ips...)
+	return l.issue(dir, name, false, 0, ips...)
 }
 
 // IssueRendezvousCert issues the certificate of a rendezvous (with its
 // role).
 func (l *Lab) IssueRendezvousCert(dir, name string) (crt, key string, err error) {
-	return l.issue(dir, name, true)
+	return l.issue(dir, name, true, 0)
 }
 
-func (l *Lab) issue(dir, name string, rendezvous bool, ips ...string) (crt, key string, err error) {
+// issue runs ipopctl cert issue; valid 0 is its default validity.
+func (l *Lab) issue(dir, name string, rendezvous bool, valid time.Duration, ips ...string) (crt, key string, err error) {
 	args := []string{"cert", "issue", "--ca", l.CADir, "--name", name, "--out", dir}
+	if valid > 0 {
+		args = append(args, "--valid", valid.String())
+	}
 	if rendezvous {
 		args = append(args, "--rendezvous")
 	}
@@ -160,6 +171,12 @@ type Spec struct {
 	Env     []string
 	// Rendezvous, when set, is the node's rendezvous (config key rendezvous).
 	Rendezvous *Rendezvous
+	// Valid, when set, is how long its certificate is valid (ipopctl cert
+	// issue --valid).
+	Valid time.Duration
+	// Attacker runs the ipopd-attacker build (Bins.Attacker) instead of
+	// ipopd; its attack API is at Socket + ".attack".
+	Attacker bool
 }
 
 // Node is a running ipopd.
@@ -193,7 +210,7 @@ func (l *Lab) Config(h *netns.Host, s Spec) (*Node, error) {
 			}
 		}
 	}
-	crt, key, err := l.IssueCert(dir, s.Name, ips...)
+	crt, key, err := l.issue(dir, s.Name, false, s.Valid, ips...)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +257,11 @@ func (l *Lab) Start(h *netns.Host, s Spec) (*Node, error) {
 
 // Start starts (or restarts) the node's ipopd and waits until it answers.
 func (n *Node) Start() error {
-	p, err := n.Host.Start("ipopd-"+n.Name, n.Env, n.lab.Bins.Ipopd, "--config", n.File)
+	bin := n.lab.Bins.Ipopd
+	if n.Attacker {
+		bin = n.lab.Bins.Attacker
+	}
+	p, err := n.Host.Start("ipopd-"+n.Name, n.Env, bin, "--config", n.File)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@ package lab
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ipopd/ipopd/deploy/netns"
@@ -17,8 +20,10 @@ type Rendezvous struct {
 	Proc *netns.Proc
 	Addr string // signaling host:port
 	TURN string // STUN/TURN host:port ("" when off)
-	File string
-	lab  *Lab
+	// MetricsAddr is its Prometheus endpoint's host:port.
+	MetricsAddr string
+	File        string
+	lab         *Lab
 }
 
 // Static TURN user every lab rendezvous accepts, and its HMAC secret.
@@ -40,10 +45,11 @@ func (l *Lab) StartRendezvous(h *netns.Host, turn bool) (*Rendezvous, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rendezvous{Host: h, lab: l, Addr: net.JoinHostPort(h.Addr.String(), "7000"), File: filepath.Join(dir, "rendezvous.yaml")}
+	r := &Rendezvous{Host: h, lab: l, Addr: net.JoinHostPort(h.Addr.String(), "7000"), File: filepath.Join(dir, "rendezvous.yaml"),
+		MetricsAddr: net.JoinHostPort(h.Addr.String(), "9300")}
 	cfg := map[string]any{
 		"network": l.Network, "cert": crt, "key": key, "ca": filepath.Join(l.CADir, "ca.crt"),
-		"listen": r.Addr, "log": map[string]any{"level": "debug"},
+		"listen": r.Addr, "log": map[string]any{"level": "debug"}, "metrics": map[string]any{"listen": r.MetricsAddr},
 	}
 	if turn {
 		r.TURN = net.JoinHostPort(h.Addr.String(), "3478")
@@ -85,4 +91,43 @@ func (r *Rendezvous) Start() error {
 			return fmt.Errorf("lab: ipop-rendezvous not listening on %s within 10s:\n%s", r.Addr, p.Log())
 		}
 	}
+}
+
+// Metrics scrapes the rendezvous's Prometheus endpoint: each sample by
+// its name with labels as exposed (`ipop_rendezvous_refused_total{reason="malformed"}`).
+func (r *Rendezvous) Metrics() (map[string]float64, error) {
+	return Scrape(r.Host, r.MetricsAddr)
+}
+
+// Scrape reads a Prometheus endpoint at addr inside h's namespace.
+func Scrape(h *netns.Host, addr string) (map[string]float64, error) {
+	var body []byte
+	err := h.Do(func() error {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+		body, err = io.ReadAll(c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: scraping %s: %w", addr, err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(line[i+1:]), 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, nil
 }

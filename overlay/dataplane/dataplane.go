@@ -32,6 +32,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
+	"golang.org/x/time/rate"
 )
 
 // Socket sends data packets in batches (nat.Socket).
@@ -111,16 +112,17 @@ type Plane struct {
 	neigh    Neighbours
 	handlers [256]ControlHandler
 
-	view     atomic.Pointer[View] // published by link control
-	macs     macTable
-	floods   floods
-	hellos   hellos
-	held     held // routed packets waiting for their origin's certificate
-	outHeld  held // frames and messages waiting for their destination's
-	e2e      *e2e
-	counters counters
-	limits   limits
-	tapStats tapStats
+	view      atomic.Pointer[View] // published by link control
+	macs      macTable
+	floods    floods
+	hellos    hellos
+	helloRate *rate.Limiter
+	held      held // routed packets waiting for their origin's certificate
+	outHeld   held // frames and messages waiting for their destination's
+	e2e       *e2e
+	counters  counters
+	limits    limits
+	tapStats  tapStats
 
 	tapMu sync.Mutex // TAP writes come from the socket and relay readers and WriteTAP
 }
@@ -136,6 +138,7 @@ func New(cfg Config) *Plane {
 	p.macs.init(time.Now())
 	p.macs.log = p.limits.macFull
 	p.floods.init()
+	p.helloRate = rate.NewLimiter(helloRate, helloBurst)
 	p.e2e = newE2E(cfg.Self, cfg.Identity, cfg.RekeyInterval)
 	p.handlers[KindHello] = p.onHello
 	return p

@@ -156,8 +156,13 @@ func (p *Plane) release(origin nodeid.ID) {
 	}()
 }
 
-// helloEvery bounds the hellos asked of one node.
-const helloEvery = time.Second
+// helloEvery bounds the hellos asked of one node, helloRate and
+// helloBurst those asked in all.
+const (
+	helloEvery = time.Second
+	helloRate  = 20
+	helloBurst = 50
+)
 
 // maxHelloAsked bounds the nodes remembered as asked.
 const maxHelloAsked = 4096
@@ -208,6 +213,13 @@ func isHello(env []byte) bool {
 // askHello asks node id (routed) for a hello, at most once a helloEvery.
 func (p *Plane) askHello(id nodeid.ID) {
 	if !p.hellos.due(id, time.Now()) {
+		return
+	}
+	if !p.helloRate.Allow() {
+		// Packets from ever new origins (invented IDs) must not make
+		// this node a source of as many messages into the overlay.
+		p.counters.helloLimited.Add(1)
+		p.limits.hello.Log("origin", id.Short())
 		return
 	}
 	go func() { // not on the reader: signing takes tens of microseconds

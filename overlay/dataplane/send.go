@@ -74,8 +74,11 @@ func (p *Plane) toNode(s *scratch, v *View, id nodeid.ID, flags byte, payload []
 	}
 	peer, pa, relay := p.nextHop(v, id)
 	if peer == nil {
-		// Control messages get through a hole in the ring by flooding.
-		return flags&wire.FlagControl != 0 && p.floodTo(s, v, id, payload)
+		// Control messages get through a hole in the ring by flooding;
+		// hellos do not (any other message carries the certificate, and
+		// a hello to a node nobody reaches is likely to one that does
+		// not exist).
+		return flags&wire.FlagControl != 0 && !isHello(payload) && p.floodTo(s, v, id, payload)
 	}
 	// Routed: sealed end to end (e2e.go), which needs id's certificate.
 	cert := p.cfg.Directory.Peer(id)

@@ -14,14 +14,14 @@ type counters struct {
 	unknownSource, authFailed, replayed, notData, noPath, badLength, noMember atomic.Uint64
 	badRoute, noRoute, expired, badControl, floodDup, badOrigin               atomic.Uint64
 	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
-	rateLimited, noCert, e2eFailed, unsealed, earlyDropped                    atomic.Uint64
+	rateLimited, noCert, e2eFailed, unsealed, earlyDropped, helloLimited      atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded                     atomic.Uint64
 }
 
 // limits log each bound reached, beside its counter (limitlog: the first
 // at once, then one line per interval).
 type limits struct {
-	macFull, rateLimited, held, outHeld, early *limitlog.Logger
+	macFull, rateLimited, held, outHeld, early, hello *limitlog.Logger
 }
 
 func (l *limits) init(log *slog.Logger) {
@@ -29,6 +29,7 @@ func (l *limits) init(log *slog.Logger) {
 	l.rateLimited = limitlog.New(log, slog.LevelWarn, "a link sends broadcasts over the rate limit: dropped (broadcast_rate_limited)", 0)
 	l.held = limitlog.New(log, slog.LevelWarn, "routed packets from nodes whose certificate is unknown: the waiting room is full, dropped (unknown_origin)", 0)
 	l.outHeld = limitlog.New(log, slog.LevelWarn, "frames to nodes whose certificate is unknown: the waiting room is full, dropped (no_certificate)", 0)
+	l.hello = limitlog.New(log, slog.LevelWarn, "certificates asked of too many nodes at once: not asked (hello_rate_limited)", 0)
 	l.early = limitlog.New(log, slog.LevelInfo, "packets a peer sent before the link's keys were set: over the bound, dropped (early_dropped)", 0)
 }
 
@@ -44,7 +45,7 @@ func (p *Plane) Drops() map[string]uint64 {
 		"spoofed_source": c.spoofedSource.Load(), "spoofed_arp": c.spoofedARP.Load(), "spoofed_nd": c.spoofedND.Load(),
 		"spoofed_mac": c.spoofedMAC.Load(), "mac_table_full": p.macs.full.Load(), "broadcast_rate_limited": c.rateLimited.Load(),
 		"no_certificate": c.noCert.Load(), "e2e_failed": c.e2eFailed.Load(), "unsealed_unicast": c.unsealed.Load(),
-		"early_dropped": c.earlyDropped.Load(),
+		"early_dropped": c.earlyDropped.Load(), "hello_rate_limited": c.helloLimited.Load(),
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,6 +80,7 @@ type Node struct {
 	metrics *http.Server
 	reg     *prometheus.Registry
 	started time.Time
+	attack  io.Closer // the attack API, only in ipopd_attack builds (attack.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -152,6 +154,9 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.ctl.Handle("/v1/groups", func() (any, error) { return n.mcast.Status(n.names()), nil })
 	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neigh.Status(n.names()), nil })
 	n.reg = n.newRegistry()
+	if attackHook != nil {
+		n.attack = attackHook(n)
+	}
 	if cfg.Metrics.Listen != "" {
 		if err := n.listenMetrics(cfg.Metrics.Listen); err != nil {
 			n.ctl.Close()
@@ -162,6 +167,10 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	}
 	return n, nil
 }
+
+// attackHook serves the attack API of the malicious-member tests; it is
+// set only in binaries built with the ipopd_attack tag (attack.go).
+var attackHook func(*Node) io.Closer
 
 // names looks up the names of nodes for status output.
 func (n *Node) names() func(nodeid.ID) string {
@@ -255,6 +264,9 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		errs := []error{n.ctl.Close(), n.links.close(), n.dev.Close()}
+		if n.attack != nil {
+			errs = append(errs, n.attack.Close())
+		}
 		if n.metrics != nil {
 			errs = append(errs, n.metrics.Close())
 		}
