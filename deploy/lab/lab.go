@@ -154,6 +154,18 @@ func (l *Lab) issue(dir, name string, rendezvous bool, valid time.Duration, ips 
 	return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), nil
 }
 
+// Revoke adds the node of certificate crt to the network's revocation
+// list with `ipopctl ca revoke` and returns the list's path.
+func (l *Lab) Revoke(crt string) (string, error) {
+	if _, err := l.ctl("ca", "revoke", "--ca", l.CADir, "--cert", crt); err != nil {
+		return "", err
+	}
+	return filepath.Join(l.CADir, "revoked.pem"), nil
+}
+
+// Cert is the path of the node's certificate.
+func (n *Node) Cert() string { return filepath.Join(n.Dir, n.Name+".crt") }
+
 // Spec describes one node. Zero fields take ipopd's defaults.
 type Spec struct {
 	Name     string

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ipopd/ipopd/deploy/netns"
@@ -23,6 +24,7 @@ type Rendezvous struct {
 	// MetricsAddr is its Prometheus endpoint's host:port.
 	MetricsAddr string
 	File        string
+	cfg         map[string]any
 	lab         *Lab
 }
 
@@ -56,11 +58,26 @@ func (l *Lab) StartRendezvous(h *netns.Host, turn bool) (*Rendezvous, error) {
 		cfg["turn"] = map[string]any{"listen": r.TURN, "relay_ip": h.Addr.String(), "realm": "ipopd",
 			"users": map[string]string{TURNUser: TURNPassword}, "secret": TURNSecret}
 	}
-	b, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := os.WriteFile(r.File, b, 0o600); err != nil {
+	r.cfg = cfg
+	if err := r.write(); err != nil {
 		return nil, err
 	}
 	return r, r.Start()
+}
+
+func (r *Rendezvous) write() error {
+	b, _ := json.MarshalIndent(r.cfg, "", "  ")
+	return os.WriteFile(r.File, b, 0o600)
+}
+
+// SetRevoked points the rendezvous at a revocation list (config key
+// revoked) and sends it SIGHUP to reload it.
+func (r *Rendezvous) SetRevoked(list string) error {
+	r.cfg["revoked"] = list
+	if err := r.write(); err != nil {
+		return err
+	}
+	return r.Proc.Signal(syscall.SIGHUP)
 }
 
 // Start (re)starts the rendezvous process and waits for its listener.

@@ -197,3 +197,25 @@ func TestConnectionCaps(t *testing.T) {
 		t.Errorf("%d connections refused, want 5", got)
 	}
 }
+
+// TestSessionEndsAtExpiry: the server ends a node's session when the
+// node's certificate expires, and refuses it afterwards.
+func TestSessionEndsAtExpiry(t *testing.T) {
+	checkLeaks(t)
+	p := newPKI(t, testNetwork)
+	srv, addr := startServer(t, p, nil)
+	alpha := startNode(t, p.issue(t, "alpha"), p.ca.Cert, addr)
+	shortID := p.issueFor(t, "short", 3*time.Second)
+	short := startNode(t, shortID, p.ca.Cert, addr)
+	alpha.waitPeers(t, "short")
+	short.waitPeers(t, "alpha")
+	wait := time.Until(shortID.NotAfter)
+	alpha.waitPeersWithin(t, wait+2*time.Second) // short gone
+	if late := time.Since(shortID.NotAfter); late > 1500*time.Millisecond {
+		t.Errorf("the session lasted %s past the certificate", late)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if names(srv.Peers()) != "alpha" {
+		t.Errorf("server peers %q after the expiry", names(srv.Peers()))
+	}
+}

@@ -44,11 +44,17 @@ func newPKI(t testing.TB, network string) *pki {
 // one named "rendezvous" has the rendezvous role.
 func (p *pki) issue(t testing.TB, name string) *identity.Identity {
 	t.Helper()
+	return p.issueFor(t, name, time.Hour)
+}
+
+// issueFor is issue with a certificate valid for valid.
+func (p *pki) issueFor(t testing.TB, name string, valid time.Duration) *identity.Identity {
+	t.Helper()
 	role := ""
 	if name == "rendezvous" {
 		role = identity.RoleRendezvous
 	}
-	certPEM, keyPEM, err := p.ca.IssueRole(name, nil, role, time.Hour)
+	certPEM, keyPEM, err := p.ca.IssueRole(name, nil, role, valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +170,13 @@ func (n *node) waitState(t *testing.T, want bool) {
 // waitPeers waits until an OnPeers list has exactly the names in want.
 func (n *node) waitPeers(t *testing.T, want ...string) []PeerInfo {
 	t.Helper()
-	timeout := time.After(waitFor)
+	return n.waitPeersWithin(t, waitFor, want...)
+}
+
+// waitPeersWithin is waitPeers with its own timeout.
+func (n *node) waitPeersWithin(t *testing.T, within time.Duration, want ...string) []PeerInfo {
+	t.Helper()
+	timeout := time.After(within)
 	var last []PeerInfo
 	for {
 		select {

@@ -147,6 +147,12 @@ func (s *Server) serveSession(ss *session) {
 	s.wg.Add(1) // the handle goroutine holds one, so Close's Wait cannot have returned
 	go s.writeLoop(ss)
 	defer ss.stop()
+	// The session lasts no longer than the node's certificate.
+	expire := time.AfterFunc(time.Until(ss.notAfter), func() {
+		log.Info("node certificate expired: closing its session", "not_after", ss.notAfter.Format(time.RFC3339))
+		ss.raw.Close()
+	})
+	defer expire.Stop()
 	if !s.register(ss, log) {
 		return
 	}
