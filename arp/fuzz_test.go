@@ -6,9 +6,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipopd/ipopd/arp"
 	"github.com/ipopd/ipopd/deploy/fuzzseed"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // The seed corpora under testdata/fuzz hold the frames of seeds below and,
@@ -191,5 +193,72 @@ func FuzzLocal(f *testing.F) {
 			}
 		}
 		tb.TakeAdvert()
+	})
+}
+
+// FuzzAdvertSequence applies a sequence of adverts, each from one of
+// three nodes, to a table that already holds a local host and another
+// node's host (a member advertising whatever it likes, in any order), and
+// removals and expiry in between. Nothing may panic; a host on this
+// node's own segment is never taken over by an advert; entries belong
+// only to nodes that advertised them and were not removed; the table
+// stays within its bound.
+func FuzzAdvertSequence(f *testing.F) {
+	adv := func(a *arp.Advert) []byte {
+		b, err := a.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	item := func(node byte, b []byte) []byte { return append([]byte{node, byte(len(b) >> 8), byte(len(b))}, b...) }
+	f.Add(append(item(0, adv(&arp.Advert{Full: true, Hosts: []arp.Host{{IP: ip("10.0.0.1"), MAC: hw(9)}}})),
+		item(1, adv(&arp.Advert{Hosts: []arp.Host{{IP: ip("10.0.0.7"), MAC: hw(9)}}, Gone: []arp.Host{{IP: ip("10.0.0.2"), MAC: hw(2)}}}))...))
+	f.Add(append(item(2, adv(&arp.Advert{Full: true})), item(0xf1, nil)...))
+	local, localMAC := ip("10.0.0.1"), hw(1)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tb := arp.NewTable(arp.Config{MaxEntries: 64})
+		now := t0
+		if _, err := tb.Local(now, garp(t, localMAC, "10.0.0.1")); err != nil {
+			t.Fatal(err)
+		}
+		tb.Apply(now, nodeB, &arp.Advert{Full: true, Hosts: []arp.Host{{IP: ip("10.0.0.2"), MAC: hw(2)}}})
+		owners := map[nodeid.ID]bool{nodeB: true}
+		for len(data) >= 3 {
+			sel, n := data[0], int(data[1])<<8|int(data[2])
+			data = data[3:]
+			n = min(n, len(data))
+			body := data[:n]
+			data = data[n:]
+			from := node(byte(2 + sel%3))
+			switch sel & 0xf0 {
+			case 0xf0:
+				tb.RemoveNode(from)
+				delete(owners, from)
+				continue
+			case 0xe0:
+				now = now.Add(time.Duration(n) * time.Second)
+				tb.Expire(now)
+				continue
+			}
+			var a arp.Advert
+			if a.UnmarshalBinary(body) != nil {
+				continue
+			}
+			tb.Apply(now, from, &a)
+			owners[from] = true
+		}
+		es := tb.Entries(now)
+		if len(es) > 64 {
+			t.Fatalf("%d entries in a table bounded at 64", len(es))
+		}
+		for _, e := range es {
+			if e.IP == local && now.Sub(t0) < time.Minute && (!e.Local || e.MAC != localMAC) {
+				t.Fatalf("the local host %s was taken over: %+v", local, e)
+			}
+			if !e.Local && !owners[e.Owner] {
+				t.Fatalf("entry %s owned by %x, which advertised nothing or was removed", e.IP, e.Owner[:2])
+			}
+		}
 	})
 }

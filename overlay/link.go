@@ -59,6 +59,7 @@ type Link struct {
 	remoteCand ice.Candidate
 	remoteAddr netip.AddrPort // selected pair's remote, for DTLS routing
 	signaled   candTypes      // remote candidates signaling delivered
+	remotes    int            // how many (maxRemoteCandidates)
 	gathered   candTypes      // our own candidates
 
 	dp *dataplane.Peer // shared with the data plane

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
@@ -91,6 +92,15 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 			m.badSignal.Add(1)
 			return
 		}
+		if l.remotes >= maxRemoteCandidates || !usableCandidate(c, m.cfg.NAT.IncludeLoopback) {
+			// Each one costs checks against every local candidate, and
+			// a peer must not make this node probe addresses that are
+			// no peer's (its own loopback, multicast, broadcast).
+			m.candRefused.Add(1)
+			m.limits.cands.Log("from", l.String(), "cand", limitlog.Quote(msg.Cand), "candidates", l.remotes)
+			return
+		}
+		l.remotes++
 		l.signaled.note(c)
 		if err := l.agent.AddRemoteCandidate(c); err != nil {
 			l.log.Debug("remote candidate refused", "cand", msg.Cand, "err", err)
@@ -396,4 +406,21 @@ func (m *Manager) Restart(reason string) {
 			m.log.Info("restarting links", "links", n, "reason", reason)
 		}
 	})
+}
+
+// maxRemoteCandidates bounds the candidates one set-up takes from the
+// peer: a node has a few per interface (host, server-reflexive, relayed).
+const maxRemoteCandidates = 32
+
+// usableCandidate reports whether a remote candidate names an address a
+// peer can have: UDP, a port, and no unspecified, multicast or broadcast
+// address (nor loopback, unless this node's own candidates include it).
+func usableCandidate(c ice.Candidate, loopback bool) bool {
+	a, err := netip.ParseAddr(c.Address())
+	if err != nil || c.Port() == 0 || !c.NetworkType().IsUDP() {
+		return false
+	}
+	a = a.Unmap()
+	return !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255}) &&
+		(loopback || !a.IsLoopback())
 }

@@ -131,7 +131,8 @@ type Manager struct {
 	badSignal    atomic.Uint64 // signaling that does not parse or breaks the protocol
 	refused      atomic.Uint64 // offers refused: MaxLinks reached
 	offerLimited atomic.Uint64 // offers refused: over the peer's rate
-	limits       struct{ offerCap, offerRate *limitlog.Logger }
+	candRefused  atomic.Uint64 // remote candidates refused: unusable, or too many
+	limits       struct{ offerCap, offerRate, cands *limitlog.Logger }
 }
 
 type retry struct {
@@ -188,6 +189,7 @@ func NewManager(cfg Config) *Manager {
 	}
 	m.ring = topology.NewRing(cfg.Identity.ID, rc)
 	m.limits.offerCap = limitlog.New(m.log, slog.LevelWarn, "offers refused: the link cap is reached (offer_over_max_links)", 0)
+	m.limits.cands = limitlog.New(m.log, slog.LevelWarn, "remote candidates refused: unusable address or too many (candidate_refused)", 0)
 	m.limits.offerRate = limitlog.New(m.log, slog.LevelWarn, "offers refused: a peer offers new sessions too often (offer_rate_limited)", 0)
 	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
 	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)

@@ -10,6 +10,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/trust"
+	"github.com/pion/ice/v2"
 )
 
 func TestParseLinkMsg(t *testing.T) {
@@ -90,4 +91,38 @@ func FuzzControlHandlers(f *testing.F) {
 		_ = m.onRingMessage(from, payload, direct)
 		_ = m.onSignalMessage(from, payload, direct)
 	})
+}
+
+// TestUsableCandidate: a peer's candidates that name no address a peer
+// can have are refused.
+func TestUsableCandidate(t *testing.T) {
+	for line, want := range map[string]bool{
+		"candidate:1 1 udp 2130706431 198.18.0.10 4000 typ host":                                true,
+		"candidate:1 1 udp 1694498815 198.18.1.1 4000 typ srflx raddr 10.0.0.2 rport 4000":      true,
+		"candidate:1 1 udp 2130706431 fd00::1 4000 typ host":                                    true,
+		"candidate:1 1 udp 2130706431 127.0.0.1 22 typ host":                                    false,
+		"candidate:1 1 udp 2130706431 ::1 22 typ host":                                          false,
+		"candidate:1 1 udp 2130706431 224.0.0.251 5353 typ host":                                false,
+		"candidate:1 1 udp 2130706431 255.255.255.255 4000 typ host":                            false,
+		"candidate:1 1 udp 2130706431 0.0.0.0 4000 typ host":                                    false,
+		"candidate:1 1 udp 2130706431 198.18.0.10 0 typ host":                                   false,
+		"candidate:1 1 tcp 2130706431 198.18.0.10 4000 typ host tcptype passive":                false,
+		"candidate:1 1 udp 2130706431 ff02::1 4000 typ host":                                    false,
+		"candidate:1 1 udp 2130706431 0a3f5b52-4ec1-4b0b-8a6c-8c9f4e2e2c10.local 4000 typ host": false,
+	} {
+		c, err := ice.UnmarshalCandidate(line)
+		if err != nil {
+			if want {
+				t.Errorf("%s: %v", line, err)
+			}
+			continue
+		}
+		if got := usableCandidate(c, false); got != want {
+			t.Errorf("usableCandidate(%s) = %v, want %v", line, got, want)
+		}
+	}
+	c, _ := ice.UnmarshalCandidate("candidate:1 1 udp 2130706431 127.0.0.1 4000 typ host")
+	if !usableCandidate(c, true) {
+		t.Error("a loopback candidate refused although this node offers loopback (tests)")
+	}
 }

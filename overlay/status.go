@@ -71,5 +71,6 @@ func (m *Manager) Drops() map[string]uint64 {
 	d["offer_over_max_links"] = m.refused.Load()
 	d["offer_rate_limited"] = m.offerLimited.Load()
 	d["neighbors_ignored"] = m.ring.Ignored()
+	d["candidate_refused"] = m.candRefused.Load()
 	return d
 }

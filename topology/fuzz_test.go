@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/ipopd/ipopd/deploy/fuzzseed"
 	"github.com/ipopd/ipopd/igmp/filter"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // The seed corpus under testdata/fuzz/FuzzUnmarshal is generated from
@@ -93,4 +95,94 @@ func unmarshalSeeds(t testing.TB) map[string][]byte {
 // that the committed one is exactly what this code would write.
 func TestFuzzSeeds(t *testing.T) {
 	fuzzseed.Check(t, "FuzzUnmarshal", unmarshalSeeds(t))
+}
+
+// FuzzTableSequence applies a sequence of messages, each from one of four
+// nodes, to a table that already holds state (what a member, or a member
+// speaking for itself in any order, can send): fulls, deltas out of turn,
+// stale and repeated sequence numbers, new epochs, removals and expiry.
+// Nothing may panic; a message that changes nothing leaves the view as
+// it was; the view names only nodes that sent something and were not
+// removed, and only groups someone wants.
+func FuzzTableSequence(f *testing.F) {
+	full := func(seq uint64, groups ...Group) []byte {
+		b, _ := (&Message{Kind: KindFull, Epoch: 7, Seq: seq, Groups: groups, Refresh: time.Minute}).MarshalBinary()
+		return b
+	}
+	delta := func(seq uint64, groups ...Group) []byte {
+		b, _ := (&Message{Kind: KindDelta, Epoch: 7, Seq: seq, Groups: groups, Refresh: time.Minute}).MarshalBinary()
+		return b
+	}
+	g := func(a string) Group { return Group{Addr: ip(a), Filter: excl()} }
+	item := func(node byte, b []byte) []byte { return append([]byte{node, byte(len(b) >> 8), byte(len(b))}, b...) }
+	f.Add(slices.Concat(item(0, full(3, g("239.1.1.1"))), item(0, delta(4, Group{Addr: ip("239.1.1.1"), Filter: incl()})), item(1, delta(9, g("239.2.2.2")))))
+	f.Add(slices.Concat(item(2, full(^uint64(0))), item(2, full(1, g("ff15::1"))), item(0xf3, nil)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tb := NewTable()
+		now := epoch0
+		// The state already there: two nodes with a group each.
+		for i, a := range []string{"239.9.9.9", "ff15::9"} {
+			tb.Apply(nodeID(byte(10+i)), &Message{Kind: KindFull, Epoch: 1, Seq: 1, Groups: []Group{g(a)}, Refresh: time.Minute}, now)
+		}
+		alive := map[nodeid.ID]bool{nodeID(10): true, nodeID(11): true}
+		for len(data) >= 3 {
+			sel, n := data[0], int(data[1])<<8|int(data[2])
+			data = data[3:]
+			n = min(n, len(data))
+			body := data[:n]
+			data = data[n:]
+			from := nodeID(byte(10 + sel&3))
+			switch {
+			case sel&0xf0 == 0xf0:
+				tb.Remove(from)
+				delete(alive, from)
+				continue
+			case sel&0xf0 == 0xe0:
+				now = now.Add(time.Duration(n) * time.Second)
+				tb.Expire(now)
+				continue
+			}
+			var m Message
+			if m.UnmarshalBinary(body) != nil {
+				continue
+			}
+			before := tb.View()
+			changed, _ := tb.Apply(from, &m, now)
+			if m.Kind != KindSync {
+				alive[from] = true
+			}
+			if !changed && !viewsEqual(before, tb.View()) {
+				t.Fatalf("Apply reported no change but the view moved")
+			}
+		}
+		v := tb.View()
+		for _, grp := range v.Groups() {
+			subs := v.Nodes(grp)
+			if len(subs) == 0 {
+				t.Fatalf("group %s in the view with nobody subscribed", grp)
+			}
+			for _, s := range subs {
+				if !alive[s.Node] {
+					t.Fatalf("group %s lists node %x, which sent nothing or was removed", grp, s.Node[:2])
+				}
+				if s.Filter.Mode == filter.Include && len(s.Filter.Sources) == 0 {
+					t.Fatalf("group %s lists an INCLUDE{} subscription", grp)
+				}
+			}
+		}
+	})
+}
+
+func viewsEqual(a, b *View) bool {
+	if !slices.Equal(a.Groups(), b.Groups()) {
+		return false
+	}
+	for _, g := range a.Groups() {
+		if !slices.EqualFunc(a.Nodes(g), b.Nodes(g), func(x, y Subscription) bool {
+			return x.Node == y.Node && x.Filter.Mode == y.Filter.Mode && slices.Equal(x.Filter.Sources, y.Filter.Sources)
+		}) {
+			return false
+		}
+	}
+	return true
 }

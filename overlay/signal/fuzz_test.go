@@ -5,8 +5,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // FuzzReadMessage feeds arbitrary streams to the frame reader. It must
@@ -76,4 +82,54 @@ func normalize(m *Message) *Message {
 		c.TURN = nil
 	}
 	return &c
+}
+
+// FuzzServerDispatch feeds the stream a verified node sends (frames of
+// any type and content: relays to a connected node, to nobody, pings,
+// garbage, oversized lengths) to the server's session loop, with another
+// node connected. Nothing may panic or hang; the other node stays
+// connected.
+func FuzzServerDispatch(f *testing.F) {
+	p := newPKI(f, testNetwork)
+	s := NewServer(ServerConfig{Identity: p.issue(f, "rendezvous"), CA: p.ca.Cert, Network: testNetwork, IdleTimeout: time.Hour}) // the victim never pings
+	victim := PeerInfo{ID: nodeid.ID{1, 2, 3}, Name: "victim"}
+	vs, vc := net.Pipe()
+	go io.Copy(io.Discard, vc)
+	vdone := make(chan struct{})
+	go func() { s.serveSession(newSession(vs, vs, victim, time.Now().Add(time.Hour))); close(vdone) }()
+	defer func() { vc.Close(); <-vdone; s.Close() }()
+	for deadline := time.Now().Add(5 * time.Second); names(s.Peers()) != "victim"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.Fatal("victim not registered")
+		}
+	}
+	frame := func(m *Message) []byte {
+		b, err := encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	f.Add(frame(&Message{Type: TypeRelay, To: victim.ID, Payload: []byte(`{"kind":"knock","boot":1}`)}))
+	f.Add(append(frame(&Message{Type: TypePing}), frame(&Message{Type: TypeRelay, To: nodeid.ID{9}, Payload: []byte(`{}`)})...))
+	f.Add(append(frame(&Message{Type: TypePong}), 0xff, 0xff, 0xff, 0xff))
+	f.Add([]byte{0, 0, 0, 3, '{', '}', '}'})
+	attacker := PeerInfo{ID: nodeid.ID{7}, Name: "mallory"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := net.Pipe()
+		done := make(chan struct{})
+		go func() { s.serveSession(newSession(a, a, attacker, time.Now().Add(time.Hour))); close(done) }()
+		go io.Copy(io.Discard, b)
+		b.SetWriteDeadline(time.Now().Add(time.Second))
+		b.Write(data)
+		b.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the session loop did not end after its connection closed")
+		}
+		if !strings.Contains(names(s.Peers()), "victim") {
+			t.Fatal("the other node lost its session")
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package signal
 
 import (
-	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
@@ -33,7 +32,7 @@ const (
 // Nothing else touches conn.
 type session struct {
 	raw      net.Conn // closed by stop: never blocks, unlike a TLS close_notify
-	conn     *tls.Conn
+	conn     net.Conn // the TLS connection (a pipe in the fuzz test)
 	peer     PeerInfo
 	notAfter time.Time     // the node's certificate expires then; the session ends
 	out      chan []byte   // relay, error and pong frames for writeLoop; never closed
@@ -53,7 +52,7 @@ type session struct {
 // sends the whole list instead.
 const maxPending = 4 * PresencePart
 
-func newSession(raw net.Conn, conn *tls.Conn, peer PeerInfo, notAfter time.Time) *session {
+func newSession(raw, conn net.Conn, peer PeerInfo, notAfter time.Time) *session {
 	return &session{raw: raw, conn: conn, peer: peer, notAfter: notAfter,
 		out: make(chan []byte, sendQueue), wake: make(chan struct{}, 1), done: make(chan struct{}),
 		relays: rate.NewLimiter(relayRate, relayBurst), full: true,
