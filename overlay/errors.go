@@ -12,4 +12,7 @@ var (
 	// ErrRoutedNeighbors: a Neighbors message came routed; a node's links
 	// are believed only from the node itself, over the link to it.
 	ErrRoutedNeighbors = errors.New("overlay: neighbors message not from a linked peer")
+	// ErrBadProof: a link-proof message that is malformed, routed, or
+	// carries proofs that do not check.
+	ErrBadProof = errors.New("overlay: bad link proof message")
 )

@@ -368,6 +368,7 @@ func (m *Manager) publish() {
 	for _, c := range changes {
 		if c.ev == LinkUp {
 			m.announceTo(c.id, now) // the peer learns our links at once
+			m.soon()                // and has our proof of the link within a second
 		}
 		if m.cfg.OnLink != nil {
 			m.cfg.OnLink(c.id, c.ev)

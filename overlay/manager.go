@@ -132,6 +132,9 @@ type Manager struct {
 	refused      atomic.Uint64 // offers refused: MaxLinks reached
 	offerLimited atomic.Uint64 // offers refused: over the peer's rate
 	candRefused  atomic.Uint64 // remote candidates refused: unusable, or too many
+	proofRefused atomic.Uint64 // link proofs shown that do not check
+	proofUnknown atomic.Uint64 // link proofs shown whose signer's certificate is not known (yet)
+	proofs       proofs
 	limits       struct{ offerCap, offerRate, cands *limitlog.Logger }
 }
 
@@ -187,12 +190,15 @@ func NewManager(cfg Config) *Manager {
 		_, listed := m.present[id]
 		return listed || cfg.Data.Directory().Get(id) != nil
 	}
+	rc.Proven = m.proven
 	m.ring = topology.NewRing(cfg.Identity.ID, rc)
+	m.proofs = proofs{prover: cfg.Data.Signer(), held: map[nodeid.ID][]byte{}, proven: map[nodeid.ID]map[nodeid.ID]time.Time{}}
 	m.limits.offerCap = limitlog.New(m.log, slog.LevelWarn, "offers refused: the link cap is reached (offer_over_max_links)", 0)
 	m.limits.cands = limitlog.New(m.log, slog.LevelWarn, "remote candidates refused: unusable address or too many (candidate_refused)", 0)
 	m.limits.offerRate = limitlog.New(m.log, slog.LevelWarn, "offers refused: a peer offers new sessions too often (offer_rate_limited)", 0)
 	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
 	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)
+	cfg.Data.HandleControl(dataplane.KindProof, m.onProofMessage)
 	return m
 }
 
@@ -299,6 +305,7 @@ func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 // presence leases while the rendezvous is connected. step then acts.
 func (m *Manager) maintain(now time.Time) {
 	m.prune(now)
+	m.sendProofs(now)
 	m.cfg.Data.MaintainE2E(now)
 	for _, l := range m.links {
 		if l.state == stateUp {

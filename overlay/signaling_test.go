@@ -61,12 +61,14 @@ func FuzzParseLinkMsg(f *testing.F) {
 
 // FuzzControlHandlers feeds control payloads (what an authenticated but
 // misbehaving member could send, direct or routed) to link control's
-// handlers: the ring's Neighbors and link signaling. Nothing may panic;
+// handlers: the ring's Neighbors, link signaling and link proofs. Nothing may panic;
 // what parses is handed to the loop.
 func FuzzControlHandlers(f *testing.F) {
 	f.Add([]byte{dataplane.KindSignal, 1, '{', '}'})
 	f.Add(append([]byte{dataplane.KindSignal, 0}, `{"kind":"knock","boot":7}`...))
 	f.Add([]byte{dataplane.KindRing, 1, 0x10, 0})
+	f.Add(append([]byte{dataplane.KindProof, 1, proofMine}, make([]byte, trust.ProofLen)...))
+	f.Add(append([]byte{dataplane.KindProof, 1, proofHeld, 1}, make([]byte, trust.ProofLen)...))
 	self := nodeid.ID(sha256.Sum256([]byte("self")))
 	from := nodeid.ID(sha256.Sum256([]byte("peer")))
 	m := NewManager(Config{Identity: &identity.Identity{Peer: identity.Peer{ID: self}},
@@ -90,6 +92,7 @@ func FuzzControlHandlers(f *testing.F) {
 		payload, direct := append([]byte{data[0]}, data[2:]...), data[1]&1 == 1
 		_ = m.onRingMessage(from, payload, direct)
 		_ = m.onSignalMessage(from, payload, direct)
+		_ = m.onProofMessage(from, payload, direct)
 	})
 }
 

@@ -39,6 +39,12 @@ type RingConfig struct {
 	// of a peer's Neighbors count: a peer cannot fill the ring with
 	// invented IDs. nil believes every ID.
 	Attested func(nodeid.ID) bool
+	// Proven, when set, says whether peer's claim of a link to id is
+	// proven (id signed it: trust.LinkProof). Only proven claims make a
+	// peer a way toward id in Routes (lookahead and relays): a peer
+	// cannot attract traffic by claiming links it does not have. Call
+	// Reprove when its answers change. nil believes every claim.
+	Proven func(peer, id nodeid.ID) bool
 }
 
 // MaxPeerLinks bounds the links of one peer's Neighbors that the ring

@@ -224,3 +224,34 @@ func TestApplyBoundsPeerInfluence(t *testing.T) {
 		t.Errorf("Ignored() = %d, want %d", got, len(m.Links)-MaxPeerLinks)
 	}
 }
+
+// TestRoutesNeedProvenClaims: a peer that claims a link to the node right
+// before the destination gets the traffic only when that node proved the
+// link (RingConfig.Proven); unproven, the route goes by this node's own
+// links, and no relay goes through the claimer.
+func TestRoutesNeedProvenClaims(t *testing.T) {
+	self, dst := nodeID(10), nodeID(100)
+	liar, honest, claimed := nodeID(50), nodeID(90), nodeID(99)
+	proven := map[[2]nodeid.ID]bool{}
+	for _, cfg := range []RingConfig{{Successors: 2}, {Successors: 2, Proven: func(p, id nodeid.ID) bool { return proven[[2]nodeid.ID{p, id}] }}} {
+		r := NewRing(self, cfg)
+		now := epoch0
+		r.LinkUp(liar, now)
+		r.LinkUp(honest, now)
+		r.Apply(liar, &Neighbors{Links: []NeighborLink{{ID: claimed}}})
+		next, _ := r.Routes(now).NextHop(dst)
+		switch {
+		case cfg.Proven == nil && next != liar:
+			t.Errorf("believing every claim: next hop %s, want the claimer (its link to 99 is nearest)", next.Short())
+		case cfg.Proven != nil && next != honest:
+			t.Errorf("unproven claim: next hop %s, want %s by this node's own links", next.Short(), honest.Short())
+		}
+		if cfg.Proven != nil {
+			proven[[2]nodeid.ID{liar, claimed}] = true
+			r.Reprove()
+			if next, _ := r.Routes(now).NextHop(dst); next != liar {
+				t.Errorf("proven claim: next hop %s, want the claimer", next.Short())
+			}
+		}
+	}
+}

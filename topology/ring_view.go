@@ -52,11 +52,18 @@ func (r *Ring) Routes(now time.Time) *Routes {
 		theirs := make([][]nodeid.ID, len(r.linked))
 		for i, id := range r.linked {
 			theirs[i] = r.links[id].lists
+			if r.cfg.Proven != nil {
+				theirs[i] = slices.DeleteFunc(slices.Clone(theirs[i]), func(n nodeid.ID) bool { return !r.cfg.Proven(id, n) })
+			}
 		}
 		r.routes = NewRoutes(r.self, r.linked, theirs)
 	}
 	return r.routes
 }
+
+// Reprove drops the routing snapshot, so that the next Routes asks
+// RingConfig.Proven again: call it when proofs arrived or ran out.
+func (r *Ring) Reprove() { r.routes = nil }
 
 // update drops expired leases and hold-downs, then rebuilds what derives
 // from the maps if anything changed.

@@ -201,6 +201,7 @@ func TestMaliciousMember(t *testing.T) {
 				}
 				return nil
 			}},
+		{name: "forged-proof", n: 100, counters: []string{"proof_refused"}, want: exactly(1)},
 		{name: "invented-offers", n: 500, counters: []string{"bad_origin"}, want: exactly(1)},
 		// Up to 64 origins' frames wait (5 s) for a certificate that never comes.
 		{name: "invented-frames", n: 2000, counters: []string{"unknown_origin"}, want: func(n int, _ float64) int { return n - 64 }},

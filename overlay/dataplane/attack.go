@@ -10,13 +10,8 @@ package dataplane
 
 import (
 	"github.com/ipopd/ipopd/overlay/nodeid"
-	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/topology"
 )
-
-// Signer is this node's signer (the attacker signs with its own key: it
-// has no other).
-func (p *Plane) Signer() *trust.Signer { return p.cfg.Signer }
 
 // Forge sends payload under route header h (any source, destination and
 // flags) over the link to via.

@@ -17,6 +17,7 @@ package dataplane
 //	3     data plane            hello: a node's certificate, asked for (origin.go)
 //	16    link control (ring)   topology.Neighbors; accepted only over the direct link
 //	17    link control          link signaling (offer, answer, cand, knock, bye)
+//	18    link control (ring)   link proofs (trust.LinkProof); accepted only over the direct link
 //
 // A message whose envelope does not check (bad_origin), of a kind nobody
 // handles, or that its handler refuses (bad_control) is dropped and
@@ -37,6 +38,7 @@ const (
 	KindHello      byte = 3
 	KindRing       byte = 16
 	KindSignal     byte = 17
+	KindProof      byte = 18
 )
 
 // ControlHandler takes a control message of its kind from node from,

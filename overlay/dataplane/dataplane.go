@@ -177,6 +177,9 @@ func (p *Plane) LearnMAC(mac [6]byte, id nodeid.ID, ip netip.Addr) { p.macs.lear
 // for macAge. The neighbour plane calls it every few seconds.
 func (p *Plane) ExpireMACs(now time.Time) { p.macs.tick(now) }
 
+// Signer is this node's signer.
+func (p *Plane) Signer() *trust.Signer { return p.cfg.Signer }
+
 // Directory is the certificates of the nodes this node knows.
 func (p *Plane) Directory() *trust.Directory { return p.cfg.Directory }
 

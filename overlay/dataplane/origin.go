@@ -210,6 +210,14 @@ func isHello(env []byte) bool {
 	return ok && len(msg) > 0 && msg[0] == KindHello
 }
 
+// AskCertificate asks node id for its certificate (a hello), within the
+// same bounds as the data plane's own asks.
+func (p *Plane) AskCertificate(id nodeid.ID) {
+	if id != p.self && p.cfg.Directory.Get(id) == nil {
+		p.askHello(id)
+	}
+}
+
 // askHello asks node id (routed) for a hello, at most once a helloEvery.
 func (p *Plane) askHello(id nodeid.ID) {
 	if !p.hellos.due(id, time.Now()) {

@@ -72,6 +72,7 @@ var attacks = map[string]func(a *attacker, p *attackParams, i int) error{
 	"forged-neighbors":  (*attacker).forgedNeighbors,
 	"squat-advert":      (*attacker).squatAdvert,
 	"eclipse":           (*attacker).eclipse,
+	"forged-proof":      (*attacker).forgedProof,
 	"invented-offers":   (*attacker).inventedOffers,
 	"invented-frames":   (*attacker).inventedFrames,
 	"offer-flood":       (*attacker).offerFlood,
@@ -330,6 +331,19 @@ func (a *attacker) eclipse(p *attackParams, i int) error {
 	}
 	slices.SortFunc(links, func(x, y topology.NeighborLink) int { return x.ID.Compare(y.ID) })
 	return a.dp.SendControl(p.target, neighbors(&topology.Neighbors{Links: links}))
+}
+
+// forgedProof: a proof that the victim is linked to this node (which
+// would make this node a way toward the victim in the target's routes),
+// made with this node's key and labelled as the victim's, shown to the
+// target.
+func (a *attacker) forgedProof(p *attackParams, i int) error {
+	proof, err := a.dp.Signer().ProveLink(a.n.id.ID)
+	if err != nil {
+		return err
+	}
+	copy(proof[1:33], p.victim[:])
+	return a.dp.SendControl(p.target, append([]byte{dataplane.KindProof, 1, 1}, proof...))
 }
 
 func inventedID() nodeid.ID {
