@@ -210,6 +210,7 @@ func TestMaliciousMember(t *testing.T) {
 		{name: "steal-mac", n: 100, counters: []string{"spoofed_mac"}, want: exactly(1), check: noneReceived("steal-mac")},
 		{name: "garp", n: 20, counters: []string{"spoofed_arp"}, want: exactly(1), check: neighNot("10.254.0.1")},
 		{name: "nd-na", n: 20, counters: []string{"spoofed_nd"}, want: exactly(1), check: neighNot("fd54::1")},
+		{name: "forged-broadcast", n: 100, counters: []string{"bad_origin"}, want: exactly(1), check: neighNot("10.254.0.1")},
 		{name: "storm", n: 100, counters: []string{"bad_route"}, want: exactly(1)},
 		// 64 frames from new MACs per attempt; mallory's share is 4096.
 		{name: "mac-flood", n: 200, counters: []string{"mac_table_full"}, want: func(n int, _ float64) int { return 64*n - 4096 },

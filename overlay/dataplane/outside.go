@@ -167,12 +167,24 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 		p.counters.noRoute.Add(1)
 		return
 	}
+	var frame []byte // a broadcast frame, once its origin's signature checks
 	if h.Broadcast {
 		if h.Dst == p.self {
 			// The arc to cover ends here: (self, self) would be the whole
 			// ring, which only the originator sends.
 			p.counters.badRoute.Add(1)
 			return
+		}
+		if !h.Control {
+			// A frame every node gets, passed on by others: signed by its
+			// origin (send.go), checked before it goes further.
+			if p.cfg.Directory.Peer(h.Src) == nil {
+				p.holdFor(h.Src, payload)
+				return
+			}
+			if frame = p.openBroadcast(h.Src, inner); frame == nil {
+				return
+			}
 		}
 		if h.TTL > 1 {
 			next := h
@@ -206,11 +218,7 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	}
 	origin := p.cfg.Directory.Peer(h.Src)
 	if origin == nil {
-		if !p.held.hold(h.Src, payload, time.Now()) {
-			p.counters.unknownOrigin.Add(1)
-			p.limits.held.Log("origin", h.Src.Short())
-		}
-		p.askHello(h.Src)
+		p.holdFor(h.Src, payload)
 		return
 	}
 	if !h.Sealed {
@@ -221,7 +229,7 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 			return
 		}
 		p.counters.routedDelivered.Add(1)
-		p.deliver(s, h.Src, origin, inner)
+		p.deliver(s, h.Src, origin, frame)
 		return
 	}
 	plain, flags, err := p.openE2E(s.next(p.maxPacket())[:0], h.Src, origin, inner)
@@ -235,6 +243,28 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 		return
 	}
 	p.deliver(s, h.Src, origin, plain)
+}
+
+// holdFor keeps a routed packet from an origin whose certificate is not
+// known yet, and asks for the certificate.
+func (p *Plane) holdFor(origin nodeid.ID, pkt []byte) {
+	if !p.held.hold(origin, pkt, time.Now()) {
+		p.counters.unknownOrigin.Add(1)
+		p.limits.held.Log("origin", origin.Short())
+	}
+	p.askHello(origin)
+}
+
+// openBroadcast checks the envelope of a broadcast frame from origin and
+// returns the frame (nil, counted, when it does not check).
+func (p *Plane) openBroadcast(origin nodeid.ID, env []byte) []byte {
+	msg, _, err := p.cfg.Directory.Open(origin, nodeid.ID{}, env)
+	if err != nil || len(msg) == 0 || msg[0] != frameMark {
+		p.counters.badOrigin.Add(1)
+		p.log.Debug("broadcast frame refused", "origin", origin.Short(), "err", err)
+		return nil
+	}
+	return msg[1:]
 }
 
 // deliver checks a frame that node from (certificate cert) sent us

@@ -149,8 +149,22 @@ func (p *Plane) flood(s *scratch, v *View, payload []byte, flags byte) {
 		return
 	}
 	h := topology.Route{Src: p.self, Dst: p.self, TTL: topology.HopLimit, Broadcast: true, Control: flags&wire.FlagControl != 0}
+	if !h.Control {
+		// Other nodes pass it on: it goes signed, so that none of them
+		// can make one up in this node's name (outside.go).
+		env, err := p.cfg.Signer.Seal(nodeid.ID{}, append([]byte{frameMark}, payload...), false)
+		if err != nil {
+			p.counters.e2eFailed.Add(1)
+			return
+		}
+		payload = env
+	}
 	p.fanout(s, v, h, payload)
 }
+
+// frameMark is the first byte of a signed broadcast frame's message: no
+// control kind, so that neither can pass for the other.
+const frameMark = 0
 
 // fanout sends broadcast h (its Dst the end of the arc to cover) on, one
 // copy per branch.

@@ -79,6 +79,7 @@ var attacks = map[string]func(a *attacker, p *attackParams, i int) error{
 	"broadcast-flood":   (*attacker).broadcastFlood,
 	"relay-flood":       (*attacker).relayFlood,
 	"storm":             (*attacker).storm,
+	"forged-broadcast":  (*attacker).forgedBroadcast,
 	"spoof-ip":          (*attacker).spoofIP,
 	"spoof-mac-ip":      (*attacker).spoofMACIP,
 	"steal-mac":         (*attacker).stealMAC,
@@ -408,6 +409,25 @@ func (a *attacker) storm(p *attackParams, i int) error {
 		return err
 	}
 	return a.dp.Forge(p.target, topology.Route{Src: a.n.id.ID, Dst: p.target, TTL: topology.HopLimit, Broadcast: true, Control: true}, env)
+}
+
+// forgedBroadcast: a ring broadcast frame in the victim's name (a
+// gratuitous ARP saying the victim's IP is at this node's MAC), as a
+// node passing broadcasts on could make one: in the clear, or signed
+// with this node's key.
+func (a *attacker) forgedBroadcast(p *attackParams, i int) error {
+	bcast := [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	f := (&arp.ARP{Eth: arp.Eth{Dst: bcast, Src: p.victimMAC}, Op: arp.OpRequest, SenderMAC: a.mac(), SenderIP: p.victimIP,
+		TargetIP: p.victimIP}).AppendFrame(nil)
+	if i%2 == 1 {
+		env, err := a.dp.Signer().Seal(nodeid.ID{}, append([]byte{0}, f...), true)
+		if err != nil {
+			return err
+		}
+		f = env
+	}
+	a.dp.ForgeBroadcast(p.victim, false, f)
+	return nil
 }
 
 // --- Frames on this node's own TAP --------------------------------------
