@@ -86,13 +86,30 @@ func NewOnDemand(cfg OnDemandConfig) *OnDemand {
 // each copy of a multicast frame toward its node). Safe for concurrent
 // use; it allocates only for a destination new since it was last idle.
 func (o *OnDemand) Add(dst nodeid.ID, n int) {
-	if c, ok := o.counters.Load(dst); ok {
-		c.(*atomic.Uint64).Add(uint64(n))
-		return
+	v, ok := o.counters.Load(dst)
+	for {
+		if !ok {
+			v, _ = o.counters.LoadOrStore(dst, new(atomic.Uint64))
+		}
+		c := v.(*atomic.Uint64)
+		old := c.Load()
+		if old&odRetired == 0 {
+			if c.CompareAndSwap(old, old+uint64(n)) {
+				return
+			}
+			continue
+		}
+		// Tick retired this counter (idle for a window) and is about to
+		// drop it, or has: drop it here too and start a fresh one, so
+		// the bytes are not added to a counter nobody reads.
+		o.counters.CompareAndDelete(dst, c)
+		ok = false
 	}
-	c, _ := o.counters.LoadOrStore(dst, new(atomic.Uint64))
-	c.(*atomic.Uint64).Add(uint64(n))
 }
+
+// odRetired marks a counter that Tick has taken out of use: Add never
+// adds to it (a frame's bytes are far below 2^63, so the bit is free).
+const odRetired = 1 << 63
 
 // Tick takes the bytes counted since the last Tick as sent at now and
 // returns the changes to the wanted on-demand links: add once the rate
@@ -124,11 +141,12 @@ func (o *OnDemand) Tick(now time.Time, ring []nodeid.ID) (add, remove []nodeid.I
 			remove = append(remove, id)
 		case !d.linked && !structural && d.sum > 0 && float64(d.sum) >= o.need:
 			wait = append(wait, id)
-		case !d.linked && d.sum == 0:
-			// Idle for a whole window: forget it. An Add racing with the
-			// Delete may lose its bytes, a trickle at most.
+		case !d.linked && d.sum == 0 && d.count.CompareAndSwap(0, odRetired):
+			// Idle for a whole window: forget it. Retiring the counter
+			// first (only while it is still 0) means an Add racing with
+			// this starts a new one instead of losing its bytes.
 			delete(o.dests, id)
-			o.counters.Delete(id)
+			o.counters.CompareAndDelete(id, d.count)
 		}
 	}
 	for _, id := range remove {
@@ -193,7 +211,10 @@ func (o *OnDemand) Rate(dst nodeid.ID) int64 {
 func (o *OnDemand) Forget(dst nodeid.ID) bool {
 	d := o.dests[dst]
 	delete(o.dests, dst)
-	o.counters.Delete(dst)
+	if v, ok := o.counters.Load(dst); ok {
+		v.(*atomic.Uint64).Store(odRetired)
+		o.counters.CompareAndDelete(dst, v)
+	}
 	if d != nil && d.linked {
 		o.nlinks--
 		return true
