@@ -36,62 +36,7 @@ func (nowhere) Connected() bool              { return false }
 // (bit 0: which peer; bit 1: through the overlay) and the JSON message.
 // Nothing may panic or hang; links stay within their bounds.
 func FuzzLinkSignaling(f *testing.F) {
-	lan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.18.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
-	if err != nil {
-		f.Fatal(err)
-	}
-	vn, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.18.0.11"}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := lan.AddNet(vn); err != nil {
-		f.Fatal(err)
-	}
-	if err := lan.Start(); err != nil {
-		f.Fatal(err)
-	}
-	defer lan.Stop()
-	log := slog.New(slog.DiscardHandler)
-	st := nat.Settings{Interfaces: []string{"eth0"}}
-	sock, err := nat.Listen(st, vn, log)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer sock.Close()
-	ca, err := identity.NewCA("test", time.Hour)
-	if err != nil {
-		f.Fatal(err)
-	}
-	crt, key, err := ca.Issue("self", nil, time.Hour)
-	if err != nil {
-		f.Fatal(err)
-	}
-	dir := f.TempDir()
-	os.WriteFile(filepath.Join(dir, "self.crt"), crt, 0o644)
-	os.WriteFile(filepath.Join(dir, "self.key"), key, 0o600)
-	id, err := identity.LoadNode(filepath.Join(dir, "self.crt"), filepath.Join(dir, "self.key"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	dev := taptest.New("fz0", 1400, nil, 16)
-	defer dev.Close()
-	dp := dataplane.New(dataplane.Config{Self: id.ID, MTU: 1400, TAP: dev, Socket: sock, Log: log,
-		Signer: trust.NewSigner(id, nil), Directory: trust.NewDirectory(ca.Cert, "test", 0, nil), Identity: id})
-	m := NewManager(Config{Identity: id, CA: ca.Cert, Network: "test", Socket: sock, NAT: st, Signal: nowhere{}, Data: dp, Log: log})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	// Two peers: one before this node in ID order (it offers), one after.
-	var lower, higher nodeid.ID
-	for i := 0; lower.IsZero() || higher.IsZero(); i++ {
-		p := nodeid.ID(sha256.Sum256([]byte{byte(i)}))
-		if p.Less(id.ID) {
-			lower = p
-		} else {
-			higher = p
-		}
-	}
+	m, lower, higher := signalingManager(f)
 
 	f.Add([]byte("\x00" + `{"kind":"offer","session":5,"boot":7,"ufrag":"abcdefgh","pwd":"abcdefghijklmnopqrstuvwxyz"}` + "\n" +
 		"\x00" + `{"kind":"cand","session":5,"cand":"candidate:1 1 udp 2130706431 198.18.0.12 4000 typ host"}` + "\n" +
@@ -131,4 +76,67 @@ func FuzzLinkSignaling(f *testing.F) {
 			t.Errorf("%d links (%d active) with two peers", links, active)
 		}
 	})
+}
+
+// signalingManager runs a Manager on pion's virtual network (so no ICE
+// check leaves the process) until tb ends, and returns it with two node
+// IDs: one below its own in ID order (that peer offers) and one above
+// (that peer knocks).
+func signalingManager(tb testing.TB) (m *Manager, lower, higher nodeid.ID) {
+	lan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.18.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vn, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.18.0.11"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := lan.AddNet(vn); err != nil {
+		tb.Fatal(err)
+	}
+	if err := lan.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { lan.Stop() })
+	log := slog.New(slog.DiscardHandler)
+	st := nat.Settings{Interfaces: []string{"eth0"}}
+	sock, err := nat.Listen(st, vn, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sock.Close() })
+	ca, err := identity.NewCA("test", time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	crt, key, err := ca.Issue("self", nil, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	os.WriteFile(filepath.Join(dir, "self.crt"), crt, 0o644)
+	os.WriteFile(filepath.Join(dir, "self.key"), key, 0o600)
+	id, err := identity.LoadNode(filepath.Join(dir, "self.crt"), filepath.Join(dir, "self.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dev := taptest.New("fz0", 1400, nil, 16)
+	tb.Cleanup(func() { dev.Close() })
+	dp := dataplane.New(dataplane.Config{Self: id.ID, MTU: 1400, TAP: dev, Socket: sock, Log: log,
+		Signer: trust.NewSigner(id, nil), Directory: trust.NewDirectory(ca.Cert, "test", 0, nil), Identity: id})
+	m = NewManager(Config{Identity: id, CA: ca.Cert, Network: "test", Socket: sock, NAT: st, Signal: nowhere{}, Data: dp, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	// Two peers: one before this node in ID order (it offers), one after.
+	for i := 0; lower.IsZero() || higher.IsZero(); i++ {
+		p := nodeid.ID(sha256.Sum256([]byte{byte(i)}))
+		if p.Less(id.ID) {
+			lower = p
+		} else {
+			higher = p
+		}
+	}
+	return m, lower, higher
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pion/ice/v2"
-	"golang.org/x/time/rate"
 
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
@@ -48,10 +47,7 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 			return // duplicate
 		}
 		r := m.retryFor(from)
-		if r.offers == nil {
-			r.offers = rate.NewLimiter(rate.Every(offerEvery), offerBurst)
-		}
-		if !r.offers.Allow() {
+		if !r.newSession() {
 			m.offerLimited.Add(1) // each offer would cost an agent
 			m.limits.offerRate.Log("from", m.nameOf(from))
 			return
@@ -114,6 +110,13 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		}
 		if l != nil && l.state != stateDown && l.state != stateUp && time.Since(l.started) < handshakeTimeout {
 			return // a set-up is under way
+		}
+		if !m.retryFor(from).newSession() {
+			// A knock with a new boot each time would have this node
+			// drop the link and set up another for every one.
+			m.knockLimited.Add(1)
+			m.limits.knockRate.Log("from", m.nameOf(from))
+			return
 		}
 		m.offer(from)
 	case kindBye:

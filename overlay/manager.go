@@ -131,22 +131,33 @@ type Manager struct {
 	badSignal    atomic.Uint64 // signaling that does not parse or breaks the protocol
 	refused      atomic.Uint64 // offers refused: MaxLinks reached
 	offerLimited atomic.Uint64 // offers refused: over the peer's rate
+	knockLimited atomic.Uint64 // knocks not answered with an offer: over the peer's rate
 	candRefused  atomic.Uint64 // remote candidates refused: unusable, or too many
 	proofRefused atomic.Uint64 // link proofs shown that do not check
 	proofUnknown atomic.Uint64 // link proofs shown whose signer's certificate is not known (yet)
 	proofs       proofs
-	limits       struct{ offerCap, offerRate, cands *limitlog.Logger }
+	limits       struct{ offerCap, offerRate, knockRate, cands *limitlog.Logger }
 }
 
 type retry struct {
 	attempts int
 	knocks   int // unanswered knocks since the last offer from the peer
 	next     time.Time
-	offers   *rate.Limiter // new sessions offered by the peer (nil until its first)
+	offers   *rate.Limiter // new sessions, offered by the peer or for its knocks (nil until the first)
 }
 
-// A peer may offer a new session about once a second (a few at once):
-// far more than restarts and retries need, and each costs an ICE agent.
+// newSession reports whether the peer may have another session set up
+// now (an ICE agent, candidates gathered, a TURN allocation): offers it
+// sends and offers its knocks ask for share one budget.
+func (r *retry) newSession() bool {
+	if r.offers == nil {
+		r.offers = rate.NewLimiter(rate.Every(offerEvery), offerBurst)
+	}
+	return r.offers.Allow()
+}
+
+// A peer may have a new session about once a second (a few at once): far
+// more than restarts and retries need, and each costs an ICE agent.
 const (
 	offerEvery = time.Second
 	offerBurst = 4
@@ -196,6 +207,7 @@ func NewManager(cfg Config) *Manager {
 	m.limits.offerCap = limitlog.New(m.log, slog.LevelWarn, "offers refused: the link cap is reached (offer_over_max_links)", 0)
 	m.limits.cands = limitlog.New(m.log, slog.LevelWarn, "remote candidates refused: unusable address or too many (candidate_refused)", 0)
 	m.limits.offerRate = limitlog.New(m.log, slog.LevelWarn, "offers refused: a peer offers new sessions too often (offer_rate_limited)", 0)
+	m.limits.knockRate = limitlog.New(m.log, slog.LevelWarn, "knocks ignored: a peer asks for new sessions too often (knock_rate_limited)", 0)
 	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
 	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)
 	cfg.Data.HandleControl(dataplane.KindProof, m.onProofMessage)

@@ -3,6 +3,7 @@ package overlay
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -127,5 +128,29 @@ func TestUsableCandidate(t *testing.T) {
 	c, _ := ice.UnmarshalCandidate("candidate:1 1 udp 2130706431 127.0.0.1 4000 typ host")
 	if !usableCandidate(c, true) {
 		t.Error("a loopback candidate refused although this node offers loopback (tests)")
+	}
+}
+
+// A peer that knocks again each time its session ends (as it can at
+// once: it only has to stop answering, or say bye) gets new sessions at
+// the rate offers have, not one per knock: each costs an ICE agent.
+func TestKnocksRateLimited(t *testing.T) {
+	m, _, higher := signalingManager(t)
+	const knocks = 20
+	sessions := map[uint64]bool{}
+	for i := range knocks {
+		m.onSignal(higher, fmt.Appendf(nil, `{"kind":"knock","boot":%d}`, i+1), true)
+		m.call(func() {
+			if l := m.links[higher]; l != nil {
+				sessions[l.session] = true
+				m.down(l, "test: the peer went away")
+			}
+		})
+	}
+	if len(sessions) > offerBurst+1 || len(sessions) == 0 {
+		t.Errorf("%d knocks in a burst made %d sessions, want 1..%d", knocks, len(sessions), offerBurst+1)
+	}
+	if got, want := m.knockLimited.Load(), uint64(knocks-len(sessions)); got != want {
+		t.Errorf("knock_rate_limited %d, want %d", got, want)
 	}
 }

@@ -70,6 +70,7 @@ func (m *Manager) Drops() map[string]uint64 {
 	d["bad_signal"] = m.badSignal.Load()
 	d["offer_over_max_links"] = m.refused.Load()
 	d["offer_rate_limited"] = m.offerLimited.Load()
+	d["knock_rate_limited"] = m.knockLimited.Load()
 	d["neighbors_ignored"] = m.ring.Ignored()
 	d["candidate_refused"] = m.candRefused.Load()
 	d["proof_refused"] = m.proofRefused.Load()
