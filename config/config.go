@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/nat/iceserver"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // DefaultPath is where ipopd looks for its config when --config and
@@ -150,7 +151,7 @@ func Default() *Config {
 // fields lists every contract key in the order Validate checks them, with
 // the field it fills and the text shown as "allowed" when its value is bad.
 func (c *Config) fields() []field {
-	const name = "a name matching [a-z0-9][a-z0-9._-]{0,62}"
+	const name = nodeid.NameRule
 	const ifname = "an interface name of 1..15 bytes without '/', ':' or whitespace"
 	return []field{
 		{"network", &c.Network, name, false},

@@ -4,22 +4,18 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/pion/stun"
 )
 
 // ipopdAllowed is the allowed text of each key, shared with decoding so a
 // key reads the same whether its value failed to parse or to validate.
 var ipopdAllowed = allowedOf(Default().fields())
-
-// nameRE is the shape of network and node names: they become parts of
-// certificate names, file names and log lines, so keep them plain.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // IGMP timer limits. The Max Resp Code of IGMPv3 and MLDv2 queries tops out
 // at 31744 tenths of a second and the QQIC at 31744 s (RFC 3376 4.1.1,
@@ -159,7 +155,7 @@ func (v *checker) name(key, s string) {
 	switch {
 	case s == "":
 		v.fail(key, `""`, "is empty")
-	case !nameRE.MatchString(s):
+	case !nodeid.ValidName(s):
 		v.fail(key, quote(s), "is not a valid name")
 	}
 }

@@ -20,6 +20,9 @@ func caInit(args []string) error {
 	if *network == "" || *out == "" {
 		return fmt.Errorf("%w: ca init needs --network and --out", errUsage)
 	}
+	if err := checkName("--network", *network); err != nil {
+		return err
+	}
 	if *valid <= 0 {
 		return fmt.Errorf("%w: --valid %s must be positive", errUsage, *valid)
 	}
@@ -46,6 +49,9 @@ func certIssue(args []string) error {
 	}
 	if *caDir == "" || *name == "" || *out == "" {
 		return fmt.Errorf("%w: cert issue needs --ca, --name and --out", errUsage)
+	}
+	if err := checkName("--name", *name); err != nil {
+		return err
 	}
 	role := ""
 	if *rendezvous {
@@ -102,5 +108,15 @@ func caRevoke(args []string) error {
 	}
 	fmt.Printf("revocation list %s: %d nodes revoked (list number %d)\n", path, len(r.Nodes), r.Seq)
 	fmt.Println("Give it to the rendezvous (revoked:) and the nodes (trust.revoked), then send them SIGHUP.")
+	return nil
+}
+
+// checkName applies the rule ipopd applies to network and node names
+// (node.name, network), in the words its config errors use, so the CA
+// tool refuses exactly what the daemon would.
+func checkName(flag, s string) error {
+	if !nodeid.ValidName(s) {
+		return fmt.Errorf("%w: %s %q is not a valid name; allowed: %s", errUsage, flag, s, nodeid.NameRule)
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 )
@@ -27,7 +28,8 @@ Usage:
   ipopctl version
 
 Commands that talk to ipopd take --socket PATH (default: $IPOPD_CONTROL_SOCKET,
-else /run/ipopd/ipopd.sock) or --config FILE (uses its control.socket).
+else /run/ipopd/ipopd.sock) or --config FILE (uses its control.socket), and
+--json; these may come before the command too (ipopctl --socket PATH peers).
 Run 'ipopctl COMMAND --help' for a command's flags.
 `
 
@@ -48,11 +50,27 @@ func main() {
 }
 
 func run(args []string) error {
+	global, args, err := leadingFlags(args)
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
+		if len(global) > 0 {
+			return fmt.Errorf("%w: %s given, but no command", errUsage, global[0])
+		}
 		fmt.Fprint(os.Stderr, usage)
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
 	cmd, rest := args[0], args[1:]
+	if len(global) > 0 {
+		// Global flags go to the command, before its own words: a
+		// command that has no use for one refuses it as it would after.
+		if i := commandWords(cmd, rest); i > 0 {
+			rest = append(append(append([]string{}, rest[:i]...), global...), rest[i:]...)
+		} else {
+			rest = append(append([]string{}, global...), rest...)
+		}
+	}
 	switch cmd {
 	case "status":
 		return status(rest)
@@ -105,4 +123,45 @@ func parse(fs *pflag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	return nil
+}
+
+// globalFlags are the flags that may come before the command, and whether
+// each takes a value.
+var globalFlags = map[string]bool{"--socket": true, "--config": true, "-c": true, "--json": false}
+
+// leadingFlags takes the global flags before the command off args: they
+// are returned apart (as words to hand to the command), with what
+// remains, command first. --help and --version before any command stay
+// where they are (they are commands of their own).
+func leadingFlags(args []string) (global, rest []string, err error) {
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		a := args[0]
+		switch a {
+		case "-h", "--help", "--version":
+			return global, args, nil
+		}
+		name, _, hasValue := strings.Cut(a, "=")
+		takesValue, ok := globalFlags[name]
+		switch {
+		case !ok:
+			return nil, nil, fmt.Errorf("%w: unknown flag %s before the command (before it: --socket, --config, --json; see ipopctl --help)", errUsage, a)
+		case takesValue && !hasValue:
+			if len(args) < 2 {
+				return nil, nil, fmt.Errorf("%w: flag %s needs a value", errUsage, a)
+			}
+			global, args = append(global, a, args[1]), args[2:]
+		default:
+			global, args = append(global, a), args[1:]
+		}
+	}
+	return global, args, nil
+}
+
+// commandWords counts the words after cmd that name a subcommand
+// (ca init, cert issue), which the global flags go after.
+func commandWords(cmd string, rest []string) int {
+	if (cmd == "ca" || cmd == "cert") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		return 1
+	}
+	return 0
 }

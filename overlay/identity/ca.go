@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ipopd/ipopd/overlay/nodeid"
 )
 
 // File names inside a CA directory.
@@ -144,14 +146,8 @@ func newSerial() (*big.Int, error) {
 // hostname-like alphabet: letters, digits, '-' and '.', starting with a
 // letter or digit, at most 63 bytes.
 func checkName(what, s string) error {
-	if s == "" || len(s) > 63 {
-		return fmt.Errorf("identity: %s name %q must be 1 to 63 characters", what, s)
-	}
-	for i, c := range []byte(s) {
-		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '-' && c != '.') {
-			return fmt.Errorf("identity: %s name %q: use letters, digits, '-' and '.', starting with a letter or digit", what, s)
-		}
+	if !nodeid.ValidName(s) {
+		return fmt.Errorf("identity: %s name %q is not a valid name; allowed: %s", what, s, nodeid.NameRule)
 	}
 	return nil
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ipopd/ipopd/config"
+	"github.com/ipopd/ipopd/overlay/control"
+)
+
+// capture runs ipopctl with args and returns what it printed.
+func capture(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	out := make(chan string)
+	go func() { b, _ := io.ReadAll(r); out <- string(b) }()
+	err = run(args)
+	w.Close()
+	os.Stdout = stdout
+	return <-out, err
+}
+
+// Global flags are taken before the command as after it, for every
+// command that talks to ipopd, in every spelling.
+func TestGlobalFlagsBeforeOrAfter(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ipopd.sock")
+	srv, err := control.Listen(sock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Handle("/v1/status", func() (any, error) { return control.Status{Name: "marker-status"}, nil })
+	srv.Handle("/v1/peers", func() (any, error) { return control.Peers{Rendezvous: "marker-peers"}, nil })
+	srv.Handle("/v1/groups", func() (any, error) {
+		return control.Groups{Groups: []control.GroupStatus{{Group: "marker-groups"}}}, nil
+	})
+	srv.Handle("/v1/arp", func() (any, error) {
+		return control.Neighbours{Entries: []control.Neighbour{{Owner: "marker-arp"}}}, nil
+	})
+	go srv.Serve()
+	t.Cleanup(func() { srv.Close() })
+	cfg := filepath.Join(t.TempDir(), "ipopd.yaml")
+	os.WriteFile(cfg, []byte("network: demo\nnode:\n  name: n1\n  cert: n1.crt\n  key: n1.key\n  ca: ca.crt\ntap:\n  address: 10.254.0.1/16\ncontrol:\n  socket: "+sock+"\n"), 0o600)
+
+	for _, cmd := range []string{"status", "peers", "groups", "arp"} {
+		for _, args := range [][]string{
+			{cmd, "--json", "--socket", sock},
+			{"--socket", sock, cmd, "--json"},
+			{"--socket=" + sock, "--json", cmd},
+			{"--json", cmd, "--socket=" + sock},
+			{"--config", cfg, cmd, "--json"},
+			{"-c", cfg, "--json", cmd},
+		} {
+			out, err := capture(t, args...)
+			if err != nil || !strings.Contains(out, "marker-"+cmd) {
+				t.Errorf("ipopctl %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+	for _, args := range [][]string{{"--bogus", "status"}, {"--socket"}, {"--json"}, {"--socket", sock, "ca", "init", "--network", "n", "--out", t.TempDir()}} {
+		if _, err := capture(t, args...); !errors.Is(err, errUsage) {
+			t.Errorf("ipopctl %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+	}
+}
+
+// ipopctl refuses the names ipopd refuses, in the same words.
+func TestNamesAsTheDaemonRules(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := capture(t, "ca", "init", "--network", "demo", "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"Mixed", "-a", "a b", "a_b", "n1", strings.Repeat("x", 64)} {
+		c := config.Default()
+		c.Network, c.Node.Name = "demo", name
+		daemonErr := c.Validate()
+		_, err := capture(t, "cert", "issue", "--ca", dir, "--name", name, "--out", t.TempDir())
+		refusedByDaemon := daemonErr != nil && strings.Contains(daemonErr.Error(), "node.name")
+		if refusedByDaemon != (err != nil) {
+			t.Errorf("name %q: ipopd says %v, ipopctl cert issue says %v", name, daemonErr, err)
+			continue
+		}
+		if err != nil {
+			_, want, _ := strings.Cut(daemonErr.Error(), "node.name: ")
+			if _, got, _ := strings.Cut(err.Error(), "--name "); got != want {
+				t.Errorf("name %q: ipopctl says %q, ipopd %q", name, got, want)
+			}
+		}
+	}
+}
