@@ -30,6 +30,7 @@ type family struct {
 	startupLeft int        // startup queries still to send (RFC 3376 §8.6, §8.7)
 	queryTimer  time.Time  // next general query; zero unless querier
 	other       netip.Addr // the querier we defer to
+	otherVer    int        // the version of its last query
 	otherTimer  time.Time  // other-querier-present timer; zero if not running
 	// learnedRV and learnedQI are the QRV and QQI of the querier's last
 	// v3/MLDv2 query, which a non-querier adopts (RFC 3376 §4.1.6, §4.1.7;
@@ -137,7 +138,7 @@ func (f *family) heardQuery(now time.Time, src netip.Addr, m *Message) {
 	f.stats.Received.countQuery(m)
 	if f.defersTo(src) {
 		f.querier, f.queryTimer, f.startupLeft = false, time.Time{}, 0
-		f.other = src
+		f.other, f.otherVer = src, m.Version
 		// Only v3/MLDv2 queries carry QRV and QQI; 0 means "use our own".
 		f.learnedRV, f.learnedQI = 0, 0
 		if m.Version == f.topVersion() {
@@ -179,7 +180,7 @@ func (f *family) fire(t, now time.Time) {
 	if !f.otherTimer.IsZero() && !f.otherTimer.After(t) {
 		// RFC 3376 §6.6.2: the other querier went silent; take over with
 		// a general query now, and our own QRV and QI again.
-		f.otherTimer, f.other, f.learnedRV, f.learnedQI = time.Time{}, netip.Addr{}, 0, 0
+		f.otherTimer, f.other, f.otherVer, f.learnedRV, f.learnedQI = time.Time{}, netip.Addr{}, 0, 0, 0
 		if f.canQuery {
 			f.querier, f.queryTimer = true, t
 		}
@@ -224,6 +225,7 @@ type QuerierState struct {
 	Querier             bool       // we are the querier
 	Version             int        // our querier version: IGMP 1..3, MLD 1..2
 	OtherQuerier        netip.Addr // the querier we defer to, if any
+	OtherVersion        int        // the version it queries with (IGMP 1..3, MLD 1..2)
 	OtherQuerierPresent time.Duration
 	NextQuery           time.Duration // until our next general query (0: not querier)
 	StartupQueriesLeft  int
@@ -237,7 +239,7 @@ func (r *Router) Queriers(now time.Time) []QuerierState {
 			continue
 		}
 		out = append(out, QuerierState{Family: 4 + 2*i, Querier: f.querier, Version: f.version,
-			OtherQuerier: f.other, OtherQuerierPresent: remaining(f.otherTimer, now),
+			OtherQuerier: f.other, OtherVersion: f.otherVer, OtherQuerierPresent: remaining(f.otherTimer, now),
 			NextQuery: remaining(f.queryTimer, now), StartupQueriesLeft: f.startupLeft})
 	}
 	return out

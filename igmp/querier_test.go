@@ -243,3 +243,18 @@ func TestLateAdvance(t *testing.T) {
 		t.Fatalf("next query in %v", q.NextQuery)
 	}
 }
+
+// The other querier's version is the one its queries have, not ours: a
+// v3 router that defers to a v2 querier shows v2, and a v1 one v1.
+func TestOtherQuerierVersion(t *testing.T) {
+	for _, v := range []int{1, 2, 3} {
+		cfg := testConfig()
+		cfg.IPv4, cfg.DisableIPv6 = routerIP, true
+		g := newRig(t, cfg)
+		g.at(10 * time.Second)
+		g.in(otherQuery(t, ip("10.0.0.1"), v))
+		if q := g.r.Queriers(g.now)[0]; q.OtherVersion != v || q.Version != 3 {
+			t.Errorf("after a v%d query: other querier v%d, ours v%d", v, q.OtherVersion, q.Version)
+		}
+	}
+}

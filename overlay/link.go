@@ -58,6 +58,7 @@ type Link struct {
 	localCand  ice.Candidate
 	remoteCand ice.Candidate
 	remoteAddr netip.AddrPort // selected pair's remote, for DTLS routing
+	lastTx     uint64         // TxPackets at the last tick: a keepalive goes when unchanged
 	signaled   candTypes      // remote candidates signaling delivered
 	remotes    int            // how many (maxRemoteCandidates)
 	gathered   candTypes      // our own candidates

@@ -170,11 +170,27 @@ func (m *Manager) newLink(peer nodeid.ID, initiator bool, session uint64) *Link 
 		m.post(func() {
 			l.log.Debug("ice state", "state", s.String())
 			if (s == ice.ConnectionStateFailed || s == ice.ConnectionStateClosed) && m.links[peer] == l {
+				if s == ice.ConnectionStateFailed && m.aliveWithoutICE(l) {
+					// ICE's consent checks went to the old address of a
+					// peer that moved (onRoam), or were lost while data
+					// flows; the data plane's liveness decides.
+					l.log.Info("ice consent failed, but the peer is heard on the link's own path: kept")
+					return
+				}
 				m.failed(l, "ice "+s.String())
 			}
 		})
 	})
 	return l
+}
+
+// aliveWithoutICE reports whether an up link can do without its ICE agent:
+// its path is on the node's own socket (not pion's TURN allocation) and
+// its peer was heard within silentAfter, so keepAlive will still notice
+// its death.
+func (m *Manager) aliveWithoutICE(l *Link) bool {
+	pa := l.dp.Path()
+	return l.state == stateUp && pa != nil && pa.Relay == nil && time.Since(l.dp.Heard()) < silentAfter
 }
 
 func (m *Manager) gather(l *Link) {

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -163,6 +164,13 @@ const (
 	offerBurst = 4
 )
 
+// A link whose peer sent nothing that authenticates for silentAfter is
+// dead. Idle links carry a keepalive every tick or two (liveness.go in
+// the data plane), so that is 3 to 6 keepalives lost in a row: about
+// 10^-6 or less on an underlay with 1% random loss, while a killed peer
+// is noticed within silentAfter and a tick.
+const silentAfter = 3 * time.Second
+
 // maxKnocks unanswered knocks (about 7 s with the backoff) count as a
 // failed set-up.
 const maxKnocks = 3
@@ -211,6 +219,7 @@ func NewManager(cfg Config) *Manager {
 	cfg.Data.HandleControl(dataplane.KindRing, m.onRingMessage)
 	cfg.Data.HandleControl(dataplane.KindSignal, m.onSignalMessage)
 	cfg.Data.HandleControl(dataplane.KindProof, m.onProofMessage)
+	cfg.Data.HandleRoam(m.onRoam)
 	return m
 }
 
@@ -248,6 +257,46 @@ func (m *Manager) shutdown() {
 		}
 		m.down(l, "shutting down")
 	}
+}
+
+// keepAlive sends l's peer a keepalive when nothing else went to it since
+// the last tick, and takes l down once the peer has been silent for
+// silentAfter.
+func (m *Manager) keepAlive(l *Link, now time.Time) {
+	if tx := l.dp.Stats.TxPackets.Load(); tx == l.lastTx {
+		m.cfg.Data.Keepalive(l.dp)
+	}
+	l.lastTx = l.dp.Stats.TxPackets.Load()
+	heard := l.dp.Heard()
+	if heard.Before(l.upAt) {
+		heard = l.upAt
+	}
+	if silent := now.Sub(heard); silent >= silentAfter {
+		m.failed(l, "peer silent for "+silent.Round(100*time.Millisecond).String())
+	}
+}
+
+// onRoam moves a link to the address its peer's packets now come from
+// (the data plane authenticated one there: its NAT forgot the mapping,
+// or its address changed). Relayed paths stay: TURN owns those.
+func (m *Manager) onRoam(peer *dataplane.Peer, addr netip.AddrPort) {
+	m.post(func() {
+		l := m.links[peer.ID]
+		if l == nil || l.dp != peer || l.state != stateUp || l.remoteAddr == addr {
+			return
+		}
+		pa := l.dp.Path()
+		if pa == nil || pa.Relay != nil {
+			return
+		}
+		old := l.remoteAddr
+		l.remoteAddr = addr
+		np := *pa
+		np.Remote = addr
+		l.dp.SetPath(&np)
+		l.log.Info("peer moved: its packets authenticate from a new address", "from", old.String(), "to", addr.String())
+		m.publish()
+	})
 }
 
 // OnPeers takes the rendezvous's presence list (self excluded).
@@ -319,9 +368,11 @@ func (m *Manager) maintain(now time.Time) {
 	m.prune(now)
 	m.sendProofs(now)
 	m.cfg.Data.MaintainE2E(now)
+	m.cfg.Data.Tick(now)
 	for _, l := range m.links {
 		if l.state == stateUp {
 			m.keepTrusted(l, now)
+			m.keepAlive(l, now)
 			continue
 		}
 		switch {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -98,6 +99,9 @@ func (t *linuxTAP) configure(cfg Config) error {
 		}
 		if err := netlink.LinkSetMaster(link, br); err != nil {
 			return fmt.Errorf("%w: joining %s to %s: %v", ErrBridge, t.name, cfg.Bridge, err)
+		}
+		if err := setMulticastRouter(link, mcastRouterPermanent); err != nil {
+			return fmt.Errorf("%w: making %s a permanent multicast router port of %s: %v", ErrBridge, t.name, cfg.Bridge, err)
 		}
 	}
 	if cfg.Address.IsValid() {
@@ -224,4 +228,29 @@ func (t *linuxTAP) closedOr(err error) error {
 		return net.ErrClosed
 	}
 	return fmt.Errorf("tap: %w", err)
+}
+
+// The bridge port's multicast_router setting: 2 is a permanent router
+// port, which gets every group's traffic whoever the querier is.
+const mcastRouterPermanent = 2
+
+// setMulticastRouter sets the bridge port's multicast_router (what
+// `bridge link set dev TAP mcast_router 2` does). The TAP is the LAN's
+// way to the overlay's members, so it must get all multicast, as a
+// router's port does. By default the bridge learns router ports from
+// queries, so the TAP kept that role only while ipopd was the querier:
+// with another querier on the LAN (a real router), the port's router
+// timer ran out after 255 s and LAN multicast stopped reaching the
+// overlay. netlink has no call for it, so the request is built here, as
+// its own LinkSetHairpin builds its IFLA_PROTINFO attributes.
+func setMulticastRouter(link netlink.Link, mode uint8) error {
+	req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_BRIDGE)
+	msg.Index = int32(link.Attrs().Index)
+	req.AddData(msg)
+	br := nl.NewRtAttr(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, nil)
+	br.AddRtAttr(nl.IFLA_BRPORT_MULTICAST_ROUTER, []byte{mode})
+	req.AddData(br)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
 }

@@ -179,6 +179,11 @@ func TestSwitchModeAndErrors(t *testing.T) {
 		if err != nil || !strings.Contains(out, "master br0") {
 			t.Errorf("tap8 not in br0: %v %s", err, out)
 		}
+		// A permanent multicast router port, whoever the querier is.
+		// (ip netns exec mounts the namespace's own sysfs.)
+		if b, err := h.Run("cat", "/sys/class/net/tap8/brport/multicast_router"); err != nil || strings.TrimSpace(b) != "2" {
+			t.Errorf("tap8's multicast_router: %q, %v; want 2", b, err)
+		}
 		for _, c := range []struct {
 			cfg  tap.Config
 			want error

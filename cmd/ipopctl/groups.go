@@ -19,7 +19,7 @@ func groups(args []string) error {
 		if q.Querier {
 			fmt.Printf("%s querier: this node (v%d), next general query in %s\n", proto, q.Version, q.NextQuery)
 		} else {
-			fmt.Printf("%s querier: %s (v%d), present for %s more\n", proto, dash(q.OtherQuerier), q.Version, q.OtherPresent)
+			fmt.Printf("%s querier: %s (v%d), present for %s more\n", proto, dash(q.OtherQuerier), q.OtherVersion, q.OtherPresent)
 		}
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

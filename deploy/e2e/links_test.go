@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/vishvananda/netlink"
 )
 
 var (
@@ -283,7 +285,8 @@ func TestRendezvousRestart(t *testing.T) {
 	pingOK(t, a, b.Addr4(), 5)
 }
 
-// TestKilledPeer: a peer killed with SIGKILL is marked down within 15 s;
+// TestKilledPeer: a peer killed with SIGKILL is marked down within 5 s
+// (its keepalives stop: 3 s of silence);
 // restarted, the link comes back and pings flow.
 func TestKilledPeer(t *testing.T) {
 	o := newOverlay(t)
@@ -296,7 +299,7 @@ func TestKilledPeer(t *testing.T) {
 	if err := b.Proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "alpha marks beta down", func() error {
+	eventually(t, 5*time.Second, "alpha marks beta down", func() error {
 		if state, _ := linkTo(t, a, "beta"); state == "up" {
 			return fmt.Errorf("still up")
 		}
@@ -336,4 +339,109 @@ func TestUnderlayChange(t *testing.T) {
 	}
 	firstPing(t, a, b.Addr4(), 20*time.Second)
 	t.Logf("links back and pinging %s after the address change (2s of it is the settle time)", time.Since(changed).Round(100*time.Millisecond))
+}
+
+// TestNATRebinding: the NAT in front of a node forgets its mappings
+// (conntrack flushed); its packets then come from a new port, which the
+// public node follows once they authenticate (roaming): pings flow again
+// within 5 s, over the same link (no new handshake).
+func TestNATRebinding(t *testing.T) {
+	o := newOverlay(t)
+	pub := o.node(t, o.public(t, "pub"), "pub", 1)
+	he, router, err := o.tb.AddNATHost("ed", netns.EndpointDependent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := o.node(t, he, "ed", 2)
+	if _, err := pub.WaitUp(30*time.Second, "ed"); err != nil {
+		t.Fatal(err)
+	}
+	pingOK(t, pub, e.Addr4(), 3)
+	remote := func() (string, time.Duration) {
+		p, err := pub.Peers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range p.Links {
+			if l.Name == "ed" && l.State == "up" {
+				return l.Remote, time.Duration(l.Age)
+			}
+		}
+		return "", 0
+	}
+	before, age := remote()
+	flushed := time.Now()
+	if err := router.Do(func() error { return netlink.ConntrackTableFlush(netlink.ConntrackTable) }); err != nil {
+		t.Fatal(err)
+	}
+	back := firstPing(t, pub, e.Addr4(), 20*time.Second)
+	took := back.Sub(flushed)
+	after, ageAfter := remote()
+	t.Logf("conntrack flushed: pub→ed pings back after %s; ed's address at pub %s → %s", took.Round(100*time.Millisecond), before, after)
+	if took > 5*time.Second {
+		t.Errorf("pings back %s after the flush, want ≤ 5s", took.Round(100*time.Millisecond))
+	}
+	if after == before {
+		t.Errorf("ed's address at pub still %s: the NAT did not rebind, the test shows nothing", before)
+	}
+	if ageAfter < age+took-time.Second {
+		t.Errorf("link age %s before, %s after: the link was set up again instead of following", age, ageAfter)
+	}
+	pingOK(t, e, pub.Addr4(), 3)
+}
+
+// TestLossyUnderlayKeepsLinks: 1% random loss each way on a node's
+// underlay (iptables' statistic match) for two minutes declares no link
+// dead: keepalives every tick or two and 3 s of silence before a link is
+// down leave about 10^-6 per window for a false death.
+func TestLossyUnderlayKeepsLinks(t *testing.T) {
+	d := 2 * time.Minute
+	if testing.Short() {
+		d = 20 * time.Second
+	}
+	o := newOverlay(t)
+	a := o.node(t, o.public(t, "a"), "alpha", 1)
+	hb := o.public(t, "b")
+	b := o.node(t, hb, "beta", 2)
+	if _, err := a.WaitUp(30*time.Second, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	_, age0 := linkAgeOf(t, a, "beta")
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		if out, err := hb.Run("iptables", "-w", "-A", chain, "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.01", "-j", "DROP"); err != nil {
+			t.Fatalf("iptables: %v\n%s", err, out)
+		}
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	out, _ := b.Host.RunContext(ctx, "ping", "-n", "-q", "-i", "0.2", "-w", strconv.Itoa(int(d.Seconds())), a.Addr4())
+	drops, _ := hb.Run("iptables", "-w", "-L", "-v", "-n", "-x")
+	state, age := linkAgeOf(t, a, "beta")
+	t.Logf("%s of 1%% loss: beta→alpha pings %s; link %s, up %s (was %s)\n%s", time.Since(start).Round(time.Second), lossRe.FindString(out), state, age, age0, drops)
+	if state != "up" || age < age0+time.Since(start)-2*time.Second {
+		t.Errorf("alpha's link to beta: %s, up %s, want up since before the loss (%s then)", state, age, age0)
+	}
+	if m := lossRe.FindStringSubmatch(out); m == nil {
+		t.Errorf("ping: %s", out)
+	} else if sent, got := atoi(m[1]), atoi(m[2]); got < sent*9/10 {
+		t.Errorf("pings under 1%% loss: %d of %d", got, sent)
+	}
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// linkAgeOf returns the state and age of n's link to peer.
+func linkAgeOf(t *testing.T, n *lab.Node, peer string) (string, time.Duration) {
+	t.Helper()
+	p, err := n.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range p.Links {
+		if l.Name == peer {
+			return l.State, time.Duration(l.Age)
+		}
+	}
+	return "", 0
 }

@@ -154,6 +154,7 @@ type QuerierStatus struct {
 	Querier      bool     `json:"querier"` // we are the querier (won the election)
 	Version      int      `json:"version"`
 	OtherQuerier string   `json:"other_querier,omitempty"`
+	OtherVersion int      `json:"other_querier_version,omitempty"` // what the other querier speaks
 	OtherPresent Duration `json:"other_querier_present,omitempty"`
 	NextQuery    Duration `json:"next_query"`
 }

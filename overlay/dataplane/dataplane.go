@@ -103,9 +103,10 @@ type Neighbours interface {
 
 // Plane is the data plane of one node.
 type Plane struct {
-	cfg  Config
-	log  *slog.Logger
-	self nodeid.ID
+	cfg   Config
+	clock atomic.Int64 // Unix milliseconds, set by Tick (liveness.go)
+	log   *slog.Logger
+	self  nodeid.ID
 
 	// Set before the readers start (Attach, HandleControl), then read-only.
 	mcast    Multicast
@@ -122,7 +123,10 @@ type Plane struct {
 	e2e       *e2e
 	counters  counters
 	limits    limits
-	tapStats  tapStats
+	// roamTrials bounds the trial opens of packets from unknown addresses.
+	roamTrials *rate.Limiter
+	onRoam     func(peer *Peer, addr netip.AddrPort) // HandleRoam
+	tapStats   tapStats
 
 	tapMu sync.Mutex // TAP writes come from the socket and relay readers and WriteTAP
 }
@@ -139,6 +143,7 @@ func New(cfg Config) *Plane {
 	p.macs.log = p.limits.macFull
 	p.floods.init()
 	p.helloRate = rate.NewLimiter(helloRate, helloBurst)
+	p.roamTrials = newRoamLimiter()
 	p.e2e = newE2E(cfg.Self, cfg.Identity, cfg.RekeyInterval)
 	p.handlers[KindHello] = p.onHello
 	return p

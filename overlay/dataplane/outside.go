@@ -55,13 +55,15 @@ func (r *Receiver) Receive(batch []nat.Packet) {
 	p, s := r.p, &r.s
 	v := p.view.Load()
 	for _, pkt := range batch {
-		peer := v.byAddr[pkt.Addr]
-		if peer == nil {
-			p.counters.unknownSource.Add(1)
-			continue
-		}
 		if s.used >= scratchSlots {
 			p.drain(s)
+		}
+		peer := v.byAddr[pkt.Addr]
+		if peer == nil {
+			if !p.roamed(s, v, pkt) {
+				p.counters.unknownSource.Add(1)
+			}
+			continue
 		}
 		p.outside(s, v, peer, pkt.Data)
 	}
@@ -126,22 +128,33 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 			}
 			return
 		}
-		peer.Stats.RxPackets.Add(1)
-		peer.Stats.RxBytes.Add(uint64(len(f)))
-		switch {
-		case flags&wire.FlagRouted != 0:
-			p.routed(s, v, peer, f)
-		case flags&wire.FlagControl != 0:
-			p.control(peer.ID, f, true, false)
-		default:
-			p.deliver(s, peer.ID, peer.cert.Load(), f)
-		}
+		p.opened(s, v, peer, f, flags)
 	case len(pkt) > 0 && pkt[0] >= 20 && pkt[0] <= 63: // DTLS (RFC 7983)
 		if h := peer.handshake.Load(); h != nil {
 			h.h.Deliver(pkt)
 		}
 	default:
 		p.counters.notData.Add(1)
+	}
+}
+
+// opened handles the contents of a data packet from peer that
+// authenticated: f and its flags.
+func (p *Plane) opened(s *scratch, v *View, peer *Peer, f []byte, flags byte) {
+	peer.Stats.RxPackets.Add(1)
+	peer.Stats.RxBytes.Add(uint64(len(f)))
+	if now := p.clock.Load(); peer.heard.Load() != now {
+		peer.heard.Store(now) // the link is alive (liveness.go)
+	}
+	switch {
+	case len(f) == 0 && flags == 0:
+		// A keepalive: it only says the peer is there.
+	case flags&wire.FlagRouted != 0:
+		p.routed(s, v, peer, f)
+	case flags&wire.FlagControl != 0:
+		p.control(peer.ID, f, true, false)
+	default:
+		p.deliver(s, peer.ID, peer.cert.Load(), f)
 	}
 }
 

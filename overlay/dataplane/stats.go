@@ -15,13 +15,13 @@ type counters struct {
 	badRoute, noRoute, expired, badControl, floodDup, badOrigin               atomic.Uint64
 	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
 	rateLimited, noCert, e2eFailed, unsealed, earlyDropped, helloLimited      atomic.Uint64
-	routedSent, routedForwarded, routedDelivered, flooded                     atomic.Uint64
+	routedSent, routedForwarded, routedDelivered, flooded, roamed             atomic.Uint64
 }
 
 // limits log each bound reached, beside its counter (limitlog: the first
 // at once, then one line per interval).
 type limits struct {
-	macFull, rateLimited, held, outHeld, early, hello *limitlog.Logger
+	macFull, rateLimited, held, outHeld, early, hello, roam *limitlog.Logger
 }
 
 func (l *limits) init(log *slog.Logger) {
@@ -30,6 +30,7 @@ func (l *limits) init(log *slog.Logger) {
 	l.held = limitlog.New(log, slog.LevelWarn, "routed packets from nodes whose certificate is unknown: the waiting room is full, dropped (unknown_origin)", 0)
 	l.outHeld = limitlog.New(log, slog.LevelWarn, "frames to nodes whose certificate is unknown: the waiting room is full, dropped (no_certificate)", 0)
 	l.hello = limitlog.New(log, slog.LevelWarn, "certificates asked of too many nodes at once: not asked (hello_rate_limited)", 0)
+	l.roam = limitlog.New(log, slog.LevelInfo, "packets from unknown addresses: over the rate of roaming trials, not tried (unknown_source)", 0)
 	l.early = limitlog.New(log, slog.LevelInfo, "packets a peer sent before the link's keys were set: over the bound, dropped (early_dropped)", 0)
 }
 
@@ -54,7 +55,7 @@ func (p *Plane) Drops() map[string]uint64 {
 func (p *Plane) Routed() map[string]uint64 {
 	c := &p.counters
 	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load(),
-		"flooded": c.flooded.Load()}
+		"flooded": c.flooded.Load(), "roamed": c.roamed.Load()}
 }
 
 // MACs is the number of learned MACs.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -100,7 +101,10 @@ type Peer struct {
 
 	path      atomic.Pointer[Path]
 	handshake atomic.Pointer[handshakeRef]
-	cert      atomic.Pointer[identity.Peer] // the peer's verified certificate
+	// heard is when a packet from the peer last authenticated, on the
+	// plane's clock (Plane.Tick), in Unix milliseconds; 0: never.
+	heard atomic.Int64
+	cert  atomic.Pointer[identity.Peer] // the peer's verified certificate
 	// broadcasts limits the broadcasts and floods taken from the link.
 	broadcasts *rate.Limiter
 
@@ -160,6 +164,15 @@ type Path struct {
 
 // SetPath installs the path data goes on (nil: the link carries no data).
 func (p *Peer) SetPath(pa *Path) { p.path.Store(pa) }
+
+// Heard returns when a packet from the peer last authenticated, to the
+// plane's clock tick (zero: never since the link's keys).
+func (p *Peer) Heard() time.Time {
+	if ms := p.heard.Load(); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
 
 // Path returns the current path, nil when the link carries no data.
 func (p *Peer) Path() *Path { return p.path.Load() }

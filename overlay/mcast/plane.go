@@ -60,6 +60,9 @@ type Plane struct {
 	cfg  Config
 	log  *slog.Logger
 	loop *taskloop.Loop
+	// queriers is who was querier per family when last looked (logging
+	// each change).
+	queriers map[int]querierSeen
 	// frames carries IGMP/MLD frames from the TAP reader; a full queue
 	// drops (the querier asks again).
 	frames chan []byte
@@ -156,6 +159,7 @@ func (mc *Plane) Run(ctx context.Context) {
 // afterRouter writes the router's queries and turns its events into
 // advertisements.
 func (mc *Plane) afterRouter() {
+	mc.logQuerierChanges()
 	if out := mc.router.TakeOutput(); len(out) > 0 {
 		if _, err := mc.cfg.Data.WriteTAP(out); err != nil {
 			mc.log.Debug("writing queries", "err", err)
@@ -301,3 +305,35 @@ func (mc *Plane) publish() {
 }
 
 var _ dataplane.Multicast = (*Plane)(nil)
+
+// querierSeen is what a querier change is judged by.
+type querierSeen struct {
+	self    bool
+	other   netip.Addr
+	version int
+}
+
+// logQuerierChanges logs each change of the querier on the TAP: this node
+// takes the role, or defers to another (which, and the version it speaks).
+func (mc *Plane) logQuerierChanges() {
+	if mc.queriers == nil {
+		mc.queriers = map[int]querierSeen{}
+	}
+	for _, q := range mc.router.Queriers(time.Now()) {
+		now := querierSeen{self: q.Querier, other: q.OtherQuerier, version: q.OtherVersion}
+		was, known := mc.queriers[q.Family]
+		if known && was == now {
+			continue
+		}
+		mc.queriers[q.Family] = now
+		proto := map[int]string{4: "IGMP", 6: "MLD"}[q.Family]
+		switch {
+		case now.self:
+			mc.log.Info("querier: this node", "proto", proto, "version", q.Version)
+		case now.other.IsValid():
+			mc.log.Info("querier: another router; this node defers", "proto", proto, "querier", now.other.String(), "version", now.version)
+		case known:
+			mc.log.Info("querier: none", "proto", proto)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func (mc *Plane) Status(name func(nodeid.ID) string) control.Groups {
 			qs := control.QuerierStatus{Family: q.Family, Querier: q.Querier, Version: q.Version,
 				OtherPresent: control.Duration(q.OtherQuerierPresent), NextQuery: control.Duration(q.NextQuery.Round(time.Second))}
 			if q.OtherQuerier.IsValid() {
-				qs.OtherQuerier = q.OtherQuerier.String()
+				qs.OtherQuerier, qs.OtherVersion = q.OtherQuerier.String(), q.OtherVersion
 			}
 			out.Queriers = append(out.Queriers, qs)
 		}

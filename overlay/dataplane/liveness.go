@@ -1,0 +1,107 @@
+package dataplane
+
+import (
+	"net/netip"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/wire"
+)
+
+// Liveness: every authenticated packet from a peer marks it heard
+// (outside.go); link control keeps each idle link heard at the other end
+// with keepalives and declares a link dead when its peer has been
+// silent too long:
+//
+//	link control, every tick:  Plane.Tick(now)
+//	                           per up link: nothing sent since the last
+//	                           tick? Plane.Keepalive(peer)
+//	                           Peer.Heard() older than the limit? down
+//	socket and relay readers:  packet opens ─► Peer.heard = the clock
+//	                           empty frame, no flags ─► a keepalive, done
+//
+// Roaming: a data packet from an address no link has may be a peer's
+// after its NAT forgot the mapping (or its address changed). Receive
+// tries it against the keys of the peers that went quiet (heard nothing
+// for roamQuiet, on a path of the node's own socket), at most roamRate a
+// second; one that opens under a peer's keys, inside its replay window,
+// is that peer's: it is taken, and link control moves the link to the
+// new address (HandleRoam), as WireGuard follows an endpoint. Nothing
+// but the keys decides, so a member cannot move another's link, and a
+// replayed packet from elsewhere does not open.
+//
+// A keepalive is a data packet sealed like any other (the link's keys,
+// counter and replay window) with an empty payload, so it costs 26 bytes
+// and cannot be forged or replayed. The clock is coarse (one load and,
+// once per tick and peer, one store per packet): liveness needs tenths
+// of a second, not each packet's time.
+
+// Tick advances the clock that marks peers heard; link control calls it
+// on every tick of its loop.
+func (p *Plane) Tick(now time.Time) { p.clock.Store(now.UnixMilli()) }
+
+// Keepalive sends peer an empty data packet on its path, if it has one.
+func (p *Plane) Keepalive(peer *Peer) {
+	pa := peer.path.Load()
+	if pa == nil {
+		return
+	}
+	var s scratch
+	p.seal(&s, peer, pa, 0, nil)
+	p.drain(&s)
+}
+
+// Roaming bounds: the quiet time before a peer's keys are tried against
+// packets from unknown addresses, and the trials a second (each an
+// AES-GCM open that fails for a stranger's packet).
+const (
+	roamQuiet      = time.Second
+	roamRate       = 200
+	roamBurst      = 50
+	roamCandidates = 8 // quiet peers tried per packet
+)
+
+// roamed tries pkt, from an address no link has, against the quiet peers'
+// keys; it reports whether one took it.
+func (p *Plane) roamed(s *scratch, v *View, pkt nat.Packet) bool {
+	if !wire.IsData(pkt.Data) || len(v.up) == 0 {
+		return false
+	}
+	now := p.clock.Load()
+	tried := 0
+	var buf []byte // one scratch buffer for every trial
+	for _, peer := range v.up {
+		pa := peer.path.Load()
+		if pa == nil || pa.Relay != nil || now-peer.heard.Load() < roamQuiet.Milliseconds() {
+			continue
+		}
+		if tried == roamCandidates || !p.roamTrials.Allow() {
+			p.limits.roam.Log("from", pkt.Addr.String())
+			return false
+		}
+		tried++
+		if buf == nil {
+			buf = s.next(p.maxPacket())[:0]
+		}
+		f, flags, err := pa.Keys.Open(buf, pkt.Data)
+		if err != nil {
+			continue
+		}
+		p.counters.roamed.Add(1)
+		if p.onRoam != nil {
+			p.onRoam(peer, pkt.Addr)
+		}
+		p.opened(s, v, peer, f, flags)
+		return true
+	}
+	return false
+}
+
+// HandleRoam registers f to hear that a packet of peer's authenticated
+// from addr, an address its link does not have. f runs on a reader
+// goroutine and must not block. Call it before the readers start.
+func (p *Plane) HandleRoam(f func(peer *Peer, addr netip.AddrPort)) { p.onRoam = f }
+
+func newRoamLimiter() *rate.Limiter { return rate.NewLimiter(roamRate, roamBurst) }
