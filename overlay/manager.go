@@ -211,7 +211,8 @@ func NewManager(cfg Config) *Manager {
 	}
 	rc.Proven = m.proven
 	m.ring = topology.NewRing(cfg.Identity.ID, rc)
-	m.proofs = proofs{prover: cfg.Data.Signer(), held: map[nodeid.ID][]byte{}, proven: map[nodeid.ID]map[nodeid.ID]time.Time{}}
+	m.proofs = proofs{prover: cfg.Data.Signer(), held: map[nodeid.ID][]byte{}, proven: map[nodeid.ID]map[nodeid.ID]time.Time{},
+		pending: map[nodeid.ID]pendingProofs{}}
 	m.limits.offerCap = limitlog.New(m.log, slog.LevelWarn, "offers refused: the link cap is reached (offer_over_max_links)", 0)
 	m.limits.cands = limitlog.New(m.log, slog.LevelWarn, "remote candidates refused: unusable address or too many (candidate_refused)", 0)
 	m.limits.offerRate = limitlog.New(m.log, slog.LevelWarn, "offers refused: a peer offers new sessions too often (offer_rate_limited)", 0)
@@ -367,6 +368,7 @@ func (m *Manager) onSignal(from nodeid.ID, payload []byte, overlay bool) {
 func (m *Manager) maintain(now time.Time) {
 	m.prune(now)
 	m.sendProofs(now)
+	m.checkPending(now)
 	m.cfg.Data.MaintainE2E(now)
 	m.cfg.Data.Tick(now)
 	for _, l := range m.links {

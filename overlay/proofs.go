@@ -38,8 +38,21 @@ type proofs struct {
 	prover *trust.Signer
 	held   map[nodeid.ID][]byte                  // linked X → X's proof of its link to this node
 	proven map[nodeid.ID]map[nodeid.ID]time.Time // linked P → nodes whose proofs P showed, until
-	next   time.Time                             // next round of sending
+	// pending: proofs P showed whose signer's certificate was not known
+	// yet (asked of the signer through P); checked again once it is,
+	// until pendingFor has passed.
+	pending map[nodeid.ID]pendingProofs
+	next    time.Time // next round of sending
 }
+
+type pendingProofs struct {
+	proofs [][]byte
+	until  time.Time
+}
+
+// pendingFor is how long proofs wait for their signers' certificates:
+// a hello's round trip, with margin; the next round shows them again.
+const pendingFor = 10 * time.Second
 
 // proven answers topology.RingConfig.Proven (on the loop).
 func (m *Manager) proven(peer, id nodeid.ID) bool {
@@ -78,14 +91,18 @@ func (m *Manager) onProofMessage(from nodeid.ID, payload []byte, direct bool) er
 		}
 		claims := make(map[nodeid.ID]time.Time, payload[2])
 		bad, unknown := 0, 0
+		var waiting [][]byte
 		for b := payload[3:]; len(b) > 0; b = b[trust.ProofLen:] {
 			lp, err := dir.CheckLinkProof(b[:trust.ProofLen])
 			switch {
 			case errors.Is(err, trust.ErrUnknownOrigin):
-				// Not checkable yet: ask the signer for its certificate;
-				// the next round may prove the link.
+				// Not checkable yet: ask the signer for its certificate,
+				// through from (which, if the proof is real, links it:
+				// there may be no other way to it yet), and check the
+				// proof again once it is here.
 				unknown++
-				m.cfg.Data.AskCertificate(nodeid.ID(b[1:33]))
+				m.cfg.Data.AskCertificateVia(nodeid.ID(b[1:33]), from)
+				waiting = append(waiting, slices.Clone(b[:trust.ProofLen]))
 			case err != nil || lp.Peer != from || lp.Signer == m.self:
 				bad++ // forged, over, or not about from
 			default:
@@ -97,6 +114,11 @@ func (m *Manager) onProofMessage(from nodeid.ID, payload []byte, direct bool) er
 		m.post(func() {
 			if m.up[from] != nil {
 				m.proofs.proven[from] = claims
+				if len(waiting) > 0 {
+					m.proofs.pending[from] = pendingProofs{waiting, time.Now().Add(pendingFor)}
+				} else {
+					delete(m.proofs.pending, from)
+				}
 				m.ring.Reprove()
 			}
 		})
@@ -161,6 +183,42 @@ func (m *Manager) sendProofs(now time.Time) {
 			if err := m.cfg.Data.SendControl(id, b); err != nil {
 				m.log.Debug("link proofs not sent", "to", m.nameOf(id), "err", err)
 			}
+		}
+	}
+}
+
+// checkPending checks the proofs that waited for their signers'
+// certificates, those whose certificate has arrived (on the loop, every
+// tick; a signature check each, only once the certificate is known).
+func (m *Manager) checkPending(now time.Time) {
+	dir := m.cfg.Data.Directory()
+	for from, pp := range m.proofs.pending {
+		if m.up[from] == nil || !now.Before(pp.until) {
+			delete(m.proofs.pending, from)
+			continue
+		}
+		left := pp.proofs[:0]
+		for _, b := range pp.proofs {
+			if dir.Get(nodeid.ID(b[1:33])) == nil {
+				left = append(left, b)
+				continue
+			}
+			lp, err := dir.CheckLinkProof(b)
+			if err != nil || lp.Peer != from || lp.Signer == m.self {
+				m.proofRefused.Add(1)
+				continue
+			}
+			if m.proofs.proven[from] == nil {
+				m.proofs.proven[from] = map[nodeid.ID]time.Time{}
+			}
+			m.proofs.proven[from][lp.Signer] = lp.Until
+			m.ring.Reprove()
+		}
+		if len(left) == 0 {
+			delete(m.proofs.pending, from)
+		} else {
+			pp.proofs = left
+			m.proofs.pending[from] = pp
 		}
 	}
 }

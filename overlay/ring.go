@@ -11,6 +11,7 @@ package overlay
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -96,16 +97,23 @@ func (m *Manager) announce(now time.Time) {
 }
 
 // announceTo sends this node's links to one peer.
+// It does not count as an announcement: the others hear of a change at
+// the next Tick (answering a new peer in between once kept a new link
+// from every other peer until the next refresh, a minute).
 func (m *Manager) announceTo(id nodeid.ID, now time.Time) {
-	if err := m.cfg.Data.SendControl(id, m.neighbors(now)); err != nil {
+	if err := m.cfg.Data.SendControl(id, encodeNeighbors(m.log, m.ring.NeighborsFor(now))); err != nil {
 		m.log.Debug("neighbors not sent", "to", id.Short(), "err", err)
 	}
 }
 
 func (m *Manager) neighbors(now time.Time) []byte {
-	b, err := m.ring.Neighbors(now).AppendBinary([]byte{dataplane.KindRing})
+	return encodeNeighbors(m.log, m.ring.Neighbors(now))
+}
+
+func encodeNeighbors(log *slog.Logger, nb *topology.Neighbors) []byte {
+	b, err := nb.AppendBinary([]byte{dataplane.KindRing})
 	if err != nil {
-		m.log.Error("neighbors message", "err", err) // a bug: the ring builds valid ones
+		log.Error("neighbors message", "err", err) // a bug: the ring builds valid ones
 	}
 	return b
 }

@@ -44,6 +44,14 @@ func (m *Manager) Peers() control.Peers {
 				}
 			} else {
 				ps.Age = control.Duration(now.Sub(l.started).Truncate(time.Second))
+				if rt := m.view.Routes(); rt != nil {
+					if next, _, ok := rt.Route(l.peer); ok {
+						ps.Via = m.names[next]
+						if ps.Via == "" {
+							ps.Via = next.Short()
+						}
+					}
+				}
 			}
 			out.Links = append(out.Links, ps)
 		}

@@ -120,6 +120,15 @@ func (r *Ring) wants(id nodeid.ID) bool {
 // send on every link, and notes it as sent. The links are ascending, at
 // most MaxNeighbors of them (beyond that, wanted links go first).
 func (r *Ring) Neighbors(now time.Time) *Neighbors {
+	m := r.NeighborsFor(now)
+	r.sent, r.sentAt, r.plan.same = slices.Clone(m.Links), now, true
+	return m
+}
+
+// NeighborsFor returns the announcement Neighbors would, for one link
+// (an answer to a new peer), without noting it as sent: the other links
+// still get it at the next Tick if it is news to them.
+func (r *Ring) NeighborsFor(now time.Time) *Neighbors {
 	r.update(now)
 	if !r.plan.ok {
 		r.makePlan(now)
@@ -128,7 +137,6 @@ func (r *Ring) Neighbors(now time.Time) *Neighbors {
 	for i, id := range r.linked {
 		m.Links[i] = NeighborLink{ID: id, Wanted: r.plan.wanted[i]}
 	}
-	r.sent, r.sentAt, r.plan.same = slices.Clone(m.Links), now, true
 	if len(m.Links) > MaxNeighbors {
 		// Stable: wanted ones first, then by ID; then back in ID order.
 		slices.SortStableFunc(m.Links, func(a, b NeighborLink) int {

@@ -115,3 +115,28 @@ func TestRingJoinThroughAnnouncement(t *testing.T) {
 		t.Fatalf("joiner: successors %v, Tick %+v; want 30 and 40 and to keep its bootstrap", shorts(succ), a)
 	}
 }
+
+// Answering a new peer with this node's links (NeighborsFor) is not an
+// announcement: the other links still hear of the new link at the next
+// Tick. (Answering with Neighbors marked it sent to all, and a peer
+// linked before heard of the new link only at the next refresh.)
+func TestAnswerDoesNotHideNews(t *testing.T) {
+	r := NewRing(nodeID(1), RingConfig{Successors: 2})
+	a, b := nodeID(0x40), nodeID(0x80)
+	now := epoch0
+	r.LinkUp(a, now)
+	if !r.Tick(now).Announce {
+		t.Fatal("a new link is not announced")
+	}
+	r.Neighbors(now)
+	if r.Tick(now).Announce {
+		t.Fatal("announced twice")
+	}
+	r.LinkUp(b, now)
+	if nb := r.NeighborsFor(now); len(nb.Links) != 2 {
+		t.Fatalf("answer to b lists %d links", len(nb.Links))
+	}
+	if !r.Tick(now).Announce {
+		t.Fatal("after answering b, a does not hear of the link to b")
+	}
+}

@@ -116,7 +116,9 @@ func (v Verdict) String() string {
 
 // Branch is one copy of a broadcast: send it to To with the Route's Dst
 // set to Limit, the end of the arc of the ring To is responsible for.
-type Branch struct{ To, Limit nodeid.ID }
+// Via, when not zero, is the linked node to send it through (To is not
+// linked): the copy goes encapsulated in a relayed packet for To.
+type Branch struct{ To, Limit, Via nodeid.ID }
 
 // Fanout appends to dst the copies node self sends of a broadcast that
 // covers the arc (self, limit), clockwise: the originator passes limit =

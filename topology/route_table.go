@@ -33,6 +33,7 @@ type Routes struct {
 	links []nodeid.ID // ascending
 	at    []u256      // links, loaded
 	via   [][]u256    // via[i]: the links of links[i], loaded
+	viaID [][]nodeid.ID
 }
 
 // NewRoutes returns the snapshot of node self with links, and theirs[i]
@@ -53,14 +54,17 @@ func NewRoutes(self nodeid.ID, links []nodeid.ID, theirs [][]nodeid.ID) *Routes 
 		rt.links = append(rt.links, links[i])
 		rt.at = append(rt.at, load(links[i]))
 		var v []u256
+		var ids []nodeid.ID
 		if i < len(theirs) {
 			for _, z := range theirs[i] {
 				if z != self {
 					v = append(v, load(z))
+					ids = append(ids, z)
 				}
 			}
 		}
 		rt.via = append(rt.via, v)
+		rt.viaID = append(rt.viaID, ids)
 	}
 	return rt
 }
@@ -181,7 +185,43 @@ func (rt *Routes) Forward(h *Route) (nodeid.ID, Verdict) {
 	return next, Forward
 }
 
-// Fanout is the package's Fanout from this node over its links.
+// Fanout is the package's Fanout from this node over its links, and
+// more: the arc from this node to its first branch is its own to cover,
+// which its links do when it links its successor. When it cannot (a pair
+// that cannot link, e.g. two symmetric NATs with no TURN), the nodes in
+// that arc that a linked node announced a link to get a copy each
+// through that node (Branch.Via, the lowest such link), covering up to
+// the next of them, the last up to the first branch (or the arc's end).
+// So a broadcast still reaches every node that some neighbour reaches.
 func (rt *Routes) Fanout(limit nodeid.ID, dst []Branch) []Branch {
-	return Fanout(rt.self, limit, rt.links, dst)
+	start := len(dst)
+	dst = Fanout(rt.self, limit, rt.links, dst)
+	end := limit
+	if len(dst) > start {
+		end = dst[start].To
+	}
+	span := cw(rt.me, load(end)) // zero: the whole ring, no links at all
+	if span == (u256{}) {
+		return dst
+	}
+	gap := len(dst)
+	for i, v := range rt.via {
+		for j, z := range v {
+			if d := cw(rt.me, z); d != (u256{}) && d.cmp(span) < 0 && !rt.Linked(rt.viaID[i][j]) {
+				dst = append(dst, Branch{To: rt.viaID[i][j], Via: rt.links[i]})
+			}
+		}
+	}
+	out := dst[gap:]
+	// By distance from here, then by relay: the lowest relay of each node
+	// stays (the links are ascending, and the sort is stable).
+	slices.SortStableFunc(out, func(a, b Branch) int { return cw(rt.me, load(a.To)).cmp(cw(rt.me, load(b.To))) })
+	out = slices.CompactFunc(out, func(a, b Branch) bool { return a.To == b.To })
+	for i := range out {
+		out[i].Limit = end
+		if i+1 < len(out) {
+			out[i].Limit = out[i+1].To
+		}
+	}
+	return dst[:gap+len(out)]
 }

@@ -199,11 +199,36 @@ func TestFanout(t *testing.T) {
 func TestFanoutArc(t *testing.T) {
 	links := ids(40, 250, 20, 90, 60, 60)
 	got := Fanout(nodeID(50), nodeID(10), links, nil) // the arc (50, 10) wraps
-	want := []Branch{{nodeID(60), nodeID(90)}, {nodeID(90), nodeID(250)}, {nodeID(250), nodeID(10)}}
+	want := []Branch{{To: nodeID(60), Limit: nodeID(90)}, {To: nodeID(90), Limit: nodeID(250)}, {To: nodeID(250), Limit: nodeID(10)}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Fanout = %v, want %v", got, want)
 	}
 	if got := Fanout(nodeID(50), nodeID(60), links, nil); len(got) != 0 {
 		t.Fatalf("nothing lies in (50, 60): %v", got)
+	}
+}
+
+// A node that cannot link its successors still covers its own arc: the
+// nodes in it that a linked node announced get their copies through that
+// node, each covering up to the next; nodes nobody announced cannot be
+// helped, and linked or self are never relayed to.
+func TestFanoutCoversOwnArcThroughRelays(t *testing.T) {
+	self := nodeID(50)
+	rt := NewRoutes(self, ids(90, 200), [][]nodeid.ID{ids(70, 60, 50, 200), ids(60, 10)})
+	got := rt.Fanout(self, nil)
+	want := []Branch{
+		{To: nodeID(90), Limit: nodeID(200)}, {To: nodeID(200), Limit: self},
+		{To: nodeID(60), Limit: nodeID(70), Via: nodeID(90)}, {To: nodeID(70), Limit: nodeID(90), Via: nodeID(90)},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Fanout = %v\nwant     %v", got, want)
+	}
+	// Within a received arc (50, 65): only 60, up to the arc's end.
+	if got := rt.Fanout(nodeID(65), nil); !slices.Equal(got, []Branch{{To: nodeID(60), Limit: nodeID(65), Via: nodeID(90)}}) {
+		t.Fatalf("Fanout in (50, 65) = %v", got)
+	}
+	// Linked successor: nothing to relay.
+	if got := NewRoutes(self, ids(60, 90), [][]nodeid.ID{nil, ids(70)}).Fanout(self, nil); len(got) != 2 || !got[0].Via.IsZero() || !got[1].Via.IsZero() {
+		t.Fatalf("with the successor linked: %v", got)
 	}
 }

@@ -47,13 +47,20 @@ type Route struct {
 	// data plane's e2e keys), so the nodes it passes can neither read nor
 	// alter it; whether it is a frame or a control message is inside.
 	Sealed bool
+	// Encap: the payload is another routed packet (its header and
+	// payload) that Dst takes as if it had come over the link the outer
+	// one arrived on. Only with Relay: a node sends a copy of a
+	// broadcast so to a node it has no link to, through a linked node
+	// that has one (Routes.Fanout's Branch.Via).
+	Encap bool
 }
 
 // Wire layout of the route header, 67 bytes, then the payload:
 //
 //	 0  version  1  routeVersion (0x20)
 //	 1  flags    1  bit 0: Control; bit 1: Broadcast; bit 2: Relay; bit 3: Flood
-//	                (with Control only); bit 4: Sealed (unicast only); other bits 0
+//	                (with Control only); bit 4: Sealed (unicast only); bit 5: Encap
+//	                (with Relay only, nothing else); other bits 0
 //	 2  ttl      1  1..HopLimit
 //	 3  src     32  not zero
 //	35  dst     32  not zero; ≠ src unless Broadcast
@@ -71,7 +78,8 @@ const (
 	routeRelay     = 1 << 2
 	routeFlood     = 1 << 3
 	routeSealed    = 1 << 4
-	routeFlags     = routeControl | routeBroadcast | routeRelay | routeFlood | routeSealed
+	routeEncap     = 1 << 5
+	routeFlags     = routeControl | routeBroadcast | routeRelay | routeFlood | routeSealed | routeEncap
 )
 
 // check enforces the rules of the layout on h.
@@ -89,6 +97,8 @@ func (h *Route) check() error {
 		return fmt.Errorf("%w: only a unicast control message is flooded", ErrRoute)
 	case h.Sealed && (h.Broadcast || h.Flood):
 		return fmt.Errorf("%w: only a unicast is sealed end to end", ErrRoute)
+	case h.Encap && (!h.Relay || h.Control || h.Sealed):
+		return fmt.Errorf("%w: only a relayed packet encapsulates another", ErrRoute)
 	}
 	return nil
 }
@@ -115,6 +125,9 @@ func (h *Route) AppendBinary(b []byte) ([]byte, error) {
 	}
 	if h.Sealed {
 		f |= routeSealed
+	}
+	if h.Encap {
+		f |= routeEncap
 	}
 	b = append(b, routeVersion, f, h.TTL)
 	b = append(b, h.Src[:]...)
@@ -148,6 +161,7 @@ func ParseRoute(pkt []byte) (Route, []byte, error) {
 		Relay:     pkt[1]&routeRelay != 0,
 		Flood:     pkt[1]&routeFlood != 0,
 		Sealed:    pkt[1]&routeSealed != 0,
+		Encap:     pkt[1]&routeEncap != 0,
 	}
 	if err := h.check(); err != nil {
 		return Route{}, nil, err

@@ -25,6 +25,9 @@ func peers(args []string) error {
 		if l.Reason != "" && l.State == "down" {
 			state += " (" + l.Reason + ")"
 		}
+		if l.Via != "" {
+			state += ", reached via " + l.Via
+		}
 		keys := "-"
 		if l.State == "up" {
 			keys = fmt.Sprintf("gen %d", l.KeyGeneration)

@@ -445,3 +445,56 @@ func linkAgeOf(t *testing.T, n *lab.Node, peer string) (string, time.Duration) {
 	}
 	return "", 0
 }
+
+// TestSymmetricPairWithoutTURN: two nodes behind symmetric NATs with no
+// TURN server cannot link (ICE fails between them), but both link the
+// public node: frames between them go through it, at once and both ways,
+// and ipopctl peers says so.
+func TestSymmetricPairWithoutTURN(t *testing.T) {
+	o := newOverlayTURN(t, false)
+	o.node(t, o.public(t, "pub"), "pub", 1)
+	s1 := o.node(t, o.natted(t, "ed1", netns.EndpointDependent), "ed1", 2)
+	s2 := o.node(t, o.natted(t, "ed2", netns.EndpointDependent), "ed2", 3)
+	for _, n := range []*lab.Node{s1, s2} {
+		if _, err := n.WaitUp(30*time.Second, "pub"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	firstPing(t, s1, s2.Addr4(), 10*time.Second)
+	t.Logf("first ping ed1→ed2 %s after both linked pub", time.Since(start).Round(100*time.Millisecond))
+	pingOK(t, s1, s2.Addr4(), 10)
+	pingOK(t, s2, s1.Addr4(), 10)
+	if state, _ := linkTo(t, s1, "ed2"); state == "up" {
+		t.Fatalf("ed1 and ed2 linked directly: the test shows nothing")
+	}
+	p, err := s1.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range p.Links {
+		if l.Name == "ed2" {
+			found = true
+			if l.Via != "pub" {
+				t.Errorf("ed1's peers: ed2 %s via %q, want via pub", l.State, l.Via)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("ed1's peers do not list ed2: %+v", p.Links)
+	}
+	out, _ := s1.Ctl("peers")
+	t.Logf("ipopctl peers at ed1:\n%s", out)
+	// A multicast stream between them goes the same way: membership
+	// through the relayed broadcast, frames through pub.
+	r := join(t, s2, "239.5.5.5", 5000, "")
+	waitSubscribers(t, s1, "239.5.5.5", "ed2")
+	send(t, s1, "239.5.5.5", 5000, 200, 2*time.Millisecond)
+	eventually(t, 5*time.Second, "ed2 got all 200 datagrams from ed1", func() error {
+		if r.Got() != 200 {
+			return fmt.Errorf("%d", r.Got())
+		}
+		return nil
+	})
+}

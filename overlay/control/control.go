@@ -123,6 +123,10 @@ type PeerStatus struct {
 	Dropped   uint64   `json:"dropped"`
 	Age       Duration `json:"age"`              // since the link came up (or since set-up started)
 	Reason    string   `json:"reason,omitempty"` // why it is down
+	// Via is the linked node that frames for this peer go through while
+	// the link is not up (routed by the ring, or relayed by a node that
+	// links it); "" when the link is up or nothing reaches the peer.
+	Via string `json:"via,omitempty"`
 	// KeyGeneration is how many times the link's sending keys have moved
 	// on (trust.rekey_interval).
 	KeyGeneration uint64 `json:"key_generation"`

@@ -58,8 +58,10 @@ var ErrNoHandler = errors.New("dataplane: control message of an unknown kind")
 
 // control checks the envelope of a control message from node from
 // (broadcast: it came as a ring broadcast, signed for every node) and
-// dispatches the message.
-func (p *Plane) control(from nodeid.ID, env []byte, direct, broadcast bool) {
+// dispatches the message. via is the link a routed message came in on
+// (nil otherwise): a hello is answered back through it when nothing else
+// reaches from.
+func (p *Plane) control(from nodeid.ID, env []byte, direct, broadcast bool, via *Peer) {
 	dst := p.self
 	if broadcast {
 		dst = nodeid.ID{}
@@ -72,7 +74,9 @@ func (p *Plane) control(from nodeid.ID, env []byte, direct, broadcast bool) {
 	}
 	p.release(from) // frames that waited for from's certificate
 	err = ErrNoHandler
-	if h := p.handlers[msg[0]]; h != nil {
+	if msg[0] == KindHello {
+		err = p.onHello(from, msg, via)
+	} else if h := p.handlers[msg[0]]; h != nil {
 		err = h(from, msg, direct)
 	}
 	if err != nil {

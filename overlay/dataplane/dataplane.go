@@ -145,7 +145,6 @@ func New(cfg Config) *Plane {
 	p.helloRate = rate.NewLimiter(helloRate, helloBurst)
 	p.roamTrials = newRoamLimiter()
 	p.e2e = newE2E(cfg.Self, cfg.Identity, cfg.RekeyInterval)
-	p.handlers[KindHello] = p.onHello
 	return p
 }
 

@@ -103,7 +103,7 @@ func (p *Plane) flooded(s *scratch, v *View, from *Peer, h topology.Route, msg [
 	}
 	if h.Dst == p.self {
 		p.counters.routedDelivered.Add(1)
-		p.control(h.Src, msg[floodIDLen:], false, false)
+		p.control(h.Src, msg[floodIDLen:], false, false, nil)
 		return
 	}
 	if h.TTL <= 1 {

@@ -17,6 +17,8 @@ package dataplane
 // the node is asked for it (a hello); they go on once it has come.
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -26,6 +28,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/tap"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // CertOf returns the verified certificate of node id, nil if this node
@@ -239,14 +242,62 @@ func (p *Plane) askHello(id nodeid.ID) {
 }
 
 // onHello takes a hello (its certificate is learned by now) and answers
-// one that asks, at most once a helloEvery per node.
-func (p *Plane) onHello(from nodeid.ID, msg []byte, _ bool) error {
+// one that asks, at most once a helloEvery per node: routed like any
+// control message, or, when nothing routes to from yet (this node could
+// not check the proofs of the links toward it without its certificate),
+// back through via, the link the hello came in on, as a relayed packet.
+func (p *Plane) onHello(from nodeid.ID, msg []byte, via *Peer) error {
 	if len(msg) == 2 && msg[1]&helloAsk != 0 && p.hellos.due(from, time.Now()) {
 		go func() {
-			if err := p.SendControl(from, []byte{KindHello, 0}); err != nil {
+			err := p.SendControl(from, []byte{KindHello, 0})
+			if errors.Is(err, ErrNoRoute) && via != nil {
+				err = p.helloVia(from, via.ID, 0)
+			}
+			if err != nil {
 				p.log.Debug("hello not sent", "to", from.Short(), "err", err)
 			}
 		}()
 	}
+	return nil
+}
+
+// AskCertificateVia asks node id for its certificate through the linked
+// peer via, for a node no route reaches yet: via showed a proof that id
+// signed of their link, which this node cannot check without id's
+// certificate (overlay/proofs.go), so via links id. The hello goes to via
+// as a relayed packet, which via passes only over its own link to id.
+// Bounded as AskCertificate is.
+func (p *Plane) AskCertificateVia(id, via nodeid.ID) {
+	if id == p.self || p.cfg.Directory.Get(id) != nil || !p.hellos.due(id, time.Now()) {
+		return
+	}
+	if !p.helloRate.Allow() {
+		p.counters.helloLimited.Add(1)
+		p.limits.hello.Log("origin", id.Short())
+		return
+	}
+	go func() {
+		if err := p.helloVia(id, via, helloAsk); err != nil {
+			p.log.Debug("hello not sent", "to", id.Short(), "via", via.Short(), "err", err)
+		}
+	}()
+}
+
+// helloVia sends id a hello, with this node's certificate, relayed by the
+// linked peer via.
+func (p *Plane) helloVia(id, via nodeid.ID, flags byte) error {
+	env, err := p.cfg.Signer.Seal(id, []byte{KindHello, flags}, true)
+	if err != nil {
+		return err
+	}
+	peer, pa := p.view.Load().path(via)
+	if peer == nil {
+		return fmt.Errorf("%w: %s (no link to %s)", ErrNoRoute, id.Short(), via.Short())
+	}
+	var s scratch
+	h := topology.Route{Src: p.self, Dst: id, TTL: topology.HopLimit, Control: true, Relay: true}
+	p.sealRouted(&s, peer, pa, &h, env)
+	p.drain(&s)
+	p.counters.routedSent.Add(1)
 	return nil
 }

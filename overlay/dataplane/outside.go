@@ -152,7 +152,7 @@ func (p *Plane) opened(s *scratch, v *View, peer *Peer, f []byte, flags byte) {
 	case flags&wire.FlagRouted != 0:
 		p.routed(s, v, peer, f)
 	case flags&wire.FlagControl != 0:
-		p.control(peer.ID, f, true, false)
+		p.control(peer.ID, f, true, false, nil)
 	default:
 		p.deliver(s, peer.ID, peer.cert.Load(), f)
 	}
@@ -165,6 +165,17 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	h, inner, err := topology.ParseRoute(payload)
 	if err != nil || h.Src == p.self {
 		p.counters.badRoute.Add(1)
+		return
+	}
+	if h.Encap && h.Dst == p.self {
+		// A broadcast's copy for this node, relayed by from because its
+		// sender has no link here (topology.Routes.Fanout): taken as if
+		// it had come over this link, once (no encapsulation inside).
+		if ih, _, err := topology.ParseRoute(inner); err != nil || ih.Encap || !ih.Broadcast {
+			p.counters.badRoute.Add(1)
+			return
+		}
+		p.routed(s, v, from, inner)
 		return
 	}
 	if (h.Flood || h.Broadcast) && from != nil && !from.broadcasts.Allow() {
@@ -226,7 +237,7 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	if h.Control && !h.Sealed {
 		// A broadcast or flooded control message: its envelope is signed.
 		p.counters.routedDelivered.Add(1)
-		p.control(h.Src, inner, false, h.Broadcast)
+		p.control(h.Src, inner, false, h.Broadcast, from)
 		return
 	}
 	origin := p.cfg.Directory.Peer(h.Src)
@@ -252,7 +263,7 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	}
 	p.counters.routedDelivered.Add(1)
 	if flags&wire.FlagControl != 0 {
-		p.control(h.Src, plain, false, false)
+		p.control(h.Src, plain, false, false, from)
 		return
 	}
 	p.deliver(s, h.Src, origin, plain)

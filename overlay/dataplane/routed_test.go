@@ -124,7 +124,7 @@ func FuzzRouted(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s scratch
 		p.routed(&s, p.View(), nil, data)
-		p.control(h.Src, data, true, false)
+		p.control(h.Src, data, true, false, nil)
 		s.frames, s.pkts, s.used = s.frames[:0], s.pkts[:0], 0
 	})
 }

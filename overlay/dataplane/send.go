@@ -39,6 +39,7 @@ type scratch struct {
 	branches []topology.Branch
 	plain    []byte // route header + payload, before sealing
 	e2e      []byte // a payload sealed end to end, before the route header
+	encap    []byte // a broadcast's header + payload, to go inside a relayed packet
 }
 
 func (s *scratch) next(size int) []byte {
@@ -171,10 +172,29 @@ const frameMark = 0
 func (p *Plane) fanout(s *scratch, v *View, h topology.Route, payload []byte) {
 	s.branches = v.routes.Fanout(h.Dst, s.branches[:0])
 	for _, b := range s.branches {
-		if peer, pa := v.path(b.To); peer != nil {
-			h.Dst = b.Limit
-			p.sealRouted(s, peer, pa, &h, payload)
+		h.Dst = b.Limit
+		if b.Via.IsZero() {
+			if peer, pa := v.path(b.To); peer != nil {
+				p.sealRouted(s, peer, pa, &h, payload)
+			}
+			continue
 		}
+		// To a node of this node's own arc that it has no link to,
+		// through a node that has: the copy goes inside a relayed
+		// packet, which b.Via passes only over its link to b.To.
+		peer, pa := v.path(b.Via)
+		if peer == nil {
+			continue
+		}
+		var err error
+		if s.encap, err = h.AppendBinary(s.encap[:0]); err != nil {
+			p.counters.badRoute.Add(1)
+			continue
+		}
+		s.encap = append(s.encap, payload...)
+		outer := topology.Route{Src: p.self, Dst: b.To, TTL: 2, Relay: true, Encap: true}
+		p.sealRouted(s, peer, pa, &outer, s.encap)
+		p.counters.relayedBroadcasts.Add(1)
 	}
 }
 

@@ -16,6 +16,7 @@ type counters struct {
 	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
 	rateLimited, noCert, e2eFailed, unsealed, earlyDropped, helloLimited      atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded, roamed             atomic.Uint64
+	relayedBroadcasts                                                         atomic.Uint64
 }
 
 // limits log each bound reached, beside its counter (limitlog: the first
@@ -55,7 +56,8 @@ func (p *Plane) Drops() map[string]uint64 {
 func (p *Plane) Routed() map[string]uint64 {
 	c := &p.counters
 	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load(),
-		"flooded": c.flooded.Load(), "roamed": c.roamed.Load()}
+		"flooded": c.flooded.Load(), "roamed": c.roamed.Load(),
+		"relayed_broadcasts": c.relayedBroadcasts.Load()}
 }
 
 // MACs is the number of learned MACs.
