@@ -140,3 +140,12 @@ func (n *filteredNet) InterfaceByName(name string) (*transport.Interface, error)
 	}
 	return nil, fmt.Errorf("%w: %s", transport.ErrInterfaceNotFound, name)
 }
+
+// AllowsInterface reports whether the interface called name may give
+// host candidates under s (Interfaces, Exclude): a change elsewhere does
+// not concern the links. Patterns are checked at Listen; a bad one here
+// allows everything.
+func (s Settings) AllowsInterface(name string) bool {
+	r, err := newIfaceRule(s)
+	return err != nil || r.allowsName(name)
+}

@@ -3,6 +3,7 @@ package overlay
 import (
 	"context"
 	"io"
+	"net"
 	"net/netip"
 	"time"
 
@@ -409,23 +410,96 @@ func (l *Link) relayWriter() io.Writer {
 // may be dead or better ones may exist. Initiators offer again at once;
 // responders knock.
 func (m *Manager) Restart(reason string) {
+	m.post(func() { m.restart(reason, func(*Link) bool { return true }) })
+}
+
+// UnderlayChanged takes a change of the node's interfaces or addresses:
+// links whose local address is no longer on an interface that is up
+// restart (as Restart does), and so do set-ups under way (their
+// candidates may be stale); links whose path still has its address keep
+// it, and keepalives notice within seconds if it broke all the same.
+// Relayed links keep theirs too: TURN's allocation is refreshed from
+// whatever address reaches the server, and liveness decides.
+func (m *Manager) UnderlayChanged(reason string) {
 	m.post(func() {
-		n := 0
-		for id, l := range m.links {
-			if l.state != stateDown {
-				// Bye first, so the peer drops its side too instead of
-				// waiting for ICE to time out.
-				m.sendTo(id, &linkMsg{Kind: kindBye, Session: l.session})
-				l.closed = true // the peer is alive: no hold-down
-				m.down(l, reason)
-				n++
+		have := upAddrs()
+		kept := 0
+		m.restart(reason, func(l *Link) bool {
+			if l.state != stateUp {
+				return true
 			}
-			m.retryFor(id).next = time.Time{}
-		}
-		if n > 0 {
-			m.log.Info("restarting links", "links", n, "reason", reason)
+			if base, ok := localBase(l); ok && !have[base] {
+				return true
+			}
+			kept++
+			return false
+		})
+		if kept > 0 {
+			m.log.Info("underlay changed; links whose address is still here kept", "kept", kept, "reason", reason)
 		}
 	})
+}
+
+// restart says bye to and takes down the links that pick selects, for
+// reason, and lets them be set up again at once (loop only).
+func (m *Manager) restart(reason string, pick func(*Link) bool) {
+	n := 0
+	for id, l := range m.links {
+		if l.state == stateDown || !pick(l) {
+			continue
+		}
+		// Bye first, so the peer drops its side too instead of waiting
+		// for its keepalives to stop.
+		m.sendTo(id, &linkMsg{Kind: kindBye, Session: l.session})
+		l.closed = true // the peer is alive: no hold-down
+		m.down(l, reason)
+		m.retryFor(id).next = time.Time{}
+		n++
+	}
+	if n > 0 {
+		m.log.Info("restarting links", "links", n, "reason", reason)
+	}
+}
+
+// localBase is the local address l's path leaves from: the host
+// candidate's, or a server-reflexive one's base; false for relayed
+// paths and before ICE chose.
+func localBase(l *Link) (netip.Addr, bool) {
+	c := l.localCand
+	if c == nil {
+		return netip.Addr{}, false
+	}
+	s := c.Address()
+	switch c.Type() {
+	case ice.CandidateTypeHost:
+	case ice.CandidateTypeServerReflexive, ice.CandidateTypePeerReflexive:
+		if c.RelatedAddress() == nil {
+			return netip.Addr{}, false
+		}
+		s = c.RelatedAddress().Address
+	default:
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	return a.Unmap(), err == nil
+}
+
+// upAddrs returns the addresses of the interfaces that are up.
+func upAddrs() map[netip.Addr]bool {
+	have := map[netip.Addr]bool{}
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				have[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	return have
 }
 
 // maxRemoteCandidates bounds the candidates one set-up takes from the

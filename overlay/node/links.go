@@ -39,7 +39,8 @@ func (n *Node) openSocket(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	n.links.sock, n.links.watch = sock, n.watchUnderlay
+	st := natSettings(cfg, n.dev.Name())
+	n.links.sock, n.links.watch = sock, func(ctx context.Context) { n.watchUnderlay(ctx, st) }
 	n.log.Info("links: UDP socket open", "addr", sock.LocalAddr().String(), "rendezvous", cfg.Rendezvous)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/ipopd/ipopd/nat"
 	"github.com/vishvananda/netlink"
 )
 
@@ -14,9 +15,14 @@ import (
 // of events.
 const underlaySettle = 2 * time.Second
 
-// watchUnderlay restarts the links when an address or the state of an
-// interface other than the TAP and loopback changes.
-func (n *Node) watchUnderlay(ctx context.Context) {
+// watchUnderlay tells link control when the underlay changed in a way
+// that can matter to links: an address added or removed, or an interface
+// with addresses going up or down, on an interface ICE may use (not the
+// TAP, loopback, ice.interfaces' exclusions, nor one without a global
+// address, such as a bridge port or a container's veth coming up). Link
+// control then restarts only the links whose local address is gone
+// (overlay.Manager.UnderlayChanged); the others keep their paths.
+func (n *Node) watchUnderlay(ctx context.Context, st nat.Settings) {
 	addrs := make(chan netlink.AddrUpdate, 64)
 	links := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
@@ -53,6 +59,9 @@ func (n *Node) watchUnderlay(ctx context.Context) {
 			if u.LinkIndex == tapIndex || u.LinkAddress.IP.IsLoopback() || u.LinkAddress.IP.IsLinkLocalUnicast() {
 				continue
 			}
+			if l, err := netlink.LinkByIndex(u.LinkIndex); err == nil && !st.AllowsInterface(l.Attrs().Name) {
+				continue
+			}
 			verb := "removed"
 			if u.NewAddr {
 				verb = "added"
@@ -72,12 +81,30 @@ func (n *Node) watchUnderlay(ctx context.Context) {
 				continue // an attribute changed, not the state
 			}
 			operUp[a.Index] = up
+			if !st.AllowsInterface(a.Name) || !hasGlobalAddr(u.Link) {
+				continue // no candidate can be on it
+			}
 			pending = fmt.Sprintf("underlay interface %s %s", a.Name, map[bool]string{true: "up", false: "down"}[up])
 			timer.Reset(underlaySettle)
 		case <-timer.C:
-			n.links.mgr.Restart(pending)
+			n.links.mgr.UnderlayChanged(pending)
 		}
 	}
+}
+
+// hasGlobalAddr reports whether link has an address a candidate could
+// use (not link-local).
+func hasGlobalAddr(link netlink.Link) bool {
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return true // cannot tell: assume it matters
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLinkLocalUnicast() && !a.IP.IsLoopback() {
+			return true
+		}
+	}
+	return false
 }
 
 // isUp treats "unknown" as up: veths and TAPs often report it.
