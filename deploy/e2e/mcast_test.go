@@ -214,3 +214,60 @@ func TestMulticastLeaveAndKill(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// TestDeadNodeForgottenEverywhere: a killed node's memberships and hosts
+// are gone within 10 s at a node that had no link to it: the nodes linked
+// to it notice (link liveness), find it silent, and tell the others, who
+// ask it themselves before they forget it.
+func TestDeadNodeForgottenEverywhere(t *testing.T) {
+	o := newOverlay(t)
+	var ns []*lab.Node
+	for i, name := range []string{"alpha", "beta", "gamma", "delta", "eps"} {
+		n, err := o.l.Start(o.public(t, name[:1]), lab.Spec{Name: name, Address: fmt.Sprintf("10.254.0.%d/16", i+1),
+			Rendezvous: o.rv, Config: map[string]any{"ice": map[string]any{"port": 4000},
+				"topology": map[string]any{"successors": 1, "chords": 0}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, n)
+	}
+	victim := ns[0]
+	join(t, victim, "239.6.6.6", 5006, "")
+	for _, n := range ns[1:] {
+		waitSubscribers(t, n, "239.6.6.6", victim.Name)
+	}
+	// A node with no link to the victim.
+	var far *lab.Node
+	for _, n := range ns[1:] {
+		if state, _ := linkTo(t, n, victim.Name); state != "up" {
+			far = n
+			break
+		}
+	}
+	if far == nil {
+		t.Skip("every node links the victim in this ring order: nothing to show")
+	}
+	pingOK(t, victim, far.Addr4(), 1) // far learns the victim's host (ARP)
+	hasHost := func() bool {
+		out, _ := far.Ctl("arp")
+		return strings.Contains(out, victim.Addr4()+" ")
+	}
+	eventually(t, 10*time.Second, far.Name+" knows the victim's host", func() error {
+		if !hasHost() {
+			return fmt.Errorf("no entry for %s", victim.Addr4())
+		}
+		return nil
+	})
+	killed := time.Now()
+	victim.Proc.Kill()
+	eventually(t, 10*time.Second, far.Name+" forgets the killed node's membership and host", func() error {
+		if got := subscribers(groupOn(t, far, "239.6.6.6")); len(got) != 0 {
+			return fmt.Errorf("still sends to %v", got)
+		}
+		if hasHost() {
+			return fmt.Errorf("still holds the host %s", victim.Addr4())
+		}
+		return nil
+	})
+	t.Logf("%s (no link to the victim) forgot its membership and host %s after SIGKILL", far.Name, time.Since(killed).Round(100*time.Millisecond))
+}

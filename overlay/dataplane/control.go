@@ -39,6 +39,7 @@ const (
 	KindRing       byte = 16
 	KindSignal     byte = 17
 	KindProof      byte = 18
+	KindGone       byte = 19 // a node seems gone: [19, its ID (32)] (overlay/mcast/gone.go)
 )
 
 // ControlHandler takes a control message of its kind from node from,

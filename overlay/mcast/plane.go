@@ -47,12 +47,16 @@ const (
 
 // Config is what a Plane needs; Router and Data are required.
 type Config struct {
+	Self   nodeid.ID // this node: notices that it is gone are ignored
 	Router *igmp.Router
 	Data   dataplane.Control
 	Log    *slog.Logger
 	// OnSync is called on the plane's loop when node from asks for our
 	// state (it lost track of us): other planes answer it too.
 	OnSync func(from nodeid.ID)
+	// OnGone is called on the plane's loop when node id is taken for
+	// gone (gone.go): other planes drop what they hold of it too.
+	OnGone func(id nodeid.ID)
 }
 
 // Plane is the multicast plane of one node.
@@ -75,6 +79,7 @@ type Plane struct {
 	joined  bool                    // the join broadcast is done or scheduled
 	synced  map[nodeid.ID]time.Time // when each node last got our state on request
 	lastGen time.Time               // when synced was last swept
+	probes  probes                  // nodes that may be gone (gone.go)
 
 	syncsRefused atomic.Uint64 // Sync requests over the rate limit
 	tableFull    atomic.Uint64 // messages from nodes beyond the table's bound
@@ -102,6 +107,8 @@ func New(cfg Config) *Plane {
 	mc.state.Store(&state{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats()})
 	mc.fullLog = limitlog.New(mc.log, slog.LevelWarn, "membership table full: messages from further nodes refused (membership_table_full)", 0)
 	cfg.Data.HandleControl(dataplane.KindMembership, mc.onControl)
+	cfg.Data.HandleControl(dataplane.KindGone, mc.onGone)
+	mc.probes.init(mc.log)
 	return mc
 }
 
@@ -207,6 +214,7 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 		return err
 	}
 	mc.loop.Post(func() {
+		mc.probes.heard(from) // whatever it says, it is there
 		if m.Kind == topology.KindSync {
 			if !mc.syncDue(from, time.Now()) {
 				mc.syncsRefused.Add(1)
@@ -237,7 +245,8 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 // Drops counts control messages refused, by reason (safe from any
 // goroutine).
 func (mc *Plane) Drops() map[string]uint64 {
-	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load()}
+	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load(),
+		"gone_ignored": mc.probes.ignored.Load()}
 }
 
 // syncEvery is how often one node may have our full state on request: a
@@ -285,7 +294,7 @@ func (mc *Plane) LinkLost(peer nodeid.ID) {
 		if mc.table.Remove(peer) {
 			mc.publish()
 		}
-		mc.send(peer, &topology.Message{Kind: topology.KindSync})
+		mc.probe(peer, true)
 	})
 }
 

@@ -141,7 +141,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n.neigh = neigh.New(arp.NewTable(arp.Config{}), n.data, n.log.With("sys", "neigh"))
-	n.mcast = mcast.New(mcast.Config{Router: router, Data: n.data, Log: n.log.With("sys", "mcast"), OnSync: n.neigh.SendFull})
+	n.mcast = mcast.New(mcast.Config{Self: n.id.ID, Router: router, Data: n.data, Log: n.log.With("sys", "mcast"),
+		OnSync: n.neigh.SendFull, OnGone: n.neigh.LinkLost})
 	n.data.Attach(n.mcast, n.neigh)
 	n.openLinks(cfg, od)
 	if n.ctl, err = control.Listen(cfg.Control.Socket, n.log); err != nil {
