@@ -201,13 +201,21 @@ func TestServesClient(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no welcome; stderr:\n%s", stderr.String())
 	}
-	// The metrics show the node and the refusal counters.
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The metrics show the node and the refusal counters. The welcome
+	// may come before the session counts among the nodes: poll a moment.
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "ipop_rendezvous_nodes 1") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	for _, want := range []string{"ipop_rendezvous_nodes 1", `ipop_rendezvous_refused_total{reason="relay_rate_limited"} 0`,
 		`ipop_rendezvous_refused_total{reason="turn_peer"}`} {
 		if !strings.Contains(string(body), want) {

@@ -22,6 +22,10 @@ type Receiver struct {
 	got   atomic.Int64
 	mu    sync.Mutex
 	froms map[netip.Addr]int64
+	// seqs: when each numbered datagram ("ipopd multicast N", what Send
+	// and Stream send) first arrived, and how many arrived again.
+	seqs map[int]time.Time
+	dups int
 }
 
 // Join opens a receiver in h for group:port on iface (ipop0 on a node, eth0
@@ -32,7 +36,7 @@ func Join(h *netns.Host, iface, group string, port int, source string) (*Receive
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver{froms: map[netip.Addr]int64{}}
+	r := &Receiver{froms: map[netip.Addr]int64{}, seqs: map[int]time.Time{}}
 	err = h.Do(func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
@@ -68,14 +72,27 @@ func Join(h *netns.Host, iface, group string, port int, source string) (*Receive
 func (r *Receiver) read() {
 	buf := make([]byte, 65536)
 	for {
-		_, from, err := r.conn.ReadFrom(buf)
+		n, from, err := r.conn.ReadFrom(buf)
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		r.got.Add(1)
 		a, _ := netip.AddrFromSlice(from.(*net.UDPAddr).IP)
+		var seq int
+		numbered := false
+		if _, err := fmt.Sscanf(string(buf[:n]), "ipopd multicast %d", &seq); err == nil {
+			numbered = true
+		}
 		r.mu.Lock()
 		r.froms[a.Unmap()]++
+		if numbered {
+			if _, again := r.seqs[seq]; again {
+				r.dups++
+			} else {
+				r.seqs[seq] = now
+			}
+		}
 		r.mu.Unlock()
 	}
 }
@@ -89,6 +106,21 @@ func (r *Receiver) From(source string) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.froms[a.Unmap()]
+}
+
+// Arrived returns when numbered datagram seq first arrived (false: not).
+func (r *Receiver) Arrived(seq int) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.seqs[seq]
+	return t, ok
+}
+
+// Duplicates is how many numbered datagrams arrived more than once.
+func (r *Receiver) Duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dups
 }
 
 // Close leaves the group (the kernel sends the leave/report).
@@ -137,3 +169,70 @@ func Send(h *netns.Host, iface, group string, port, count int, interval time.Dur
 	}
 	return nil
 }
+
+// Stream sends numbered datagrams to a group at a steady rate until
+// Stop, remembering when it sent each (for loss and recovery figures).
+type Stream struct {
+	mu   sync.Mutex
+	sent []time.Time // by sequence number
+	stop chan struct{}
+	done chan error
+}
+
+// StartStream starts sending to group:port out of h's iface, one datagram
+// every interval, numbered from 0 as Send numbers them.
+func StartStream(h *netns.Host, iface, group string, port int, interval time.Duration) (*Stream, error) {
+	g, err := netip.ParseAddr(group)
+	if err != nil || !g.Is4() {
+		return nil, fmt.Errorf("lab: stream to %q: an IPv4 group, please", group)
+	}
+	var c net.PacketConn
+	err = h.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
+			return err
+		}
+		p := ipv4.NewPacketConn(c)
+		p.SetMulticastTTL(8)
+		return p.SetMulticastInterface(ifi)
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, err
+	}
+	s := &Stream{stop: make(chan struct{}), done: make(chan error, 1)}
+	dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
+	go func() {
+		defer c.Close()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			s.mu.Lock()
+			s.sent = append(s.sent, time.Now())
+			s.mu.Unlock()
+			c.WriteTo(fmt.Appendf(nil, "ipopd multicast %d", i), dst) // a TAP that is gone for a moment is a loss, not an end
+			select {
+			case <-s.stop:
+				s.done <- nil
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s, nil
+}
+
+// Sent returns the send time of each datagram so far, by number.
+func (s *Stream) Sent() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.sent...)
+}
+
+// Stop ends the stream.
+func (s *Stream) Stop() { close(s.stop); <-s.done }
