@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/ipopd/ipopd/igmp"
 	"github.com/ipopd/ipopd/overlay/control"
+	"golang.org/x/sys/unix"
 )
 
 // switchNet: two LANs, each a bridge with two plain hosts (no ipopd) and a
@@ -268,4 +272,101 @@ func TestSwitchModeARPAnsweredLocally(t *testing.T) {
 	if out, err := s.swa.Ctl("arp"); err != nil || !strings.Contains(out, b1[0]) || !strings.Contains(out, "swb") {
 		t.Errorf("ipopctl arp on swa: %v\n%s", err, out)
 	}
+}
+
+// TestSwitchModeUnderAnotherQuerier: a router on LAN A (a1, sending
+// IGMPv3 general queries every 2 s from its address, so ipopd defers to
+// it) is the querier, and the bridge's router-port timer is shortened to
+// 10 s (mcast_querier_interval). Past it, multicast still crosses both
+// ways: ipopd keeps the TAP a permanent router port. Before, LAN →
+// overlay stopped once ipopd's own queries had stopped for that long.
+func TestSwitchModeUnderAnotherQuerier(t *testing.T) {
+	s := newSwitchNet(t, false)
+	if out, err := s.swa.Host.Run("ip", "link", "set", "br0", "type", "bridge", "mcast_querier_interval", "1000"); err != nil {
+		t.Fatalf("bridge timer: %v\n%s", err, out)
+	}
+	// Let swa send one more query of its own, so that the bridge times
+	// its TAP's router role with the new interval.
+	out, _ := s.swa.Ctl("groups", "--json")
+	var gs control.Groups
+	if err := jsonUnmarshal(out, &gs); err != nil || len(gs.Queriers) == 0 || !gs.Queriers[0].Querier {
+		t.Fatalf("swa is not the querier before a1 starts: %v %s", err, out)
+	}
+	wait := time.Duration(gs.Queriers[0].NextQuery) + time.Second
+	if wait > 45*time.Second {
+		t.Fatalf("swa's next query in %s", wait)
+	}
+	time.Sleep(wait)
+	stop := make(chan struct{})
+	defer close(stop)
+	a1 := s.hosts["a1"]
+	queries := make(chan error, 1)
+	go func() {
+		queries <- a1.Do(func() error {
+			ifi, err := net.InterfaceByName("eth0")
+			if err != nil {
+				return err
+			}
+			q := &igmp.Message{Type: igmp.TypeIGMPQuery, Version: 3, Group: netip.IPv4Unspecified(), MaxRespCode: 10, QRV: 2, QQIC: 2}
+			f, err := q.Frame(ifi.HardwareAddr, netip.MustParseAddr(s.addrs["a1"][0]), netip.MustParseAddr("224.0.0.1"))
+			if err != nil {
+				return err
+			}
+			fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			to := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
+			for {
+				if err := unix.Sendto(fd, f, 0, to); err != nil {
+					return err
+				}
+				select {
+				case <-stop:
+					return nil
+				case <-time.After(2 * time.Second):
+				}
+			}
+		})
+	}()
+	eventually(t, 10*time.Second, "swa defers to a1's queries", func() error {
+		out, _ := s.swa.Ctl("groups")
+		if !strings.Contains(out, "IGMP querier: "+s.addrs["a1"][0]+" (v3)") {
+			return fmt.Errorf("%s", strings.SplitN(out, "\n", 2)[0])
+		}
+		return nil
+	})
+	time.Sleep(12 * time.Second) // past the router port timer
+	select {
+	case err := <-queries:
+		t.Fatalf("a1's querier stopped: %v", err)
+	default:
+	}
+	// LAN → overlay.
+	rh := join(t, s.h, "239.7.7.8", 5005, "")
+	waitSubscribers(t, s.swa, "239.7.7.8", "h")
+	if err := lab.Send(a1, "eth0", "239.7.7.8", 5005, 50, 3*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "h receives a1's stream", func() error {
+		if rh.Got() != 50 {
+			return fmt.Errorf("%d of 50", rh.Got())
+		}
+		return nil
+	})
+	// Overlay → LAN.
+	ra2, err := lab.Join(s.hosts["a2"], "eth0", "239.7.7.9", 5005, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra2.Close()
+	waitSubscribers(t, s.h, "239.7.7.9", "swa")
+	send(t, s.h, "239.7.7.9", 5005, 50, 3*time.Millisecond)
+	eventually(t, 5*time.Second, "a2 receives h's stream", func() error {
+		if ra2.Got() != 50 {
+			return fmt.Errorf("%d of 50", ra2.Got())
+		}
+		return nil
+	})
 }
