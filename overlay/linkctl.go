@@ -59,6 +59,7 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 			return
 		}
 		r.knocks = 0
+		m.ring.Alive(from) // it is back (a restart): no hold-down
 		if l != nil {
 			m.down(l, "peer sent a new offer")
 		}
@@ -112,6 +113,7 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		if l != nil && l.state != stateDown && l.state != stateUp && time.Since(l.started) < handshakeTimeout {
 			return // a set-up is under way
 		}
+		m.ring.Alive(from)
 		if !m.retryFor(from).newSession() {
 			// A knock with a new boot each time would have this node
 			// drop the link and set up another for every one.

@@ -240,6 +240,17 @@ func (r *Ring) LinkFailed(id nodeid.ID, now time.Time) {
 	r.dirty = true
 }
 
+// Alive records that id showed itself alive (it asked for a new link,
+// in a message only it can sign): a hold-down on it ends at once. The
+// hold-down keeps a dead node out of the view while others still list
+// it; a node that restarted must not wait it out.
+func (r *Ring) Alive(id nodeid.ID) {
+	if _, held := r.held[id]; held {
+		delete(r.held, id)
+		r.dirty = true
+	}
+}
+
 // schedule makes update look for expired entries no later than t.
 func (r *Ring) schedule(t time.Time) {
 	if r.nextScan.IsZero() || t.Before(r.nextScan) {

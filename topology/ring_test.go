@@ -255,3 +255,21 @@ func TestRoutesNeedProvenClaims(t *testing.T) {
 		}
 	}
 }
+
+// A held-down node that shows itself alive (Alive: it signed an offer or
+// a knock, e.g. after a restart) is back at once, not after the hold.
+func TestRingAliveEndsHoldDown(t *testing.T) {
+	r := NewRing(nodeID(1), RingConfig{Successors: 2, HoldDown: 30 * time.Second})
+	x := nodeID(30)
+	now := epoch0
+	r.LinkUp(x, now)
+	r.LinkFailed(x, now)
+	r.Learn(x, now.Add(time.Second))
+	if slices.Contains(r.Known(now.Add(time.Second)), x) {
+		t.Fatal("x must be held down")
+	}
+	r.Alive(x)
+	if !slices.Contains(r.Known(now.Add(2*time.Second)), x) || !slices.Contains(r.Tick(now.Add(2*time.Second)).Connect, x) {
+		t.Fatal("after Alive, x must be known and asked for at once")
+	}
+}

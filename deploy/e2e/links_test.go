@@ -545,3 +545,42 @@ func TestSymmetricPairWithoutTURN(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRestartedNodeBackAtOnce: a node stopped (its peers hear it leave,
+// take the link as lost and hold the node down) and started again gets
+// its links back at once: its new offers and knocks end the hold-down.
+// Before, in a three-node overlay, about one restart in two waited the
+// hold-down out (31 s).
+func TestRestartedNodeBackAtOnce(t *testing.T) {
+	o := newOverlay(t)
+	ns := []*lab.Node{o.node(t, o.public(t, "a"), "alpha", 1), o.node(t, o.public(t, "b"), "beta", 2), o.node(t, o.public(t, "c"), "gamma", 3)}
+	for _, n := range ns {
+		if _, err := n.WaitUp(30*time.Second, namesBut(ns, n)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		n := ns[i]
+		if err := n.Proc.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := n.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.WaitUp(10*time.Second, namesBut(ns, n)...); err != nil {
+			t.Fatalf("restart %d (%s): %v", i+1, n.Name, err)
+		}
+		t.Logf("%s restarted: links back after %s", n.Name, time.Since(start).Round(100*time.Millisecond))
+	}
+}
+
+func namesBut(ns []*lab.Node, not *lab.Node) []string {
+	var out []string
+	for _, n := range ns {
+		if n != not {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
