@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/ipopd/ipopd/overlay/control"
 	"github.com/vishvananda/netlink"
 )
 
@@ -58,16 +59,23 @@ func firstPing(t *testing.T, n *lab.Node, dst string, timeout time.Duration) tim
 
 func linkTo(t *testing.T, n *lab.Node, peer string) (state, path string) {
 	t.Helper()
+	l := linkOf(t, n, peer)
+	return l.State, l.Path
+}
+
+// linkOf returns n's link to peer as `ipopctl peers` shows it (zero if none).
+func linkOf(t *testing.T, n *lab.Node, peer string) control.PeerStatus {
+	t.Helper()
 	p, err := n.Peers()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range p.Links {
 		if l.Name == peer {
-			return l.State, l.Path
+			return l
 		}
 	}
-	return "", ""
+	return control.PeerStatus{}
 }
 
 type overlay struct {
@@ -405,14 +413,8 @@ func TestNATRebinding(t *testing.T) {
 	}
 	pingOK(t, pub, e.Addr4(), 3)
 	remote := func() (string, time.Duration) {
-		p, err := pub.Peers()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range p.Links {
-			if l.Name == "ed" && l.State == "up" {
-				return l.Remote, time.Duration(l.Age)
-			}
+		if l := linkOf(t, pub, "ed"); l.State == "up" {
+			return l.Remote, time.Duration(l.Age)
 		}
 		return "", 0
 	}
@@ -481,16 +483,8 @@ func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 // linkAgeOf returns the state and age of n's link to peer.
 func linkAgeOf(t *testing.T, n *lab.Node, peer string) (string, time.Duration) {
 	t.Helper()
-	p, err := n.Peers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range p.Links {
-		if l.Name == peer {
-			return l.State, time.Duration(l.Age)
-		}
-	}
-	return "", 0
+	l := linkOf(t, n, peer)
+	return l.State, time.Duration(l.Age)
 }
 
 // TestSymmetricPairWithoutTURN: two nodes behind symmetric NATs with no

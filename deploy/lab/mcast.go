@@ -132,8 +132,26 @@ func Send(h *netns.Host, iface, group string, port, count int, interval time.Dur
 	if err != nil {
 		return err
 	}
+	c, err := sender(h, iface, g)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
+	for i := range count {
+		if _, err := c.WriteTo(fmt.Appendf(nil, "ipopd multicast %d", i), dst); err != nil {
+			return fmt.Errorf("send to %s: %w", dst, err)
+		}
+		time.Sleep(interval)
+	}
+	return nil
+}
+
+// sender opens a UDP socket in h that sends multicast for group g out of
+// iface (TTL / hop limit 8).
+func sender(h *netns.Host, iface string, g netip.Addr) (net.PacketConn, error) {
 	var c net.PacketConn
-	err = h.Do(func() error {
+	err := h.Do(func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return err
@@ -153,21 +171,10 @@ func Send(h *netns.Host, iface, group string, port, count int, interval time.Dur
 		p.SetMulticastTTL(8)
 		return p.SetMulticastInterface(ifi)
 	})
-	if err != nil {
-		if c != nil {
-			c.Close()
-		}
-		return err
+	if err != nil && c != nil {
+		c.Close()
 	}
-	defer c.Close()
-	dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
-	for i := range count {
-		if _, err := c.WriteTo(fmt.Appendf(nil, "ipopd multicast %d", i), dst); err != nil {
-			return fmt.Errorf("send to %s: %w", dst, err)
-		}
-		time.Sleep(interval)
-	}
-	return nil
+	return c, err
 }
 
 // Stream sends numbered datagrams to a group at a steady rate until
@@ -183,26 +190,11 @@ type Stream struct {
 // every interval, numbered from 0 as Send numbers them.
 func StartStream(h *netns.Host, iface, group string, port int, interval time.Duration) (*Stream, error) {
 	g, err := netip.ParseAddr(group)
-	if err != nil || !g.Is4() {
-		return nil, fmt.Errorf("lab: stream to %q: an IPv4 group, please", group)
-	}
-	var c net.PacketConn
-	err = h.Do(func() error {
-		ifi, err := net.InterfaceByName(iface)
-		if err != nil {
-			return err
-		}
-		if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
-			return err
-		}
-		p := ipv4.NewPacketConn(c)
-		p.SetMulticastTTL(8)
-		return p.SetMulticastInterface(ifi)
-	})
 	if err != nil {
-		if c != nil {
-			c.Close()
-		}
+		return nil, err
+	}
+	c, err := sender(h, iface, g)
+	if err != nil {
 		return nil, err
 	}
 	s := &Stream{stop: make(chan struct{}), done: make(chan error, 1)}
