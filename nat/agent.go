@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/stun"
@@ -41,6 +42,7 @@ func (s *Socket) NewAgent(st Settings, extra []iceserver.TURN, log *slog.Logger)
 		}
 	}
 	ka, dis, fail := st.KeepaliveInterval, st.DisconnectedTimeout, st.FailedTimeout
+	wait := acceptanceWait
 	agent, err := ice.NewAgent(&ice.AgentConfig{
 		Urls:           urls,
 		NetworkTypes:   []ice.NetworkType{ice.NetworkTypeUDP4},
@@ -56,13 +58,25 @@ func (s *Socket) NewAgent(st Settings, extra []iceserver.TURN, log *slog.Logger)
 		KeepaliveInterval:   &ka,
 		DisconnectedTimeout: &dis,
 		FailedTimeout:       &fail,
-		LoggerFactory:       newPionLogs(log),
+		// pion waits 2 s before it takes a relayed pair (1 s for a
+		// peer-reflexive one), in case a better pair succeeds meanwhile.
+		// Direct pairs that work succeed in well under that, so every
+		// relayed link paid 2 s of set-up for nothing, and a link that
+		// loses its TURN server came back only after it.
+		RelayAcceptanceMinWait: &wait,
+		PrflxAcceptanceMinWait: &wait,
+		LoggerFactory:          newPionLogs(log),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nat: new ICE agent: %w", err)
 	}
 	return agent, nil
 }
+
+// acceptanceWait is how long the controlling agent waits before it
+// nominates a relayed or peer-reflexive pair (pion: 2 s and 1 s); as
+// long as for a server-reflexive one.
+const acceptanceWait = 500 * time.Millisecond
 
 func isTURN(u *stun.URI) bool {
 	return u.Scheme == stun.SchemeTypeTURN || u.Scheme == stun.SchemeTypeTURNS

@@ -52,9 +52,10 @@ type Link struct {
 	upAt       time.Time
 	downReason string
 	answered   bool
-	closed     bool // closed on purpose (not needed), not lost
-	heardRing  bool // a Neighbors arrived on this link
-	sigOverlay bool // set-up signaling goes through the overlay
+	closed     bool      // closed on purpose (not needed), not lost
+	lostAt     time.Time // when the link, up, was lost (not closed)
+	heardRing  bool      // a Neighbors arrived on this link
+	sigOverlay bool      // set-up signaling goes through the overlay
 	localCand  ice.Candidate
 	remoteCand ice.Candidate
 	remoteAddr netip.AddrPort // selected pair's remote, for DTLS routing

@@ -16,16 +16,22 @@ import (
 )
 
 // offer starts a link as initiator: a fresh agent, its credentials to the
-// peer, then candidates as they are gathered.
-func (m *Manager) offer(peer nodeid.ID) {
+// peer, then candidates as they are gathered. The offer goes through the
+// overlay when overlay is true and the overlay reaches peer (see
+// viaOverlay), else by the rendezvous.
+func (m *Manager) offer(peer nodeid.ID, overlay bool) {
 	if old := m.links[peer]; old != nil {
+		// On purpose, not a loss: the peer asked (a knock only it can
+		// sign) or this node restarts its links. Taken as lost, it
+		// would hold a peer that just restarted down for 30 s.
+		old.closed = true
 		m.down(old, "replaced by a new offer")
 	}
 	l := m.newLink(peer, true, randomSession())
 	if l == nil {
 		return
 	}
-	l.sigOverlay = m.viaOverlay(peer)
+	l.sigOverlay = overlay && m.viaOverlay(peer)
 	ufrag, pwd, err := l.agent.GetLocalUserCredentials()
 	if err != nil {
 		m.down(l, "ice credentials: "+err.Error())
@@ -61,6 +67,7 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		r.knocks = 0
 		m.ring.Alive(from) // it is back (a restart): no hold-down
 		if l != nil {
+			l.closed = true // replaced on the peer's word, not lost
 			m.down(l, "peer sent a new offer")
 		}
 		if l = m.newLink(from, false, msg.Session); l == nil {
@@ -121,7 +128,11 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 			m.limits.knockRate.Log("from", m.nameOf(from))
 			return
 		}
-		m.offer(from)
+		// Back the way the knock came: a node that knocks by the
+		// rendezvous has no links yet (it restarted), and routes here to
+		// it still end in others' links to its previous run, which are
+		// dead but not yet noticed.
+		m.offer(from, overlay)
 	case kindBye:
 		if l != nil && l.session == msg.Session {
 			switch msg.Why {
@@ -148,6 +159,9 @@ func (m *Manager) newLink(peer nodeid.ID, initiator bool, session uint64) *Link 
 	}
 	l := &Link{peer: peer, peerName: name, initiator: initiator, session: session, started: time.Now(), state: stateConnecting,
 		dp: dataplane.NewPeer(peer)}
+	if old := m.links[peer]; old != nil && old.state != stateUp {
+		l.lostAt = old.lostAt // a set-up after a loss: relink goes on if it fails
+	}
 	l.log = m.log.With("peer", l.String())
 	m.links[peer] = l
 	agent, err := m.cfg.Socket.NewAgent(m.settings(), m.turn, l.log)
@@ -376,11 +390,19 @@ func (m *Manager) publish() {
 		if up[id] != nil {
 			continue
 		}
-		if l.closed {
+		switch {
+		case l.closed:
 			m.ring.LinkDown(id, now)
 			changes = append(changes, change{id, LinkClosed})
-		} else {
+		case m.rejoined(id, l.upAt):
+			// Lost, but the peer has come back to the rendezvous since
+			// it came up: it restarted, and is to be linked again at
+			// once, not held down as dead.
+			m.ring.LinkDown(id, now)
+			changes = append(changes, change{id, LinkLost})
+		default:
 			m.ring.LinkFailed(id, now)
+			l.lostAt = now
 			changes = append(changes, change{id, LinkLost})
 		}
 	}

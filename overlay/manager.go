@@ -119,15 +119,20 @@ type Manager struct {
 	up      map[nodeid.ID]*Link  // the links the last published view carries data on
 	view    *dataplane.View      // the last view published
 	present map[nodeid.ID]string // peer ID → name, from the rendezvous
-	names   map[nodeid.ID]string // from the rendezvous and certificates
-	retries map[nodeid.ID]*retry
-	stun    []string
-	turn    []iceserver.TURN
-	ring    *topology.Ring
-	od      *topology.OnDemand      // Add from the data plane, the rest on the loop
-	odSince map[nodeid.ID]time.Time // on-demand links wanted since
-	nextOD  time.Time               // next OnDemand.Tick
-	learnAt time.Time               // next renewal of the presence leases
+	// appeared is when each present node came into the presence list
+	// after the first list: it (re)connected to the rendezvous, so it is
+	// alive, most likely restarted (see rejoined).
+	appeared map[nodeid.ID]time.Time
+	listed   bool                 // a presence list has come
+	names    map[nodeid.ID]string // from the rendezvous and certificates
+	retries  map[nodeid.ID]*retry
+	stun     []string
+	turn     []iceserver.TURN
+	ring     *topology.Ring
+	od       *topology.OnDemand      // Add from the data plane, the rest on the loop
+	odSince  map[nodeid.ID]time.Time // on-demand links wanted since
+	nextOD   time.Time               // next OnDemand.Tick
+	learnAt  time.Time               // next renewal of the presence leases
 
 	badSignal    atomic.Uint64 // signaling that does not parse or breaks the protocol
 	refused      atomic.Uint64 // offers refused: MaxLinks reached
@@ -191,16 +196,17 @@ func NewManager(cfg Config) *Manager {
 	rand.Read(b[:])
 	m := &Manager{
 		cfg: cfg, log: cfg.Log, self: cfg.Identity.ID, boot: binary.BigEndian.Uint64(b[:]) | 1,
-		loop:    taskloop.New(256),
-		links:   map[nodeid.ID]*Link{},
-		up:      map[nodeid.ID]*Link{},
-		view:    cfg.Data.View(),
-		present: map[nodeid.ID]string{},
-		names:   map[nodeid.ID]string{},
-		retries: map[nodeid.ID]*retry{},
-		ring:    nil, // below: its Attested reads m
-		od:      cfg.OnDemand,
-		odSince: map[nodeid.ID]time.Time{},
+		loop:     taskloop.New(256),
+		links:    map[nodeid.ID]*Link{},
+		up:       map[nodeid.ID]*Link{},
+		view:     cfg.Data.View(),
+		present:  map[nodeid.ID]string{},
+		appeared: map[nodeid.ID]time.Time{},
+		names:    map[nodeid.ID]string{},
+		retries:  map[nodeid.ID]*retry{},
+		ring:     nil, // below: its Attested reads m
+		od:       cfg.OnDemand,
+		odSince:  map[nodeid.ID]time.Time{},
 	}
 	// Nodes the ring may learn from peers: those the rendezvous listed or
 	// whose certificate was seen (called on the loop, as Apply is).
@@ -310,11 +316,19 @@ func (m *Manager) OnPeers(peers []PeerInfo) {
 				m.present[p.ID] = p.Name
 				m.names[p.ID] = p.Name
 				m.ring.Learn(p.ID, now)
+				if _, was := old[p.ID]; !was && m.listed {
+					// Back at the rendezvous (a session only it can
+					// open): alive, whatever its old link said.
+					m.appeared[p.ID] = now
+					m.ring.Alive(p.ID)
+				}
 			}
 		}
+		m.listed = true
 		for id := range old {
 			if _, still := m.present[id]; !still {
 				m.ring.Forget(id)
+				delete(m.appeared, id)
 			}
 		}
 		m.learnAt = now.Add(m.ring.Config().Refresh / 2)
@@ -375,9 +389,18 @@ func (m *Manager) maintain(now time.Time) {
 		if l.state == stateUp {
 			m.keepTrusted(l, now)
 			m.keepAlive(l, now)
+			if l.state == stateDown && m.relink(l, now) {
+				m.want(l.peer, now) // lost just now: at once (see below)
+			}
 			continue
 		}
 		switch {
+		case l.state == stateDown && m.relink(l, now):
+			// The ring holds the peer down (it picks others meanwhile),
+			// but the peer is still at the rendezvous: most likely only
+			// the path died (a TURN server, a NAT). Set the link up again
+			// at once, then with backoff; once up, the hold ends.
+			m.want(l.peer, now)
 		case (l.state == stateConnecting || l.state == stateHandshake) && now.Sub(l.started) > setupTimeout:
 			m.setupFailed(l, "set-up timed out")
 		case l.state == stateConnecting && l.initiator && !l.answered && now.Sub(l.started) > answerTimeout:
@@ -401,6 +424,23 @@ func (m *Manager) maintain(now time.Time) {
 			m.ring.Learn(id, now)
 		}
 	}
+}
+
+// relinkFor is how long after losing a link to a peer still present at
+// the rendezvous this node keeps trying to link it again, whatever the
+// ring wants meanwhile.
+const relinkFor = 2 * time.Minute
+
+// relink reports whether the down link l should be set up again now: it
+// was lost (not closed) less than relinkFor ago, and its peer is still
+// listed by the rendezvous (a node that died is not: its session closes
+// with it, and a crashed host's lingers only until the session times out).
+func (m *Manager) relink(l *Link, now time.Time) bool {
+	if l.lostAt.IsZero() || now.Sub(l.lostAt) > relinkFor || !m.cfg.Signal.Connected() {
+		return false
+	}
+	_, present := m.present[l.peer]
+	return present && now.After(m.retryFor(l.peer).next)
 }
 
 // keepTrusted ends an up link whose peer's certificate has expired or
@@ -509,7 +549,9 @@ func (m *Manager) sendTo(id nodeid.ID, msg *linkMsg) {
 }
 
 func (m *Manager) viaOverlay(id nodeid.ID) bool {
-	if !m.routable(id) {
+	if !m.routable(id) || m.rejoined(id, time.Now().Add(-rejoinedFor)) {
+		// (A node that came back to the rendezvous just now is reached
+		// there: routes to it may still end in links to its last run.)
 		return false
 	}
 	if !m.cfg.Signal.Connected() {
@@ -520,6 +562,17 @@ func (m *Manager) viaOverlay(id nodeid.ID) bool {
 	// still forming), and every other attempt by the rendezvous.
 	r := m.retries[id]
 	return m.ringBuilt() && (r == nil || r.attempts == 0 || r.attempts%2 == 1)
+}
+
+// rejoinedFor is how long after a node came back to the rendezvous its
+// signaling goes by the rendezvous.
+const rejoinedFor = 10 * time.Second
+
+// rejoined reports whether id came back into the rendezvous's presence
+// list after since (it restarted, or lost its session).
+func (m *Manager) rejoined(id nodeid.ID, since time.Time) bool {
+	at, ok := m.appeared[id]
+	return ok && at.After(since)
 }
 
 // ringBuilt reports whether this node's links to its successors are up.

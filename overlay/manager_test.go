@@ -14,7 +14,12 @@ import (
 
 func waitUp(t *testing.T, n *linktest.Node, peers int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitUpWithin(t, n, peers, 20*time.Second)
+}
+
+func waitUpWithin(t *testing.T, n *linktest.Node, peers int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		up := 0
 		for _, l := range n.Manager.Peers().Links {
@@ -27,7 +32,7 @@ func waitUp(t *testing.T, n *linktest.Node, peers int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: links not up: %+v", n.Name, n.Manager.Peers().Links)
+	t.Fatalf("%s: links not up within %s: %+v", n.Name, d, n.Manager.Peers().Links)
 }
 
 func frame(dst, src byte, payload string) []byte {
@@ -131,4 +136,49 @@ func TestTwoNodesInProcess(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestLostLinkSetUpAgain: a link whose data path dies while its peer stays
+// at the rendezvous (a TURN server or a NAT gone, not the node) is taken
+// down after its silence and set up again as soon as a path works, not
+// after the ring's 30 s hold-down: the ring holds the peer, but link
+// control keeps trying while the rendezvous lists it.
+func TestLostLinkSetUpAgain(t *testing.T) {
+	ca, hub := linktest.NewCA(t), linktest.NewHub()
+	a := linktest.Start(t, ca, hub, "alpha", linktest.Options{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xa}})
+	b := linktest.Start(t, ca, hub, "beta", linktest.Options{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 0xb}})
+	waitUp(t, a, 1)
+	waitUp(t, b, 1)
+	rx := map[string]uint64{}
+	for _, n := range []*linktest.Node{a, b} {
+		rx[n.Name] = n.Manager.Peers().Links[0].RxPackets
+	}
+	a.Socket.Blackhole.Store(true)
+	b.Socket.Blackhole.Store(true)
+	// The set-up again runs through (ICE and DTLS travel outside the
+	// data path), so the link may be up again at once, a new one: its
+	// counters start from zero.
+	deadline := time.Now().Add(6 * time.Second)
+	for lost := 0; lost < 2; {
+		lost = 0
+		for _, n := range []*linktest.Node{a, b} {
+			if l := n.Manager.Peers().Links[0]; l.State != "up" || l.RxPackets < rx[n.Name] {
+				lost++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("links not lost 6 s into the blackhole: %+v", a.Manager.Peers().Links)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	healed := time.Now()
+	a.Socket.Blackhole.Store(false)
+	b.Socket.Blackhole.Store(false)
+	waitUpWithin(t, a, 1, 10*time.Second)
+	waitUpWithin(t, b, 1, 10*time.Second)
+	t.Logf("links up again %s after the path healed", time.Since(healed).Round(10*time.Millisecond))
+	uni := frame(0xa, 0xb, "after the blackhole")
+	b.TAP.Inject(uni)
+	expectFrame(t, a, uni)
 }

@@ -67,4 +67,8 @@ type Config struct {
 	Address6 netip.Prefix // IPv6, optional
 	MTU      int
 	Bridge   string // switch mode: the bridge to join
+	// MAC, if set, is the TAP's own address (else the kernel picks one at
+	// random). ipopd derives it from the node ID, so that a restarted node
+	// keeps it and its peers' neighbour caches stay right.
+	MAC net.HardwareAddr
 }

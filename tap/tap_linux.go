@@ -89,6 +89,11 @@ func (t *linuxTAP) configure(cfg Config) error {
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
 		return fmt.Errorf("tap: setting MTU %d on %s: %w", cfg.MTU, t.name, err)
 	}
+	if len(cfg.MAC) > 0 {
+		if err := netlink.LinkSetHardwareAddr(link, cfg.MAC); err != nil {
+			return fmt.Errorf("tap: setting MAC %s on %s: %w", cfg.MAC, t.name, err)
+		}
+	}
 	if cfg.Mode == ModeSwitch {
 		br, err := netlink.LinkByName(cfg.Bridge)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/ipopd/ipopd/deploy/lab"
 	"github.com/ipopd/ipopd/deploy/netns"
+	"github.com/ipopd/ipopd/nat/iceserver"
 	"github.com/ipopd/ipopd/overlay/control"
 	"github.com/vishvananda/netlink"
 )
@@ -322,6 +324,86 @@ func TestKilledPeer(t *testing.T) {
 	t.Logf("pings flow again %s after restart", time.Since(restarted).Round(100*time.Millisecond))
 }
 
+// TestTURNFailover: two nodes behind symmetric NATs, with no TURN server
+// at the rendezvous and two TURN servers configured (ipop-rendezvous
+// processes serving only as TURN servers here), link through one of them.
+// That server is killed: the link moves to the other within 5 s (its
+// keepalives stop, it is taken down after 3 s, and the new set-up gets a
+// relay candidate from the server that is left).
+func TestTURNFailover(t *testing.T) {
+	o := newOverlayTURN(t, false)
+	type server struct {
+		proc *netns.Proc
+		addr netip.Addr
+	}
+	var servers []server
+	var turns []any
+	for _, name := range []string{"turn1", "turn2"} {
+		rv, err := o.l.StartRendezvous(o.public(t, name), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, server{rv.Proc, rv.Host.Addr})
+		turns = append(turns, iceserver.TURN{URL: "turn:" + rv.TURN + "?transport=udp", Username: lab.TURNUser, Credential: lab.TURNPassword})
+	}
+	cfg := map[string]any{"ice": map[string]any{"port": 4000}, "turn": turns}
+	var ns []*lab.Node
+	for i, name := range []string{"ed1", "ed2"} {
+		n, err := o.l.Start(o.natted(t, name, netns.EndpointDependent), lab.Spec{Name: name, Address: fmt.Sprintf("10.254.0.%d/16", i+1), Rendezvous: o.rv, Config: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, n)
+	}
+	if _, err := ns[0].WaitUp(45*time.Second, "ed2"); err != nil {
+		t.Fatal(err)
+	}
+	// The server the link goes through: a relay address on either side.
+	l1, l2 := linkOf(t, ns[0], "ed2"), linkOf(t, ns[1], "ed1")
+	if l1.Path != "relay" {
+		t.Fatalf("ed1 → ed2: path %q, want relay", l1.Path)
+	}
+	used := -1
+	for i, s := range servers {
+		for _, a := range []string{l1.Local, l1.Remote, l2.Local, l2.Remote} {
+			if strings.HasPrefix(a, s.addr.String()+":") {
+				used = i
+			}
+		}
+	}
+	if used < 0 {
+		t.Fatalf("the link's addresses (%s %s / %s %s) are on neither TURN server", l1.Local, l1.Remote, l2.Local, l2.Remote)
+	}
+	t.Logf("link through TURN server %d: ed1 %s ↔ %s", used+1, l1.Local, l1.Remote)
+	pinger, err := lab.StartPing(ns[0].Host, "ping", ns[1].Addr4(), 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	killed := time.Now()
+	if err := servers[used].proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var back time.Time
+	eventually(t, 30*time.Second, "pings back after the TURN server died", func() error {
+		for _, at := range pinger.Replies() {
+			if at.After(killed.Add(200 * time.Millisecond)) {
+				back = at
+				return nil
+			}
+		}
+		return fmt.Errorf("no reply since")
+	})
+	l := linkOf(t, ns[0], "ed2")
+	t.Logf("pings back %s after killing TURN server %d; link now %s, %s ↔ %s", back.Sub(killed).Round(10*time.Millisecond), used+1, l.Path, l.Local, l.Remote)
+	if strings.HasPrefix(l.Local, servers[used].addr.String()+":") || strings.HasPrefix(l.Remote, servers[used].addr.String()+":") {
+		t.Errorf("the link still names the dead server: %s ↔ %s", l.Local, l.Remote)
+	}
+	if d := back.Sub(killed); d > 5*time.Second {
+		t.Errorf("traffic back %s after the TURN server died, want ≤ 5s", d.Round(10*time.Millisecond))
+	}
+}
+
 // TestUnderlayChange: changes of the underlay that leave a link's path in
 // place cost nothing: an address added to the interface the link uses,
 // and a container-style veth pair coming up, lose no ping and restart no
@@ -386,13 +468,16 @@ func TestUnderlayChange(t *testing.T) {
 		}
 		return nil
 	})
-	// Slow (about 45 s here): beta's rendezvous session left from the
-	// address too and must notice first; with no link left, signaling
-	// has no other way.
-	if _, err := b.WaitUp(90*time.Second, "alpha"); err != nil {
+	// beta's rendezvous session left from the address too: it dials
+	// again at once (before, it hung on until its read deadline, and the
+	// link came back only after about 45 s).
+	if _, err := b.WaitUp(10*time.Second, "alpha"); err != nil {
 		t.Fatal(err)
 	}
-	firstPing(t, a, b.Addr4(), 20*time.Second)
+	firstPing(t, a, b.Addr4(), 5*time.Second)
+	if !strings.Contains(b.Proc.Log(), "the address of the rendezvous session is gone") {
+		t.Error("beta's rendezvous session did not dial again")
+	}
 	t.Logf("links back and pinging %s after the address in use went (2s of it is the settle time)", time.Since(changed).Round(100*time.Millisecond))
 }
 

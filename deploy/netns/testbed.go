@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +117,8 @@ func (tb *Testbed) Dir() string { return tb.dir }
 // runs in the namespaces, and deletes them and Dir. It returns the errors of
 // all of these steps joined, including processes that were still running and
 // did not exit cleanly on SIGTERM; processes that had already exited are not
-// reported again. Close is idempotent.
+// reported again. Close is idempotent. With IPOP_KEEP_LOGS=DIR in the
+// environment the process logs are first copied to DIR/<testbed prefix>/.
 func (tb *Testbed) Close() error {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
@@ -150,10 +152,37 @@ func (tb *Testbed) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if keep := os.Getenv("IPOP_KEEP_LOGS"); keep != "" {
+		if err := keepLogs(tb.dir, filepath.Join(keep, strings.TrimSuffix(tb.prefix, "-"))); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := os.RemoveAll(tb.dir); err != nil {
 		errs = append(errs, fmt.Errorf("netns: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// keepLogs copies the process logs in dir to to, for IPOP_KEEP_LOGS=DIR:
+// a test's logs survive its testbed, for reading after a long run.
+func keepLogs(dir, to string) error {
+	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(logs) == 0 {
+		return err
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return fmt.Errorf("netns: IPOP_KEEP_LOGS: %w", err)
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(to, filepath.Base(l)), b, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("netns: IPOP_KEEP_LOGS: %w", err)
+		}
+	}
+	return nil
 }
 
 func (tb *Testbed) logTails(t testing.TB) {

@@ -2,6 +2,7 @@ package linktest
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipopd/ipopd/nat"
 )
@@ -11,12 +12,18 @@ import (
 // replay or inspect them.
 type RecordingSocket struct {
 	*nat.Socket
-	mu   sync.Mutex
-	sent []nat.Packet
+	// Blackhole, while set, makes WriteBatch drop every packet (it
+	// reports them sent): the data path dies, ICE's checks still pass.
+	Blackhole atomic.Bool
+	mu        sync.Mutex
+	sent      []nat.Packet
 }
 
 // WriteBatch records pkts, then sends them.
 func (s *RecordingSocket) WriteBatch(pkts []nat.Packet) (int, error) {
+	if s.Blackhole.Load() {
+		return len(pkts), nil
+	}
 	s.mu.Lock()
 	for _, p := range pkts {
 		s.sent = append(s.sent, nat.Packet{Data: append([]byte(nil), p.Data...), Addr: p.Addr})

@@ -16,6 +16,17 @@ func routerMAC(id nodeid.ID) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x49, 0x50, id[0], id[1], id[2]}
 }
 
+// tapMAC is the TAP's own MAC: locally administered, unicast, derived
+// from the node ID (40 bits of it), so it is the same after a restart:
+// the neighbour caches of the kernels behind other nodes, which map this
+// node's overlay addresses to it, stay right. (With the kernel's random
+// MAC a restarted node was unreachable by unicast for up to 25 s, until
+// those caches timed the old one out.) Its first byte differs from
+// routerMAC's.
+func tapMAC(id nodeid.ID) net.HardwareAddr {
+	return net.HardwareAddr{0x0e, id[0], id[1], id[2], id[3], id[4]}
+}
+
 // linkLocalFor is the EUI-64 link-local address of mac (MLD queries must
 // come from a link-local address, RFC 3810 §5.1.14).
 func linkLocalFor(mac net.HardwareAddr) netip.Addr {

@@ -109,7 +109,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 
 	n.dev, err = opts.OpenTAP(tap.Config{
 		Name: cfg.Tap.Name, Mode: tap.Mode(cfg.Tap.Mode), MTU: cfg.Tap.MTU,
-		Address: cfg.Tap.Address, Address6: cfg.Tap.Address6, Bridge: cfg.Tap.Bridge,
+		Address: cfg.Tap.Address, Address6: cfg.Tap.Address6, Bridge: cfg.Tap.Bridge, MAC: tapMAC(n.id.ID),
 	})
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +119,25 @@ func (c *Client) Server() string {
 		return cc.addr
 	}
 	return ""
+}
+
+// LocalAddrGone ends the connection to the server if the local address
+// it leaves from is no longer one of this host's (have reports which are),
+// so that Run dials again at once from an address that works. Without
+// it the session would hang on until its read deadline (IdleTimeout) and
+// the node would have no signaling meanwhile. It reports whether it did.
+func (c *Client) LocalAddrGone(have func(netip.Addr) bool) bool {
+	cc := c.current()
+	if cc == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(cc.raw.LocalAddr().String())
+	if err != nil || have(ap.Addr().Unmap()) {
+		return false
+	}
+	c.log.Warn("the address of the rendezvous session is gone; reconnecting", "server", cc.addr, "local", ap.Addr())
+	cc.stop()
+	return true
 }
 
 func (c *Client) current() *clientConn {

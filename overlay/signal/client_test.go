@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -132,5 +133,30 @@ func TestRunConfigErrors(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+}
+
+// LocalAddrGone ends the session only when the address it leaves from is
+// gone, and the client dials again at once.
+func TestLocalAddrGone(t *testing.T) {
+	checkLeaks(t)
+	p := newPKI(t, testNetwork)
+	_, addr := startServer(t, p, nil)
+	alpha := startNode(t, p.issue(t, "alpha"), p.ca.Cert, addr)
+	alpha.waitState(t, true)
+	var asked netip.Addr
+	if alpha.LocalAddrGone(func(a netip.Addr) bool { asked = a; return true }) {
+		t.Fatal("LocalAddrGone ended a session whose address is still here")
+	}
+	if asked != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("asked about %s, want the session's local address 127.0.0.1", asked)
+	}
+	if !alpha.LocalAddrGone(func(netip.Addr) bool { return false }) {
+		t.Fatal("LocalAddrGone kept a session whose address is gone")
+	}
+	alpha.waitState(t, false)
+	alpha.waitState(t, true) // dialled again
+	if alpha.LocalAddrGone(func(netip.Addr) bool { return true }) {
+		t.Error("the new session was ended")
 	}
 }
