@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(iproute2 iptables iputils-ping iputils-arping iperf socat tcpdump procps kmod util-linux ca-certificates coturn)
+pkgs=(iproute2 iptables iputils-ping iputils-arping iperf socat tcpdump procps kmod util-linux ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -563,6 +563,53 @@ func TestLossyUnderlayKeepsLinks(t *testing.T) {
 	}
 }
 
+// TestFullLoadKeepsLinks: both nodes send as fast as iperf can (UDP,
+// 1300-byte datagrams, far more than these machines carry, each way at
+// once) for 30 s: the CPU is saturated and the TAP and socket queues
+// overflow, yet no link is declared dead, and pings sent meanwhile are
+// answered once the load ends.
+func TestFullLoadKeepsLinks(t *testing.T) {
+	o := newOverlay(t)
+	a := o.node(t, o.public(t, "a"), "alpha", 1)
+	b := o.node(t, o.public(t, "b"), "beta", 2)
+	if _, err := a.WaitUp(30*time.Second, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	_, age0 := linkAgeOf(t, a, "beta")
+	const load = 30 * time.Second
+	for _, n := range []*lab.Node{a, b} {
+		p, err := n.Host.Start("iperf-server", nil, "iperf", "-s", "-u", "-B", n.Addr4())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Kill() // (a loaded iperf server can take more than Close's 3 s to heed SIGTERM)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	outs := make(chan string, 2)
+	for _, p := range [][2]*lab.Node{{a, b}, {b, a}} {
+		go func() {
+			out, _ := p[0].Host.Run("iperf", "-c", p[1].Addr4(), "-u", "-l", "1300", "-b", "5000M", "-t", strconv.Itoa(int(load.Seconds())))
+			outs <- out
+		}()
+	}
+	for range 2 {
+		lines := strings.Split(strings.TrimSpace(<-outs), "\n")
+		t.Logf("iperf: %s", strings.Join(lines[max(0, len(lines)-3):], "\n"))
+	}
+	for _, p := range [][2]*lab.Node{{a, b}, {b, a}} {
+		state, age := linkAgeOf(t, p[0], p[1].Name)
+		t.Logf("after %s of full load: %s's link to %s %s, up %s (was %s)", time.Since(start).Round(time.Second), p[0].Name, p[1].Name, state, age, age0)
+		if state != "up" || age < age0+time.Since(start)-2*time.Second {
+			t.Errorf("%s's link to %s: %s, up %s: it went down under load", p[0].Name, p[1].Name, state, age)
+		}
+		if strings.Contains(p[0].Proc.Log(), "peer silent") {
+			t.Errorf("%s declared its peer silent under load", p[0].Name)
+		}
+	}
+	pingOK(t, a, b.Addr4(), 5)
+}
+
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 // linkAgeOf returns the state and age of n's link to peer.
