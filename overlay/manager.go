@@ -242,6 +242,15 @@ func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	defer m.loop.Close()
+	lctx, stopLiveness := context.WithCancel(ctx)
+	liveness := make(chan struct{})
+	go func() {
+		defer close(liveness)
+		m.cfg.Data.RunLiveness(lctx, func(peer *dataplane.Peer, suspect bool) {
+			m.post(func() { m.onSuspect(peer, suspect) })
+		})
+	}()
+	defer func() { stopLiveness(); <-liveness }()
 	for {
 		select {
 		case f := <-m.loop.Tasks():
@@ -304,6 +313,24 @@ func (m *Manager) onRoam(peer *dataplane.Peer, addr netip.AddrPort) {
 		l.log.Info("peer moved: its packets authenticate from a new address", "from", old.String(), "to", addr.String())
 		m.publish()
 	})
+}
+
+// onSuspect takes the data plane's word that an up link's peer went
+// silent while this node sends to it (or was heard again): routes go
+// around it meanwhile (dataplane's fast reroute); keepAlive still takes
+// the link down after silentAfter.
+func (m *Manager) onSuspect(peer *dataplane.Peer, suspect bool) {
+	l := m.links[peer.ID]
+	if l == nil || l.dp != peer || l.state != stateUp {
+		return
+	}
+	if suspect {
+		l.log.Info("peer silent while traffic goes to it: routing around it", "silent_for", time.Since(peer.Heard()).Round(10*time.Millisecond).String())
+	} else {
+		l.log.Info("peer heard again: routing through it")
+	}
+	m.ring.Suspect(peer.ID, suspect)
+	m.publish()
 }
 
 // OnPeers takes the rendezvous's presence list (self excluded).

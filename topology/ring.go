@@ -118,9 +118,10 @@ func (r *Ring) Ignored() uint64 { return r.ignored.Load() }
 
 // ringPeer is what the ring holds about one link.
 type ringPeer struct {
-	heard bool        // a Neighbors naming this node arrived on the link
-	wants bool        // ... and it marked the link Wanted
-	lists []nodeid.ID // the peer's links, from its latest Neighbors, self left out
+	suspect bool        // silent of late: routes go around it (Suspect)
+	heard   bool        // a Neighbors naming this node arrived on the link
+	wants   bool        // ... and it marked the link Wanted
+	lists   []nodeid.ID // the peer's links, from its latest Neighbors, self left out
 }
 
 // NewRing returns the view of node self, knowing nobody.

@@ -273,3 +273,38 @@ func TestRingAliveEndsHoldDown(t *testing.T) {
 		t.Fatal("after Alive, x must be known and asked for at once")
 	}
 }
+
+// A suspect link stays linked (and in the ring) but out of Routes, so
+// packets for others go around it; the mark clears, and goes with the link.
+func TestRingSuspect(t *testing.T) {
+	r := NewRing(nodeID(1), RingConfig{Successors: 2})
+	a, b := nodeID(10), nodeID(20)
+	now := epoch0
+	r.LinkUp(a, now)
+	r.LinkUp(b, now)
+	r.Suspect(nodeID(99), true) // not linked: nothing
+	if got := r.Routes(now).Links(); !slices.Equal(got, []nodeid.ID{a, b}) {
+		t.Fatalf("routes %v", got)
+	}
+	r.Suspect(a, true)
+	rt := r.Routes(now)
+	if got := rt.Links(); !slices.Equal(got, []nodeid.ID{b}) {
+		t.Fatalf("with a suspect: routes %v, want only b", got)
+	}
+	if next, ok := rt.NextHop(nodeID(12)); !ok || next != b {
+		t.Errorf("next hop for a node past a: %s %v, want b", next.Short(), ok)
+	}
+	if !slices.Contains(r.Known(now), a) {
+		t.Error("a suspect left the ring")
+	}
+	r.Suspect(a, false)
+	if got := r.Routes(now).Links(); !slices.Equal(got, []nodeid.ID{a, b}) {
+		t.Fatalf("cleared: routes %v", got)
+	}
+	r.Suspect(a, true)
+	r.LinkFailed(a, now)
+	r.LinkUp(a, now.Add(time.Second))
+	if got := r.Routes(now.Add(time.Second)).Links(); !slices.Equal(got, []nodeid.ID{a, b}) {
+		t.Errorf("a new link to a suspect node: routes %v, want both", got)
+	}
+}

@@ -49,16 +49,33 @@ func (r *Ring) Wanted(id nodeid.ID, now time.Time) bool {
 func (r *Ring) Routes(now time.Time) *Routes {
 	r.update(now)
 	if r.routes == nil {
-		theirs := make([][]nodeid.ID, len(r.linked))
-		for i, id := range r.linked {
-			theirs[i] = r.links[id].lists
-			if r.cfg.Proven != nil {
-				theirs[i] = slices.DeleteFunc(slices.Clone(theirs[i]), func(n nodeid.ID) bool { return !r.cfg.Proven(id, n) })
+		linked := make([]nodeid.ID, 0, len(r.linked))
+		theirs := make([][]nodeid.ID, 0, len(r.linked))
+		for _, id := range r.linked {
+			p := r.links[id]
+			if p.suspect {
+				continue
 			}
+			lists := p.lists
+			if r.cfg.Proven != nil {
+				lists = slices.DeleteFunc(slices.Clone(lists), func(n nodeid.ID) bool { return !r.cfg.Proven(id, n) })
+			}
+			linked, theirs = append(linked, id), append(theirs, lists)
 		}
-		r.routes = NewRoutes(r.self, r.linked, theirs)
+		r.routes = NewRoutes(r.self, linked, theirs)
 	}
 	return r.routes
+}
+
+// Suspect marks the link to id as silent of late (suspect) or heard again:
+// while suspect, Routes leaves it out, so packets for other nodes go
+// around it; the link and its place in the ring stay. A no-op for a node
+// not linked; the mark goes with the link.
+func (r *Ring) Suspect(id nodeid.ID, suspect bool) {
+	if p := r.links[id]; p != nil && p.suspect != suspect {
+		p.suspect = suspect
+		r.routes = nil
+	}
 }
 
 // Reprove drops the routing snapshot, so that the next Routes asks

@@ -271,3 +271,117 @@ func TestDeadNodeForgottenEverywhere(t *testing.T) {
 	})
 	t.Logf("%s (no link to the victim) forgot its membership and host %s after SIGKILL", far.Name, time.Since(killed).Round(100*time.Millisecond))
 }
+
+// TestRoutedStreamSurvivesHopDeath: a multicast stream from a source to a
+// subscriber it has no link to travels through a node between them; that
+// node is SIGKILLed. The source hears nothing back from it while it sends
+// and routes around it within a second (fast reroute: probes, then the
+// link is suspect), long before the link is declared dead (3 s): the
+// subscriber loses under a second of the stream.
+func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
+	o := newOverlay(t)
+	var ns []*lab.Node
+	byName := map[string]*lab.Node{}
+	for i := range 8 {
+		name := fmt.Sprintf("n%d", i)
+		n, err := o.l.Start(o.public(t, name), lab.Spec{Name: name, Address: fmt.Sprintf("10.254.0.%d/16", i+1),
+			Rendezvous: o.rv, Config: map[string]any{"ice": map[string]any{"port": 4000},
+				"topology": map[string]any{"successors": 2, "chords": 0}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, n)
+		byName[name] = n
+	}
+	src := ns[0]
+	// The ring: src's two successors, and the first node after them,
+	// which src has no link to.
+	var succ []string
+	eventually(t, 30*time.Second, "the ring built around the source", func() error {
+		st, err := src.Status()
+		if err != nil || st.Ring == nil {
+			return fmt.Errorf("status: %v", err)
+		}
+		r := st.Ring
+		succ = succ[:0]
+		for _, s := range r.Successors {
+			if s.Up {
+				succ = append(succ, s.Name)
+			}
+		}
+		if len(succ) != 2 {
+			return fmt.Errorf("successors %+v", r.Successors)
+		}
+		return nil
+	})
+	var dst *lab.Node
+	eventually(t, 30*time.Second, "a subscriber two hops on", func() error {
+		st, err := byName[succ[1]].Status()
+		if err != nil || st.Ring == nil {
+			return fmt.Errorf("status: %v", err)
+		}
+		r := st.Ring
+		for _, s := range r.Successors {
+			if s.Up && s.Name != src.Name {
+				if state, _ := linkTo(t, src, s.Name); state != "up" {
+					dst = byName[s.Name]
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%s's successors %+v", succ[1], r.Successors)
+	})
+	r := join(t, dst, "239.7.7.7", 5007, "")
+	waitSubscribers(t, src, "239.7.7.7", dst.Name)
+	stream, err := lab.StartStream(src.Host, "ipop0", "239.7.7.7", 5007, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Stop()
+	// The hop: the successor src's packets go to, by its link counters.
+	tx := func() map[string]uint64 {
+		m := map[string]uint64{}
+		for _, s := range succ {
+			m[s] = linkOf(t, src, s).TxPackets
+		}
+		return m
+	}
+	before := tx()
+	time.Sleep(2 * time.Second)
+	after := tx()
+	hop := succ[0]
+	if after[succ[1]]-before[succ[1]] > after[hop]-before[hop] {
+		hop = succ[1]
+	}
+	if after[hop]-before[hop] < 80 {
+		t.Fatalf("%s → %s: no successor carried the stream (%v → %v)", src.Name, dst.Name, before, after)
+	}
+	t.Logf("%s → %s goes through %s (%d packets in 2 s)", src.Name, dst.Name, hop, after[hop]-before[hop])
+	killed := time.Now()
+	byName[hop].Proc.Kill()
+	time.Sleep(5 * time.Second)
+	lost := 0
+	for seq, at := range stream.Sent() {
+		if at.Before(killed) || at.After(killed.Add(4*time.Second)) {
+			continue
+		}
+		if _, ok := r.Arrived(seq); !ok {
+			lost++
+		}
+	}
+	t.Logf("%s SIGKILLed: %s lost %d datagrams (%s of the stream); routed_around at %s: %d", hop, dst.Name, lost,
+		time.Duration(lost)*20*time.Millisecond, src.Name, routedAround(t, src))
+	if d := time.Duration(lost) * 20 * time.Millisecond; d >= time.Second {
+		t.Errorf("the subscriber lost %s of the stream when the hop died, want under 1s", d)
+	}
+}
+
+// routedAround is n's routed_around counter (links it routed around).
+func routedAround(t *testing.T, n *lab.Node) uint64 {
+	t.Helper()
+	p, err := n.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Routed["routed_around"]
+}

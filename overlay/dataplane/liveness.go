@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"net/netip"
 	"time"
 
@@ -43,15 +44,7 @@ import (
 func (p *Plane) Tick(now time.Time) { p.clock.Store(now.UnixMilli()) }
 
 // Keepalive sends peer an empty data packet on its path, if it has one.
-func (p *Plane) Keepalive(peer *Peer) {
-	pa := peer.path.Load()
-	if pa == nil {
-		return
-	}
-	var s scratch
-	p.seal(&s, peer, pa, 0, nil)
-	p.drain(&s)
-}
+func (p *Plane) Keepalive(peer *Peer) { p.probe(peer, 0) }
 
 // Roaming bounds: the quiet time before a peer's keys are tried against
 // packets from unknown addresses, and the trials a second (each an
@@ -105,3 +98,95 @@ func (p *Plane) roamed(s *scratch, v *View, pkt nat.Packet) bool {
 func (p *Plane) HandleRoam(f func(peer *Peer, addr netip.AddrPort)) { p.onRoam = f }
 
 func newRoamLimiter() *rate.Limiter { return rate.NewLimiter(roamRate, roamBurst) }
+
+// Fast reroute. Link control declares a link dead after 3 s of silence;
+// meanwhile, frames routed through a dead peer are lost. So a link that
+// carries traffic is watched closely: once this node has sent on it and
+// heard nothing back for probeAfter, it sends the peer a probe (an empty
+// packet with FlagProbe, sealed like any other) every probeEvery, which
+// the peer answers at once with a keepalive; silent for suspectAfter, the
+// peer is suspect and link control routes around it (the link stays, for
+// traffic to the peer itself, until it is heard again or declared dead).
+// Idle links are not probed: nothing goes through them to lose.
+//
+//	RunLiveness, every livenessEvery: the clock; per up link:
+//	  sent lately or suspect, silent ≥ probeAfter ─► probe (every probeEvery)
+//	  sent lately, silent ≥ suspectAfter          ─► suspect: onSuspect(peer, true)
+//	  suspect and heard since                      ─► onSuspect(peer, false)
+//
+// With 1% random loss, a false suspicion needs four probes or answers in
+// a row lost (about 10^-7 per episode), and costs a moment's detour.
+const (
+	livenessEvery = 50 * time.Millisecond
+	probeAfter    = 250 * time.Millisecond
+	probeEvery    = 100 * time.Millisecond
+	suspectAfter  = 700 * time.Millisecond
+	sendingWithin = time.Second
+	// answerEvery bounds the answers to one peer's probes (they come
+	// every probeEvery): a member cannot make this node send more.
+	answerEvery = 20 * time.Millisecond
+)
+
+// RunLiveness runs the fast liveness of up links until ctx ends (see
+// above); onSuspect is called from its goroutine, for each change.
+func (p *Plane) RunLiveness(ctx context.Context, onSuspect func(peer *Peer, suspect bool)) {
+	t := time.NewTicker(livenessEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.watch(now.UnixMilli(), onSuspect)
+		}
+	}
+}
+
+// watch is one round of RunLiveness at now (Unix milliseconds).
+func (p *Plane) watch(now int64, onSuspect func(*Peer, bool)) {
+	if now > p.clock.Load() {
+		p.clock.Store(now)
+	}
+	for _, peer := range p.view.Load().up {
+		heard := peer.heard.Load()
+		if heard == 0 {
+			continue // not heard yet: link control's set-up timers apply
+		}
+		silent := now - heard
+		sending := now-peer.sent.Load() < sendingWithin.Milliseconds()
+		switch {
+		case peer.suspect && silent < probeAfter.Milliseconds():
+			peer.suspect = false
+			onSuspect(peer, false)
+		case sending && !peer.suspect && silent >= suspectAfter.Milliseconds():
+			peer.suspect = true
+			p.counters.suspected.Add(1)
+			onSuspect(peer, true)
+		}
+		if (sending || peer.suspect) && silent >= probeAfter.Milliseconds() && now-peer.probed >= probeEvery.Milliseconds() {
+			peer.probed = now
+			p.probe(peer, wire.FlagProbe)
+		}
+	}
+}
+
+// probe sends peer an empty packet with flags on its path.
+func (p *Plane) probe(peer *Peer, flags byte) {
+	pa := peer.path.Load()
+	if pa == nil {
+		return
+	}
+	var s scratch
+	p.seal(&s, peer, pa, flags, nil)
+	p.drain(&s)
+}
+
+// answerProbe answers a probe from peer with a keepalive, at most one per
+// answerEvery.
+func (p *Plane) answerProbe(peer *Peer) {
+	now := p.clock.Load()
+	if last := peer.answered.Load(); now-last < answerEvery.Milliseconds() || !peer.answered.CompareAndSwap(last, now) {
+		return
+	}
+	p.probe(peer, 0)
+}

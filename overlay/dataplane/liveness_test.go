@@ -125,3 +125,94 @@ func TestRoaming(t *testing.T) {
 		t.Errorf("the roamed packet did not mark the peer heard: %v", peer.Heard())
 	}
 }
+
+// Fast liveness: a peer this node sends to and does not hear from is
+// probed after probeAfter, suspect after suspectAfter, and clear again
+// once heard; an idle link is never probed; probes are answered at once,
+// with a bound, and a probe with a payload is refused.
+func TestFastLiveness(t *testing.T) {
+	p, peer, send, sock, addr := livePair(t)
+	var calls []bool
+	watch := func(at time.Time) { p.watch(at.UnixMilli(), func(_ *Peer, s bool) { calls = append(calls, s) }) }
+	probes := func() int {
+		n := 0
+		for _, pkt := range sock.pkts {
+			if len(pkt.Data) == wire.Overhead && pkt.Data[1] == wire.FlagProbe {
+				n++
+			}
+		}
+		return n
+	}
+	t0 := time.Now().Truncate(time.Millisecond)
+	p.Tick(t0)
+	ka, _ := send.Seal(nil, 0, nil)
+	p.NewReceiver().Receive([]nat.Packet{{Data: ka, Addr: addr}}) // heard at t0
+
+	// Idle: silent for long, but nothing sent, so nothing probed.
+	watch(t0.Add(2 * time.Second))
+	if probes() != 0 || len(calls) != 0 {
+		t.Fatalf("idle link: %d probes, suspect calls %v", probes(), calls)
+	}
+
+	// Sending, and silent: probes from probeAfter, suspect at suspectAfter.
+	t1 := t0.Add(3 * time.Second)
+	p.Tick(t1)
+	heard := t1
+	p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, send, 0, nil), Addr: addr}})
+	sock.pkts = nil
+	var s scratch
+	p.seal(&s, peer, peer.Path(), 0, frame6())
+	p.drain(&s)
+	for ms := 50; ms <= 1000; ms += 50 {
+		watch(heard.Add(time.Duration(ms) * time.Millisecond))
+		switch {
+		case ms < 250 && probes() != 0:
+			t.Fatalf("probed %d times %d ms into the silence", probes(), ms)
+		case ms < 700 && len(calls) != 0:
+			t.Fatalf("suspect %d ms into the silence", ms)
+		}
+	}
+	if len(calls) != 1 || !calls[0] || p.Routed()["routed_around"] != 1 {
+		t.Fatalf("suspect calls %v, routed_around %d; want one suspicion", calls, p.Routed()["routed_around"])
+	}
+	if n := probes(); n < 6 || n > 9 {
+		t.Errorf("%d probes in 750 ms of silence, want one every 100 ms", n)
+	}
+
+	// Heard again: clear.
+	t2 := heard.Add(1100 * time.Millisecond)
+	p.Tick(t2)
+	p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, send, 0, nil), Addr: addr}})
+	watch(t2.Add(50 * time.Millisecond))
+	if len(calls) != 2 || calls[1] {
+		t.Fatalf("after the peer was heard: suspect calls %v", calls)
+	}
+
+	// The peer's probes are answered, one per answerEvery.
+	sock.pkts = nil
+	p.Tick(t2.Add(time.Second))
+	for range 3 {
+		p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, send, wire.FlagProbe, nil), Addr: addr}})
+	}
+	if len(sock.pkts) != 1 || len(sock.pkts[0].Data) != wire.Overhead || sock.pkts[0].Data[1] != 0 {
+		t.Errorf("answers to 3 probes at once: %d packets, want one keepalive", len(sock.pkts))
+	}
+	p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, send, wire.FlagProbe, []byte("payload")), Addr: addr}})
+	if p.Drops()["bad_probe"] != 1 || p.tapStats.txFrames.Load() != 0 {
+		t.Errorf("a probe with a payload: bad_probe %d, frames to the TAP %d", p.Drops()["bad_probe"], p.tapStats.txFrames.Load())
+	}
+}
+
+func mustSeal(t *testing.T, k *wire.Keyring, flags byte, payload []byte) []byte {
+	t.Helper()
+	b, err := k.Seal(nil, flags, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// frame6 is a minimal Ethernet frame (broadcast, no payload).
+func frame6() []byte {
+	return []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 9, 0x88, 0xb5}
+}

@@ -149,6 +149,12 @@ func (p *Plane) opened(s *scratch, v *View, peer *Peer, f []byte, flags byte) {
 	switch {
 	case len(f) == 0 && flags == 0:
 		// A keepalive: it only says the peer is there.
+	case flags&wire.FlagProbe != 0:
+		if len(f) != 0 || flags != wire.FlagProbe {
+			p.counters.badProbe.Add(1)
+			return
+		}
+		p.answerProbe(peer)
 	case flags&wire.FlagRouted != 0:
 		p.routed(s, v, peer, f)
 	case flags&wire.FlagControl != 0:

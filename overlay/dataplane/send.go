@@ -216,6 +216,11 @@ func (p *Plane) seal(s *scratch, peer *Peer, pa *Path, flags byte, payload []byt
 	}
 	peer.Stats.TxPackets.Add(1)
 	peer.Stats.TxBytes.Add(uint64(len(payload)))
+	if len(payload) > 0 {
+		if now := p.clock.Load(); peer.sent.Load() != now {
+			peer.sent.Store(now) // the link carries traffic (liveness.go)
+		}
+	}
 	if pa.Relay != nil {
 		// Relayed: pion's TURN client owns that path.
 		if _, err := pa.Relay.Write(pkt); err != nil {

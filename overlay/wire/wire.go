@@ -93,8 +93,13 @@ const FlagControl byte = 0x01
 // message follows.
 const FlagRouted byte = 0x02
 
+// FlagProbe marks an empty packet that asks the peer for one back at once
+// (a keepalive): the sender has been sending and has not heard from the
+// peer lately (dataplane's fast liveness). It carries no payload.
+const FlagProbe byte = 0x04
+
 // knownFlags are the flags this version understands.
-const knownFlags = FlagControl | FlagRouted
+const knownFlags = FlagControl | FlagRouted | FlagProbe
 
 const (
 	flagsOff   = 1
