@@ -670,6 +670,41 @@ func TestSymmetricPairWithoutTURN(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Traffic above the on-demand threshold makes ed1 want a direct link
+	// to ed2, which fails like the first: the traffic keeps going
+	// through pub all along.
+	srv, err := s2.Host.Start("iperf-server", nil, "iperf", "-s", "-u", "-B", s2.Addr4())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Kill()
+	time.Sleep(300 * time.Millisecond)
+	out, _ = s1.Host.Run("iperf", "-c", s2.Addr4(), "-u", "-l", "1000", "-b", "4M", "-t", "10")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	t.Logf("4 Mbit/s ed1 → ed2 for 10 s: %s", last)
+	st, err := s1.Status()
+	if err != nil || st.Ring == nil {
+		t.Fatalf("status: %v", err)
+	}
+	wanted := false
+	for _, od := range st.Ring.OnDemand {
+		wanted = wanted || od.Name == "ed2"
+	}
+	if !wanted {
+		t.Errorf("ed1 did not want an on-demand link to ed2 (%+v): the test shows nothing", st.Ring.OnDemand)
+	}
+	if state, _ := linkTo(t, s1, "ed2"); state == "up" {
+		t.Errorf("ed1 and ed2 linked directly after all")
+	}
+	m := regexp.MustCompile(`(\d+)/\s*(\d+) \(([\d.]+)%\)`).FindStringSubmatch(last)
+	if m == nil {
+		t.Fatalf("no server report from iperf:\n%s", out)
+	}
+	if loss, _ := strconv.ParseFloat(m[3], 64); loss > 1 {
+		t.Errorf("through pub while the on-demand link failed: %s%% lost, want ≤ 1%%", m[3])
+	}
 }
 
 // TestRestartedNodeBackAtOnce: a node stopped (its peers hear it leave,

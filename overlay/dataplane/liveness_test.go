@@ -29,7 +29,7 @@ func (c *capture) WriteBatch(pkts []nat.Packet) (int, error) {
 }
 
 // livePair is a plane with one up link whose peer seals with send.
-func livePair(t *testing.T) (p *Plane, peer *Peer, send *wire.Keyring, sock *capture, addr netip.AddrPort) {
+func livePair(t testing.TB) (p *Plane, peer *Peer, send *wire.Keyring, sock *capture, addr netip.AddrPort) {
 	ca := newTestCA(t)
 	dev := taptest.New("lv0", 1400, net.HardwareAddr{2, 0, 0, 0, 0, 1}, 64)
 	t.Cleanup(func() { dev.Close() })
@@ -203,7 +203,7 @@ func TestFastLiveness(t *testing.T) {
 	}
 }
 
-func mustSeal(t *testing.T, k *wire.Keyring, flags byte, payload []byte) []byte {
+func mustSeal(t testing.TB, k *wire.Keyring, flags byte, payload []byte) []byte {
 	t.Helper()
 	b, err := k.Seal(nil, flags, payload)
 	if err != nil {
