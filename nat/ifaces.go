@@ -3,6 +3,7 @@ package nat
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path"
 
 	"github.com/pion/transport/v2"
@@ -148,4 +149,26 @@ func (n *filteredNet) InterfaceByName(name string) (*transport.Interface, error)
 func (s Settings) AllowsInterface(name string) bool {
 	r, err := newIfaceRule(s)
 	return err != nil || r.allowsName(name)
+}
+
+// HostAddrs returns the addresses (without zones) of this host's
+// interfaces that are up, in its network namespace.
+func HostAddrs() (map[netip.Addr]bool, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("nat: interfaces: %w", err)
+	}
+	have := map[netip.Addr]bool{}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				have[p.Addr().Unmap().WithZone("")] = true
+			}
+		}
+	}
+	return have, nil
 }

@@ -53,7 +53,7 @@ type Link struct {
 	downReason string
 	answered   bool
 	closed     bool      // closed on purpose (not needed), not lost
-	lostAt     time.Time // when the link, up, was lost (not closed)
+	lostAt     time.Time // when a link to the peer, up, was lost (not closed): see relink
 	heardRing  bool      // a Neighbors arrived on this link
 	sigOverlay bool      // set-up signaling goes through the overlay
 	localCand  ice.Candidate

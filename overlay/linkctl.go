@@ -3,12 +3,12 @@ package overlay
 import (
 	"context"
 	"io"
-	"net"
 	"net/netip"
 	"time"
 
 	"github.com/pion/ice/v2"
 
+	"github.com/ipopd/ipopd/nat"
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/identity"
 	"github.com/ipopd/ipopd/overlay/limitlog"
@@ -402,7 +402,9 @@ func (m *Manager) publish() {
 			changes = append(changes, change{id, LinkLost})
 		default:
 			m.ring.LinkFailed(id, now)
-			l.lostAt = now
+			if l.lostAt.IsZero() || now.Sub(l.upAt) > relinkFor {
+				l.lostAt = now // (else the loss it was set up again after)
+			}
 			changes = append(changes, change{id, LinkLost})
 		}
 	}
@@ -446,7 +448,11 @@ func (m *Manager) Restart(reason string) {
 // whatever address reaches the server, and liveness decides.
 func (m *Manager) UnderlayChanged(reason string) {
 	m.post(func() {
-		have := upAddrs()
+		have, err := nat.HostAddrs()
+		if err != nil {
+			m.log.Warn("underlay changed, but its addresses cannot be listed: links kept", "reason", reason, "err", err)
+			return
+		}
 		kept := 0
 		m.restart(reason, func(l *Link) bool {
 			if l.state != stateUp {
@@ -506,24 +512,6 @@ func localBase(l *Link) (netip.Addr, bool) {
 	}
 	a, err := netip.ParseAddr(s)
 	return a.Unmap(), err == nil
-}
-
-// upAddrs returns the addresses of the interfaces that are up.
-func upAddrs() map[netip.Addr]bool {
-	have := map[netip.Addr]bool{}
-	ifs, _ := net.Interfaces()
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				have[p.Addr().Unmap()] = true
-			}
-		}
-	}
-	return have
 }
 
 // maxRemoteCandidates bounds the candidates one set-up takes from the

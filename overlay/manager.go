@@ -241,7 +241,6 @@ func (m *Manager) call(f func()) bool { return m.loop.Call(f) }
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	defer m.loop.Close()
 	lctx, stopLiveness := context.WithCancel(ctx)
 	liveness := make(chan struct{})
 	go func() {
@@ -250,7 +249,10 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.post(func() { m.onSuspect(peer, suspect) })
 		})
 	}()
+	// (Deferred before the loop's Close, so it runs after it: a post
+	// from the liveness goroutine into a full queue returns then.)
 	defer func() { stopLiveness(); <-liveness }()
+	defer m.loop.Close()
 	for {
 		select {
 		case f := <-m.loop.Tasks():
@@ -325,9 +327,9 @@ func (m *Manager) onSuspect(peer *dataplane.Peer, suspect bool) {
 		return
 	}
 	if suspect {
-		l.log.Info("peer silent while traffic goes to it: routing around it", "silent_for", time.Since(peer.Heard()).Round(10*time.Millisecond).String())
+		l.log.Debug("peer silent while traffic goes to it: routing around it", "silent_for", time.Since(peer.Heard()).Round(10*time.Millisecond).String())
 	} else {
-		l.log.Info("peer heard again: routing through it")
+		l.log.Debug("peer heard again: routing through it")
 	}
 	m.ring.Suspect(peer.ID, suspect)
 	m.publish()
@@ -458,12 +460,16 @@ func (m *Manager) maintain(now time.Time) {
 // ring wants meanwhile.
 const relinkFor = 2 * time.Minute
 
-// relink reports whether the down link l should be set up again now: it
-// was lost (not closed) less than relinkFor ago, and its peer is still
-// listed by the rendezvous (a node that died is not: its session closes
-// with it, and a crashed host's lingers only until the session times out).
+// relink reports whether the down link l should be set up again now: a
+// link to its peer was lost less than relinkFor ago (lostAt; a link that
+// is set up again and lost again soon after keeps the first loss's time,
+// so a peer whose data path keeps dying is tried for relinkFor, not for
+// ever), the peer is not revoked nor its certificate expired, and it is
+// still listed by the rendezvous (a node that died is not: its session
+// closes with it, and a crashed host's lingers only until it times out).
 func (m *Manager) relink(l *Link, now time.Time) bool {
-	if l.lostAt.IsZero() || now.Sub(l.lostAt) > relinkFor || !m.cfg.Signal.Connected() {
+	if l.lostAt.IsZero() || now.Sub(l.lostAt) > relinkFor || !m.cfg.Signal.Connected() ||
+		m.cfg.Data.Directory().Revoked(l.peer) || l.cert != nil && now.After(l.cert.NotAfter) {
 		return false
 	}
 	_, present := m.present[l.peer]

@@ -603,7 +603,7 @@ func TestFullLoadKeepsLinks(t *testing.T) {
 		if state != "up" || age < age0+time.Since(start)-2*time.Second {
 			t.Errorf("%s's link to %s: %s, up %s: it went down under load", p[0].Name, p[1].Name, state, age)
 		}
-		if strings.Contains(p[0].Proc.Log(), "peer silent") {
+		if strings.Contains(p[0].Proc.Log(), `reason="peer silent for`) {
 			t.Errorf("%s declared its peer silent under load", p[0].Name)
 		}
 	}

@@ -357,6 +357,10 @@ func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 		t.Fatalf("%s → %s: no successor carried the stream (%v → %v)", src.Name, dst.Name, before, after)
 	}
 	t.Logf("%s → %s goes through %s (%d packets in 2 s)", src.Name, dst.Name, hop, after[hop]-before[hop])
+	if state, _ := linkTo(t, src, dst.Name); state == "up" {
+		t.Fatalf("%s linked %s directly meanwhile: the test shows nothing", src.Name, dst.Name)
+	}
+	around := routedAround(t, src)
 	killed := time.Now()
 	byName[hop].Proc.Kill()
 	time.Sleep(5 * time.Second)
@@ -373,6 +377,9 @@ func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 		time.Duration(lost)*20*time.Millisecond, src.Name, routedAround(t, src))
 	if d := time.Duration(lost) * 20 * time.Millisecond; d >= time.Second {
 		t.Errorf("the subscriber lost %s of the stream when the hop died, want under 1s", d)
+	}
+	if routedAround(t, src) == around {
+		t.Errorf("%s never routed around %s", src.Name, hop)
 	}
 }
 

@@ -145,6 +145,9 @@ func TestChurnSoak(t *testing.T) {
 		kind    string
 		m       *member
 		at, end time.Time
+		// until: the trouble's last step (an address change's move
+		// back), if after end; others' losses are counted to 5 s after.
+		until time.Time
 		// recovery: from the end of the trouble to the affected node's
 		// first datagram (ping: reply) sent after it; -1: never.
 		recovery, pingBack time.Duration
@@ -157,10 +160,14 @@ func TestChurnSoak(t *testing.T) {
 	// event is on misses the stream for 2 s, the state of it and of the
 	// source goes into the log, for whoever reads a failed run.
 	var (
-		affected  sync.Map // *member → true while an event is on it
+		affected  sync.Map   // *member → true while an event is on it
+		rmu       sync.Mutex // guards members' r against the watch
 		watchStop = make(chan struct{})
 		watchDone = make(chan struct{})
+		stopOnce  sync.Once
 	)
+	stopWatch := func() { stopOnce.Do(func() { close(watchStop); <-watchDone }) }
+	t.Cleanup(stopWatch) // also after a t.Fatal: no logging after the test
 	go func() {
 		defer close(watchDone)
 		reported := map[*member]bool{}
@@ -176,8 +183,11 @@ func TestChurnSoak(t *testing.T) {
 					continue
 				}
 				got := false
+				rmu.Lock()
+				r := m.r
+				rmu.Unlock()
 				for seq := len(sent) - 1; seq >= 0 && time.Since(sent[seq]) < 2*time.Second; seq-- {
-					if _, ok := m.r.Arrived(seq); ok || time.Since(sent[seq]) < 200*time.Millisecond {
+					if _, ok := r.Arrived(seq); ok || time.Since(sent[seq]) < 200*time.Millisecond {
 						got = true
 						break
 					}
@@ -209,8 +219,10 @@ func TestChurnSoak(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.m.r.Close()
-			e.m.old = append(e.m.old, e.m.r)
-			e.m.r = join(t, e.m.n, group, port, "")
+			r := join(t, e.m.n, group, port, "")
+			rmu.Lock()
+			e.m.old, e.m.r = append(e.m.old, e.m.r), r
+			rmu.Unlock()
 		case "loss":
 			e.m = rest[k%len(rest)]
 			affected.Store(e.m, true)
@@ -232,7 +244,7 @@ func TestChurnSoak(t *testing.T) {
 			// is put back, so the node can restart later.
 			e.m = rest[k%5] // p1..p5
 			h := e.m.n.Host
-			old, tmp := h.Addr.String()+"/15", fmt.Sprintf("198.18.200.%d/15", 10+k)
+			old, tmp := h.Addr.String()+"/15", fmt.Sprintf("198.18.200.%d/15", 10+k%200)
 			move := func(from, to string) {
 				for _, c := range [][]string{{"sysctl", "-q", "-w", "net.ipv4.conf.eth0.promote_secondaries=1"},
 					{"ip", "addr", "add", to, "dev", "eth0"}, {"ip", "addr", "del", from, "dev", "eth0"}} {
@@ -251,6 +263,7 @@ func TestChurnSoak(t *testing.T) {
 			}
 			time.Sleep(time.Second)
 			move(tmp, old)
+			e.until = time.Now()
 		case "nat-flush":
 			e.m = rest[len(rest)-1-k%2]
 			affected.Store(e.m, true)
@@ -270,8 +283,7 @@ func TestChurnSoak(t *testing.T) {
 		time.Sleep(every / 2)
 	}
 	time.Sleep(2 * time.Second)
-	close(watchStop)
-	<-watchDone
+	stopWatch()
 	stream.Stop()
 	sent := stream.Sent()
 	replies := map[*member][]time.Time{}
@@ -323,7 +335,7 @@ func TestChurnSoak(t *testing.T) {
 				continue
 			}
 			for seq, at := range sent {
-				if !at.Before(e.at) && at.Before(e.end.Add(5*time.Second)) {
+				if !at.Before(e.at) && at.Before(later(e.end, e.until).Add(5*time.Second)) {
 					if _, ok := arrived(m, seq); !ok {
 						e.lostOthers[m.n.Name]++
 					}
@@ -385,6 +397,14 @@ func TestChurnSoak(t *testing.T) {
 	if dups != 0 {
 		t.Errorf("%d duplicate datagrams", dups)
 	}
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // arrivedSince reports whether r got a datagram of the stream sent at or

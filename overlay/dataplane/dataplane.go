@@ -104,7 +104,7 @@ type Neighbours interface {
 // Plane is the data plane of one node.
 type Plane struct {
 	cfg   Config
-	clock atomic.Int64 // Unix milliseconds, set by Tick (liveness.go)
+	clock atomic.Int64 // Unix milliseconds, moved by Tick and RunLiveness (liveness.go)
 	log   *slog.Logger
 	self  nodeid.ID
 

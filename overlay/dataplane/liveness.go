@@ -41,10 +41,30 @@ import (
 
 // Tick advances the clock that marks peers heard; link control calls it
 // on every tick of its loop.
-func (p *Plane) Tick(now time.Time) { p.clock.Store(now.UnixMilli()) }
+func (p *Plane) Tick(now time.Time) { p.advance(now.UnixMilli()) }
+
+// advance moves the clock to ms unless it is there already: Tick and
+// RunLiveness both move it, and a late Tick must not move it back (a
+// heard stamp would age by up to a tick and could make a peer suspect).
+func (p *Plane) advance(ms int64) {
+	for {
+		old := p.clock.Load()
+		if ms <= old || p.clock.CompareAndSwap(old, ms) {
+			return
+		}
+	}
+}
 
 // Keepalive sends peer an empty data packet on its path, if it has one.
-func (p *Plane) Keepalive(peer *Peer) { p.probe(peer, 0) }
+func (p *Plane) Keepalive(peer *Peer) {
+	pa := peer.path.Load()
+	if pa == nil {
+		return
+	}
+	var s scratch
+	p.seal(&s, peer, pa, 0, nil)
+	p.drain(&s)
+}
 
 // Roaming bounds: the quiet time before a peer's keys are tried against
 // packets from unknown addresses, and the trials a second (each an
@@ -101,26 +121,30 @@ func newRoamLimiter() *rate.Limiter { return rate.NewLimiter(roamRate, roamBurst
 
 // Fast reroute. Link control declares a link dead after 3 s of silence;
 // meanwhile, frames routed through a dead peer are lost. So a link that
-// carries traffic is watched closely: once this node has sent on it and
-// heard nothing back for probeAfter, it sends the peer a probe (an empty
-// packet with FlagProbe, sealed like any other) every probeEvery, which
-// the peer answers at once with a keepalive; silent for suspectAfter, the
-// peer is suspect and link control routes around it (the link stays, for
-// traffic to the peer itself, until it is heard again or declared dead).
-// Idle links are not probed: nothing goes through them to lose.
+// carries traffic is watched closely: once this node has sent on it (a
+// frame or a control message within the last second) and heard nothing
+// back for probeAfter, it sends the peer a probe (an empty packet with
+// FlagProbe, sealed like any other) every probeEvery, which the peer
+// answers at once with a keepalive; with suspectProbes of them unanswered
+// and suspectAfter of silence, the peer is suspect and link control routes
+// around it (the link stays, for traffic to the peer itself, until it is
+// heard again or declared dead). A link nothing was sent on for a second
+// is not probed: nothing goes through it to lose.
 //
 //	RunLiveness, every livenessEvery: the clock; per up link:
-//	  sent lately or suspect, silent ≥ probeAfter ─► probe (every probeEvery)
-//	  sent lately, silent ≥ suspectAfter          ─► suspect: onSuspect(peer, true)
-//	  suspect and heard since                      ─► onSuspect(peer, false)
+//	  sent lately or suspect, silent ≥ probeAfter          ─► probe (every probeEvery)
+//	  sent lately, silent ≥ suspectAfter, 4 probes unanswered ─► suspect: onSuspect(peer, true)
+//	  suspect and heard since                                ─► onSuspect(peer, false)
 //
-// With 1% random loss, a false suspicion needs four probes or answers in
-// a row lost (about 10^-7 per episode), and costs a moment's detour.
+// With 1% random loss each way, a false suspicion needs four probes or
+// their answers lost in a row (about 2·10^-7 per silence that long), and
+// costs a moment's detour, not the link.
 const (
 	livenessEvery = 50 * time.Millisecond
 	probeAfter    = 250 * time.Millisecond
 	probeEvery    = 100 * time.Millisecond
 	suspectAfter  = 700 * time.Millisecond
+	suspectProbes = 4
 	sendingWithin = time.Second
 	// answerEvery bounds the answers to one peer's probes (they come
 	// every probeEvery): a member cannot make this node send more.
@@ -132,25 +156,28 @@ const (
 func (p *Plane) RunLiveness(ctx context.Context, onSuspect func(peer *Peer, suspect bool)) {
 	t := time.NewTicker(livenessEvery)
 	defer t.Stop()
+	var s scratch
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			p.watch(now.UnixMilli(), onSuspect)
+			p.watch(&s, now.UnixMilli(), onSuspect)
 		}
 	}
 }
 
-// watch is one round of RunLiveness at now (Unix milliseconds).
-func (p *Plane) watch(now int64, onSuspect func(*Peer, bool)) {
-	if now > p.clock.Load() {
-		p.clock.Store(now)
-	}
+// watch is one round of RunLiveness at now (Unix milliseconds); s is its
+// goroutine's scratch.
+func (p *Plane) watch(s *scratch, now int64, onSuspect func(*Peer, bool)) {
+	p.advance(now)
 	for _, peer := range p.view.Load().up {
 		heard := peer.heard.Load()
 		if heard == 0 {
 			continue // not heard yet: link control's set-up timers apply
+		}
+		if heard != peer.lastHeard {
+			peer.lastHeard, peer.unanswered = heard, 0
 		}
 		silent := now - heard
 		sending := now-peer.sent.Load() < sendingWithin.Milliseconds()
@@ -158,35 +185,31 @@ func (p *Plane) watch(now int64, onSuspect func(*Peer, bool)) {
 		case peer.suspect && silent < probeAfter.Milliseconds():
 			peer.suspect = false
 			onSuspect(peer, false)
-		case sending && !peer.suspect && silent >= suspectAfter.Milliseconds():
+		case sending && !peer.suspect && silent >= suspectAfter.Milliseconds() && peer.unanswered >= suspectProbes:
 			peer.suspect = true
 			p.counters.suspected.Add(1)
 			onSuspect(peer, true)
 		}
 		if (sending || peer.suspect) && silent >= probeAfter.Milliseconds() && now-peer.probed >= probeEvery.Milliseconds() {
 			peer.probed = now
-			p.probe(peer, wire.FlagProbe)
+			peer.unanswered++
+			if pa := peer.path.Load(); pa != nil {
+				p.seal(s, peer, pa, wire.FlagProbe, nil)
+			}
 		}
 	}
+	p.drain(s)
 }
 
-// probe sends peer an empty packet with flags on its path.
-func (p *Plane) probe(peer *Peer, flags byte) {
-	pa := peer.path.Load()
-	if pa == nil {
-		return
-	}
-	var s scratch
-	p.seal(&s, peer, pa, flags, nil)
-	p.drain(&s)
-}
-
-// answerProbe answers a probe from peer with a keepalive, at most one per
-// answerEvery.
-func (p *Plane) answerProbe(peer *Peer) {
+// answerProbe answers a probe from peer with a keepalive in s's batch, at
+// most one per answerEvery (more are counted, probe_limited).
+func (p *Plane) answerProbe(s *scratch, peer *Peer) {
 	now := p.clock.Load()
 	if last := peer.answered.Load(); now-last < answerEvery.Milliseconds() || !peer.answered.CompareAndSwap(last, now) {
+		p.counters.probeLimited.Add(1)
 		return
 	}
-	p.probe(peer, 0)
+	if pa := peer.path.Load(); pa != nil {
+		p.seal(s, peer, pa, 0, nil)
+	}
 }

@@ -133,7 +133,8 @@ func TestRoaming(t *testing.T) {
 func TestFastLiveness(t *testing.T) {
 	p, peer, send, sock, addr := livePair(t)
 	var calls []bool
-	watch := func(at time.Time) { p.watch(at.UnixMilli(), func(_ *Peer, s bool) { calls = append(calls, s) }) }
+	var ws scratch
+	watch := func(at time.Time) { p.watch(&ws, at.UnixMilli(), func(_ *Peer, s bool) { calls = append(calls, s) }) }
 	probes := func() int {
 		n := 0
 		for _, pkt := range sock.pkts {
@@ -188,14 +189,28 @@ func TestFastLiveness(t *testing.T) {
 		t.Fatalf("after the peer was heard: suspect calls %v", calls)
 	}
 
+	// A link idle for 2 s that starts sending is suspect only once four
+	// probes have gone unanswered (the fourth for probeEvery), not at once.
+	calls = nil
+	t3 := t2.Add(2 * time.Second)
+	p.advance(t3.UnixMilli())
+	p.seal(&s, peer, peer.Path(), 0, frame6())
+	p.drain(&s)
+	for i := 1; i <= 5; i++ {
+		watch(t3.Add(time.Duration(i) * probeEvery))
+		if want := i == 5; len(calls) == 1 != want {
+			t.Fatalf("%d probes into sending on a silent link: suspect calls %v", i, calls)
+		}
+	}
+
 	// The peer's probes are answered, one per answerEvery.
 	sock.pkts = nil
-	p.Tick(t2.Add(time.Second))
+	p.Tick(t3.Add(time.Second))
 	for range 3 {
 		p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, send, wire.FlagProbe, nil), Addr: addr}})
 	}
-	if len(sock.pkts) != 1 || len(sock.pkts[0].Data) != wire.Overhead || sock.pkts[0].Data[1] != 0 {
-		t.Errorf("answers to 3 probes at once: %d packets, want one keepalive", len(sock.pkts))
+	if len(sock.pkts) != 1 || len(sock.pkts[0].Data) != wire.Overhead || sock.pkts[0].Data[1] != 0 || p.Drops()["probe_limited"] != 2 {
+		t.Errorf("answers to 3 probes at once: %d packets (want one keepalive), probe_limited %d (want 2)", len(sock.pkts), p.Drops()["probe_limited"])
 	}
 	p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, send, wire.FlagProbe, []byte("payload")), Addr: addr}})
 	if p.Drops()["bad_probe"] != 1 || p.tapStats.txFrames.Load() != 0 {

@@ -16,7 +16,7 @@ type counters struct {
 	unknownOrigin, spoofedSource, spoofedARP, spoofedND, spoofedMAC           atomic.Uint64
 	rateLimited, noCert, e2eFailed, unsealed, earlyDropped, helloLimited      atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded, roamed             atomic.Uint64
-	relayedBroadcasts, badProbe, suspected                                    atomic.Uint64
+	relayedBroadcasts, badProbe, probeLimited, suspected                      atomic.Uint64
 }
 
 // limits log each bound reached, beside its counter (limitlog: the first
@@ -48,7 +48,7 @@ func (p *Plane) Drops() map[string]uint64 {
 		"spoofed_mac": c.spoofedMAC.Load(), "mac_table_full": p.macs.full.Load(), "broadcast_rate_limited": c.rateLimited.Load(),
 		"no_certificate": c.noCert.Load(), "e2e_failed": c.e2eFailed.Load(), "unsealed_unicast": c.unsealed.Load(),
 		"early_dropped": c.earlyDropped.Load(), "hello_rate_limited": c.helloLimited.Load(),
-		"bad_probe": c.badProbe.Load(),
+		"bad_probe": c.badProbe.Load(), "probe_limited": c.probeLimited.Load(),
 	}
 }
 

@@ -102,16 +102,21 @@ type Peer struct {
 	path      atomic.Pointer[Path]
 	handshake atomic.Pointer[handshakeRef]
 	// heard is when a packet from the peer last authenticated, on the
-	// plane's clock (Plane.Tick), in Unix milliseconds; 0: never.
+	// plane's clock (Tick and RunLiveness move it), in Unix milliseconds;
+	// 0: never.
 	heard atomic.Int64
 	// sent is when this node last sent the peer a frame or control
 	// message (not a keepalive), on the same clock; answered is when it
 	// last answered one of the peer's probes (liveness.go).
 	sent, answered atomic.Int64
-	// suspect and probed belong to RunLiveness's goroutine.
-	suspect bool
-	probed  int64
-	cert    atomic.Pointer[identity.Peer] // the peer's verified certificate
+	// The rest of the fast liveness's state belongs to RunLiveness's
+	// goroutine: suspect; when it last probed; the heard stamp it last
+	// saw, and the probes sent since.
+	suspect    bool
+	probed     int64
+	lastHeard  int64
+	unanswered int
+	cert       atomic.Pointer[identity.Peer] // the peer's verified certificate
 	// broadcasts limits the broadcasts and floods taken from the link.
 	broadcasts *rate.Limiter
 

@@ -88,31 +88,12 @@ func (n *Node) watchUnderlay(ctx context.Context, st nat.Settings) {
 			pending = fmt.Sprintf("underlay interface %s %s", a.Name, map[bool]string{true: "up", false: "down"}[up])
 			timer.Reset(underlaySettle)
 		case <-timer.C:
-			if c := n.links.client; c != nil {
-				have := hostAddrs()
-				c.LocalAddrGone(func(a netip.Addr) bool { return have[a] })
+			if have, err := nat.HostAddrs(); err == nil && n.links.client != nil {
+				n.links.client.LocalAddrGone(func(a netip.Addr) bool { return have[a] })
 			}
 			n.links.mgr.UnderlayChanged(pending)
 		}
 	}
-}
-
-// hostAddrs returns the addresses of this host's interfaces that are up.
-func hostAddrs() map[netip.Addr]bool {
-	have := map[netip.Addr]bool{}
-	ifs, _ := net.Interfaces()
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				have[p.Addr().Unmap()] = true
-			}
-		}
-	}
-	return have
 }
 
 // hasGlobalAddr reports whether link has an address a candidate could

@@ -132,7 +132,7 @@ func (c *Client) LocalAddrGone(have func(netip.Addr) bool) bool {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(cc.raw.LocalAddr().String())
-	if err != nil || have(ap.Addr().Unmap()) {
+	if err != nil || have(ap.Addr().Unmap().WithZone("")) {
 		return false
 	}
 	c.log.Warn("the address of the rendezvous session is gone; reconnecting", "server", cc.addr, "local", ap.Addr())
