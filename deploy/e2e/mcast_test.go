@@ -346,17 +346,26 @@ func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 		}
 		return m
 	}
-	before := tx()
-	time.Sleep(2 * time.Second)
-	after := tx()
-	hop := succ[0]
-	if after[succ[1]]-before[succ[1]] > after[hop]-before[hop] {
-		hop = succ[1]
-	}
-	if after[hop]-before[hop] < 80 {
-		t.Fatalf("%s → %s: no successor carried the stream (%v → %v)", src.Name, dst.Name, before, after)
-	}
-	t.Logf("%s → %s goes through %s (%d packets in 2 s)", src.Name, dst.Name, hop, after[hop]-before[hop])
+	// (Until the ring has settled: while links still come up, the best
+	// next hop can change from one second to the next.)
+	var hop string
+	var carried uint64
+	eventually(t, 20*time.Second, "one successor carrying the stream", func() error {
+		before := tx()
+		time.Sleep(time.Second)
+		after := tx()
+		a, b := after[succ[0]]-before[succ[0]], after[succ[1]]-before[succ[1]]
+		switch {
+		case a >= 45 && b <= 10:
+			hop, carried = succ[0], a
+		case b >= 45 && a <= 10:
+			hop, carried = succ[1], b
+		default:
+			return fmt.Errorf("packets in a second: %s %d, %s %d", succ[0], a, succ[1], b)
+		}
+		return nil
+	})
+	t.Logf("%s → %s goes through %s (%d packets in 1 s)", src.Name, dst.Name, hop, carried)
 	if state, _ := linkTo(t, src, dst.Name); state == "up" {
 		t.Fatalf("%s linked %s directly meanwhile: the test shows nothing", src.Name, dst.Name)
 	}
