@@ -16,10 +16,9 @@ import (
 )
 
 // offer starts a link as initiator: a fresh agent, its credentials to the
-// peer, then candidates as they are gathered. The offer goes through the
-// overlay when overlay is true and the overlay reaches peer (see
-// viaOverlay), else by the rendezvous.
-func (m *Manager) offer(peer nodeid.ID, overlay bool) {
+// peer, then candidates as they are gathered (through the overlay or by
+// the rendezvous: viaOverlay).
+func (m *Manager) offer(peer nodeid.ID) {
 	if old := m.links[peer]; old != nil {
 		// On purpose, not a loss: the peer asked (a knock only it can
 		// sign) or this node restarts its links. Taken as lost, it
@@ -31,7 +30,7 @@ func (m *Manager) offer(peer nodeid.ID, overlay bool) {
 	if l == nil {
 		return
 	}
-	l.sigOverlay = overlay && m.viaOverlay(peer)
+	l.sigOverlay = m.viaOverlay(peer)
 	ufrag, pwd, err := l.agent.GetLocalUserCredentials()
 	if err != nil {
 		m.down(l, "ice credentials: "+err.Error())
@@ -128,11 +127,11 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 			m.limits.knockRate.Log("from", m.nameOf(from))
 			return
 		}
-		// Back the way the knock came: a node that knocks by the
-		// rendezvous has no links yet (it restarted), and routes here to
-		// it still end in others' links to its previous run, which are
-		// dead but not yet noticed.
-		m.offer(from, overlay)
+		// (A node that restarted is offered to by the rendezvous: it is
+		// back in the presence list, see viaOverlay. Answering every
+		// knock that came by the rendezvous the same way made a member
+		// whose relays the rendezvous rate-limits unreachable.)
+		m.offer(from)
 	case kindBye:
 		if l != nil && l.session == msg.Session {
 			switch msg.Why {

@@ -119,9 +119,9 @@ type Manager struct {
 	up      map[nodeid.ID]*Link  // the links the last published view carries data on
 	view    *dataplane.View      // the last view published
 	present map[nodeid.ID]string // peer ID → name, from the rendezvous
-	// appeared is when each present node came into the presence list
-	// after the first list: it (re)connected to the rendezvous, so it is
-	// alive, most likely restarted (see rejoined).
+	// appeared is when each present node this node had a link to came
+	// back into the presence list: it reconnected to the rendezvous, so
+	// it is alive, most likely restarted (see rejoined).
 	appeared map[nodeid.ID]time.Time
 	listed   bool                 // a presence list has come
 	names    map[nodeid.ID]string // from the rendezvous and certificates
@@ -345,9 +345,12 @@ func (m *Manager) OnPeers(peers []PeerInfo) {
 				m.present[p.ID] = p.Name
 				m.names[p.ID] = p.Name
 				m.ring.Learn(p.ID, now)
-				if _, was := old[p.ID]; !was && m.listed {
+				if _, was := old[p.ID]; !was && m.listed && m.links[p.ID] != nil {
 					// Back at the rendezvous (a session only it can
-					// open): alive, whatever its old link said.
+					// open), after a link to it: alive, whatever that
+					// link said. (Only then: a node that joins for the
+					// first time is reached through the overlay as soon
+					// as a route exists.)
 					m.appeared[p.ID] = now
 					m.ring.Alive(p.ID)
 				}
@@ -438,6 +441,15 @@ func (m *Manager) maintain(now time.Time) {
 				// goes by the rendezvous, soon.
 				m.down(l, "offer not answered through the overlay")
 				m.retryFor(l.peer).next = now
+				continue
+			}
+			if _, present := m.present[l.peer]; present && m.cfg.Signal.Connected() {
+				// The peer is at the rendezvous: signaling was lost (the
+				// rendezvous may be rate-limiting it), it did not fail.
+				// Again with backoff, through the overlay next if it
+				// reaches the peer; no hold-down.
+				m.down(l, "offer not answered")
+				m.backoff(m.retryFor(l.peer), now)
 				continue
 			}
 			m.setupFailed(l, "offer not answered")

@@ -66,7 +66,7 @@ func (m *Manager) want(id nodeid.ID, now time.Time) {
 	}
 	m.backoff(r, now)
 	if m.self.Less(id) {
-		m.offer(id, true)
+		m.offer(id)
 	} else {
 		r.knocks++
 		m.sendTo(id, &linkMsg{Kind: kindKnock, Boot: m.boot})

@@ -196,7 +196,7 @@ func TestChurnSoak(t *testing.T) {
 					reported[m] = true
 					var b strings.Builder
 					for _, n := range []*lab.Node{src.n, m.n} {
-						for _, cmd := range []string{"groups", "peers", "ring"} {
+						for _, cmd := range []string{"groups", "peers", "status"} {
 							out, err := n.Ctl(cmd)
 							fmt.Fprintf(&b, "--- %s: ipopctl %s (%v)\n%s\n", n.Name, cmd, err, out)
 						}
