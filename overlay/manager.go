@@ -134,15 +134,16 @@ type Manager struct {
 	nextOD   time.Time               // next OnDemand.Tick
 	learnAt  time.Time               // next renewal of the presence leases
 
-	badSignal    atomic.Uint64 // signaling that does not parse or breaks the protocol
-	refused      atomic.Uint64 // offers refused: MaxLinks reached
-	offerLimited atomic.Uint64 // offers refused: over the peer's rate
-	knockLimited atomic.Uint64 // knocks not answered with an offer: over the peer's rate
-	candRefused  atomic.Uint64 // remote candidates refused: unusable, or too many
-	proofRefused atomic.Uint64 // link proofs shown that do not check
-	proofUnknown atomic.Uint64 // link proofs shown whose signer's certificate is not known (yet)
-	proofs       proofs
-	limits       struct{ offerCap, offerRate, knockRate, cands *limitlog.Logger }
+	badSignal         atomic.Uint64 // signaling that does not parse or breaks the protocol
+	neighborsUnlinked atomic.Uint64 // Neighbors on a link no longer up
+	refused           atomic.Uint64 // offers refused: MaxLinks reached
+	offerLimited      atomic.Uint64 // offers refused: over the peer's rate
+	knockLimited      atomic.Uint64 // knocks not answered with an offer: over the peer's rate
+	candRefused       atomic.Uint64 // remote candidates refused: unusable, or too many
+	proofRefused      atomic.Uint64 // link proofs shown that do not check
+	proofUnknown      atomic.Uint64 // link proofs shown whose signer's certificate is not known (yet)
+	proofs            proofs
+	limits            struct{ offerCap, offerRate, knockRate, cands *limitlog.Logger }
 }
 
 type retry struct {

@@ -139,6 +139,7 @@ func (m *Manager) onRingMessage(from nodeid.ID, payload []byte, direct bool) err
 func (m *Manager) onNeighbors(from nodeid.ID, nb *topology.Neighbors) {
 	l := m.links[from]
 	if l == nil || l.state != stateUp {
+		m.neighborsUnlinked.Add(1) // came on a link that is going or gone
 		return
 	}
 	now := time.Now()

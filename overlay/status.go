@@ -80,6 +80,7 @@ func (m *Manager) Drops() map[string]uint64 {
 	d["offer_rate_limited"] = m.offerLimited.Load()
 	d["knock_rate_limited"] = m.knockLimited.Load()
 	d["neighbors_ignored"] = m.ring.Ignored()
+	d["neighbors_unlinked"] = m.neighborsUnlinked.Load() + m.ring.Unlinked()
 	d["candidate_refused"] = m.candRefused.Load()
 	d["proof_refused"] = m.proofRefused.Load()
 	d["proof_signer_unknown"] = m.proofUnknown.Load()

@@ -108,13 +108,18 @@ type Ring struct {
 	plan   ringPlan // Tick's answer while nothing changes
 	routes *Routes  // Routes' snapshot; nil after a rebuild
 
-	ignored atomic.Uint64 // links of peers' Neighbors not believed (Ignored)
+	ignored  atomic.Uint64 // links of peers' Neighbors not believed (Ignored)
+	unlinked atomic.Uint64 // Neighbors from nodes not linked (Unlinked)
 }
 
 // Ignored is how many links listed in peers' Neighbors were not believed:
 // unattested nodes, and those beyond MaxPeerLinks. Safe from any
 // goroutine.
 func (r *Ring) Ignored() uint64 { return r.ignored.Load() }
+
+// Unlinked is how many Neighbors messages came from a node this ring
+// holds no link to, and were dropped whole. Safe from any goroutine.
+func (r *Ring) Unlinked() uint64 { return r.unlinked.Load() }
 
 // ringPeer is what the ring holds about one link.
 type ringPeer struct {

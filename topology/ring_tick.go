@@ -163,6 +163,7 @@ func (r *Ring) NeighborsFor(now time.Time) *Neighbors {
 func (r *Ring) Apply(from nodeid.ID, m *Neighbors) (changed bool) {
 	p := r.links[from]
 	if p == nil {
+		r.unlinked.Add(1)
 		return false
 	}
 	lists := make([]nodeid.ID, 0, len(m.Links))

@@ -57,6 +57,35 @@ func (u *udpCounter) count(payload string) int {
 	return u.got[payload]
 }
 
+// udpRcvbufErrors is the kernel's count of UDP datagrams dropped in h's
+// namespace because a socket's buffer was full (/proc/net/snmp).
+func udpRcvbufErrors(t *testing.T, h *netns.Host) int {
+	t.Helper()
+	out, err := h.Run("cat", "/proc/net/snmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, name := range names {
+			if name == "RcvbufErrors" && i < len(f) {
+				n, _ := strconv.Atoi(f[i])
+				return n
+			}
+		}
+	}
+	t.Fatalf("no Udp RcvbufErrors in /proc/net/snmp: %s", out)
+	return 0
+}
+
 // attackCase is one attack of TestMaliciousMember: what the attacker
 // does, which of the target's counters must account for it, and what
 // must still hold afterwards.
@@ -204,8 +233,11 @@ func TestMaliciousMember(t *testing.T) {
 			}},
 		{name: "forged-proof", n: 100, counters: []string{"proof_refused"}, want: exactly(1)},
 		{name: "invented-offers", n: 500, counters: []string{"bad_origin"}, want: exactly(1)},
-		// Up to 64 origins' frames wait (5 s) for a certificate that never comes.
-		{name: "invented-frames", n: 2000, counters: []string{"unknown_origin"}, want: func(n int, _ float64) int { return n - 64 }},
+		// Up to 64 origins' frames wait (5 s) for a certificate that never
+		// comes. Paced: sent as fast as the attacker can, a share is lost in
+		// beta's socket buffer before ipopd sees it, uncounted (a full run
+		// under -race: 512 of 2000 counted).
+		{name: "invented-frames", n: 2000, rate: 1000, counters: []string{"unknown_origin"}, want: func(n int, _ float64) int { return n - 64 }},
 		{name: "spoof-ip", n: 100, counters: []string{"spoofed_source"}, want: exactly(1), check: noneReceived("spoof-ip")},
 		{name: "spoof-mac-ip", n: 100, counters: []string{"spoofed_source"}, want: exactly(1), check: noneReceived("spoof-mac-ip")},
 		{name: "steal-mac", n: 100, counters: []string{"spoofed_mac"}, want: exactly(1), check: noneReceived("steal-mac")},
@@ -307,6 +339,7 @@ func TestMaliciousMember(t *testing.T) {
 		}
 		pingOK(t, alpha, beta.Addr4(), 2) // fresh MAC bindings for the MAC checks
 		before, rvBefore := drops(beta), rvCounters()
+		kernelBefore := udpRcvbufErrors(t, beta.Host)
 		ageBefore := linkAge(beta, "alpha")
 		u0, err := beta.Usage()
 		if err != nil {
@@ -377,8 +410,8 @@ func TestMaliciousMember(t *testing.T) {
 				}
 			}
 			slices.Sort(rose)
-			t.Errorf("%s: %s rose by %d for %d attempts (%d not sent), want at least %d; beta's drops that rose: %s",
-				c.name, r.counters, refused, res.Attempts, res.Errors, r.want, strings.Join(rose, ", "))
+			t.Errorf("%s: %s rose by %d for %d attempts (%d not sent), want at least %d; beta's drops that rose: %s; beta's kernel dropped %d datagrams (socket buffer full)",
+				c.name, r.counters, refused, res.Attempts, res.Errors, r.want, strings.Join(rose, ", "), udpRcvbufErrors(t, beta.Host)-kernelBefore)
 		}
 		if r.rssMiB-r.rssBeforeMiB > 50 {
 			t.Errorf("%s: beta's memory grew from %.0f to %.0f MiB", c.name, r.rssBeforeMiB, r.rssMiB)
