@@ -61,8 +61,8 @@ type Config struct {
 
 // Limits that keep a misbehaving host from growing the table without bound.
 const (
-	maxGroups  = 4096 // per family
-	maxSources = 1024 // per group
+	maxGroups  = 16384 // per family: topology.MaxNodeGroups, what the overlay carries of a node
+	maxSources = 1024  // per group
 )
 
 func (c *Config) defaults() {

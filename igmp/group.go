@@ -210,6 +210,9 @@ func (g *group) earliest() time.Time {
 	if g.mode == filter.Exclude {
 		t = earliest(t, g.timer)
 	}
+	if len(g.sources) == 0 {
+		return t // (ranging over an empty map still costs: Next runs this for every group)
+	}
 	for _, s := range g.sources {
 		t = earliest(t, s.timer)
 	}

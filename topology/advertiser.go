@@ -24,7 +24,9 @@ type Advertiser struct {
 	seq     uint64 // number of changes so far: the Seq of the latest delta
 	refresh time.Duration
 	groups  map[netip.Addr]filter.Filter // normalized; never INCLUDE{}
+	entries int                          // groups and their sources (MaxNodeEntries)
 	refused uint64
+	widened uint64
 }
 
 // NewAdvertiser returns an Advertiser with no memberships at Seq 0. epoch
@@ -53,8 +55,17 @@ func (a *Advertiser) SetRefresh(d time.Duration) {
 }
 
 // Refused counts the calls to Set that were ignored: a group address that
-// is not multicast, an unknown Mode, or a new group beyond MaxGroups.
+// is not multicast, an unknown Mode, or a new group beyond MaxNodeGroups
+// or MaxNodeEntries.
 func (a *Advertiser) Refused() uint64 { return a.refused }
+
+// Widened counts the filters advertised as EXCLUDE{} (every source)
+// because their sources would have taken the state beyond
+// MaxNodeEntries.
+func (a *Advertiser) Widened() uint64 { return a.widened }
+
+// entriesOf is what a filter costs against MaxNodeEntries.
+func entriesOf(f filter.Filter) int { return 1 + len(f.Sources) }
 
 // Set records f as this node's filter for group and, if that changes the
 // advertised state, returns the delta to send to every linked node. An
@@ -65,8 +76,11 @@ func (a *Advertiser) Refused() uint64 { return a.refused }
 // group (other family, multicast, unspecified) are dropped; over MaxSources
 // the filter is widened as normalize says. Set refuses, returning (nil,
 // false) and counting it in Refused, a group that is not multicast, an
-// unknown Mode, and a new group when MaxGroups are already advertised: the
-// wire bounds every node's state, and a receiver would drop the lot.
+// unknown Mode, and a new group when MaxNodeGroups are already advertised
+// or its filter would take the state beyond MaxNodeEntries: receivers
+// bound every node's state, and would drop the lot. A changed filter of a
+// group already advertised that would go beyond is widened to EXCLUDE{}
+// instead (more traffic, none lost; Widened counts it).
 func (a *Advertiser) Set(group netip.Addr, f filter.Filter) (delta *Message, changed bool) {
 	group = canonical(group)
 	f, ok := normalize(group, f)
@@ -82,11 +96,23 @@ func (a *Advertiser) Set(group netip.Addr, f filter.Filter) (delta *Message, cha
 		return nil, false
 	case f.Empty():
 		delete(a.groups, group)
-	case !had && len(a.groups) >= MaxGroups:
+		a.entries -= entriesOf(old)
+	case !had && (len(a.groups) >= MaxNodeGroups || a.entries+entriesOf(f) > MaxNodeEntries):
 		a.refused++
 		return nil, false
 	default:
+		if had && a.entries-entriesOf(old)+entriesOf(f) > MaxNodeEntries {
+			f = filter.Filter{Mode: filter.Exclude}
+			a.widened++
+			if old.Equal(f) {
+				return nil, false
+			}
+		}
+		if had {
+			a.entries -= entriesOf(old)
+		}
 		a.groups[group] = f
+		a.entries += entriesOf(f)
 	}
 	a.seq++
 	return &Message{
@@ -109,6 +135,36 @@ func (a *Advertiser) Full() *Message {
 		m.Groups = append(m.Groups, Group{Addr: g, Filter: a.groups[g].Clone()})
 	}
 	return m
+}
+
+// FullParts returns the whole advertised state like Full, in as many
+// messages as it takes: one KindFull when it fits budget bytes (and
+// MaxGroups), else KindPart messages of at most budget bytes each (a
+// group bigger than budget alone in its part), in address order.
+func (a *Advertiser) FullParts(budget int) []*Message {
+	full := a.Full()
+	if len(full.Groups) <= MaxGroups && full.Size() <= budget {
+		return []*Message{full}
+	}
+	var parts []*Message
+	cur := &Message{Kind: KindPart, Epoch: a.epoch, Seq: a.seq, Refresh: a.refresh}
+	size := cur.Size()
+	for _, g := range full.Groups {
+		al := g.Addr.BitLen() / 8
+		n := 1 + al + 2 + al*len(g.Filter.Sources)
+		if len(cur.Groups) > 0 && (len(cur.Groups) == MaxGroups || size+n > budget) {
+			parts = append(parts, cur)
+			cur = &Message{Kind: KindPart, Epoch: a.epoch, Seq: a.seq, Refresh: a.refresh}
+			size = cur.Size()
+		}
+		cur.Groups = append(cur.Groups, g)
+		size += n
+	}
+	parts = append(parts, cur)
+	for i, p := range parts {
+		p.Part, p.Parts = i, len(parts)
+	}
+	return parts
 }
 
 // Groups returns a copy of the advertised state: every group this node is

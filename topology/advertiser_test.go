@@ -96,13 +96,13 @@ func TestAdvertiserRefuses(t *testing.T) {
 	if _, changed := a.Set(ip("239.0.0.1"), filter.Filter{Mode: 9}); changed {
 		t.Error("unknown mode accepted")
 	}
-	for i := range MaxGroups {
+	for i := range MaxNodeGroups {
 		if _, changed := a.Set(netip.AddrFrom4([4]byte{239, 1, byte(i >> 8), byte(i)}), excl()); !changed {
 			t.Fatalf("group %d refused", i)
 		}
 	}
 	if _, changed := a.Set(ip("239.2.0.0"), excl()); changed {
-		t.Error("group beyond MaxGroups accepted")
+		t.Error("group beyond MaxNodeGroups accepted")
 	}
 	if a.Refused() != 6 {
 		t.Errorf("Refused = %d, want 6", a.Refused())
@@ -114,7 +114,52 @@ func TestAdvertiserRefuses(t *testing.T) {
 	if _, changed := a.Set(ip("239.1.0.1"), incl()); !changed {
 		t.Error("leave at the limit refused")
 	}
-	mustRoundTrip(t, a.Full()) // the largest full state still encodes
+	// The largest state still goes: in parts, each within the budget.
+	parts := a.FullParts(1200)
+	n := 0
+	for i, p := range parts {
+		if p.Kind != KindPart || p.Part != i || p.Parts != len(parts) || p.Size() > 1200 {
+			t.Fatalf("part %d: %v %d of %d, %d bytes", i, p.Kind, p.Part, p.Parts, p.Size())
+		}
+		mustRoundTrip(t, p)
+		n += len(p.Groups)
+	}
+	if n != MaxNodeGroups-1 { // one left above
+		t.Errorf("%d parts carry %d groups, want %d", len(parts), n, MaxNodeGroups-1)
+	}
+}
+
+// Sources count against MaxNodeEntries: a new group beyond is refused, a
+// changed filter beyond is widened to every source.
+func TestAdvertiserEntries(t *testing.T) {
+	a := NewAdvertiser(1)
+	var srcs []string
+	for i := range MaxSources {
+		srcs = append(srcs, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String())
+	}
+	many := incl(srcs...)
+	for i := range MaxNodeEntries / (1 + MaxSources) {
+		if _, changed := a.Set(netip.AddrFrom4([4]byte{232, 1, 0, byte(i)}), many); !changed {
+			t.Fatalf("group %d refused", i)
+		}
+	}
+	// 255 × 257 = 65535 entries: one more any-source group fits.
+	if _, changed := a.Set(ip("239.9.9.9"), excl()); !changed {
+		t.Fatal("a group within MaxNodeEntries refused")
+	}
+	if _, changed := a.Set(ip("239.9.9.10"), excl()); changed || a.Refused() != 1 {
+		t.Errorf("a group beyond MaxNodeEntries: changed %v, refused %d", changed, a.Refused())
+	}
+	d, changed := a.Set(ip("232.1.0.0"), incl(append(srcs[1:], "10.9.9.9")...))
+	if !changed || a.Widened() != 0 || len(d.Groups[0].Filter.Sources) != MaxSources {
+		t.Fatalf("same number of sources: changed %v, widened %d", changed, a.Widened())
+	}
+	if _, changed := a.Set(ip("239.9.9.9"), incl("10.1.1.1")); changed || a.Widened() != 1 {
+		t.Errorf("a source beyond MaxNodeEntries: changed %v (the group was EXCLUDE{} already), widened %d", changed, a.Widened())
+	}
+	if f := a.Groups()[ip("239.9.9.9")]; !f.Equal(excl()) {
+		t.Errorf("widened filter %v, want EXCLUDE{}", f)
+	}
 }
 
 func TestAdvertiserSetRefresh(t *testing.T) {

@@ -39,7 +39,7 @@ func (m *Message) decode(b []byte) error {
 	m.Seq = binary.BigEndian.Uint64(b[10:])
 	m.Refresh = time.Duration(binary.BigEndian.Uint16(b[18:])) * time.Second
 	n := int(binary.BigEndian.Uint16(b[20:]))
-	if m.Kind < KindFull || m.Kind > KindSync {
+	if m.Kind < KindFull || m.Kind > KindPart {
 		return fmt.Errorf("%w: %v", ErrMalformed, m.Kind)
 	}
 	if err := checkRefresh(m.Kind, m.Refresh); err != nil {
@@ -49,6 +49,16 @@ func (m *Message) decode(b []byte) error {
 		return err
 	}
 	r := b[headerLen:]
+	if m.Kind == KindPart {
+		if len(r) < partLen {
+			return fmt.Errorf("%w: part header truncated", ErrMalformed)
+		}
+		m.Part, m.Parts = int(binary.BigEndian.Uint16(r)), int(binary.BigEndian.Uint16(r[2:]))
+		if err := checkPart(m.Kind, m.Part, m.Parts); err != nil {
+			return err
+		}
+		r = r[partLen:]
+	}
 	if n > len(r)/minGroupLen {
 		return fmt.Errorf("%w: %d groups cannot fit in %d bytes", ErrMalformed, n, len(r))
 	}

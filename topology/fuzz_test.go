@@ -117,6 +117,12 @@ func FuzzTableSequence(f *testing.F) {
 	item := func(node byte, b []byte) []byte { return append([]byte{node, byte(len(b) >> 8), byte(len(b))}, b...) }
 	f.Add(slices.Concat(item(0, full(3, g("239.1.1.1"))), item(0, delta(4, Group{Addr: ip("239.1.1.1"), Filter: incl()})), item(1, delta(9, g("239.2.2.2")))))
 	f.Add(slices.Concat(item(2, full(^uint64(0))), item(2, full(1, g("ff15::1"))), item(0xf3, nil)))
+	part := func(seq uint64, i, n int, groups ...Group) []byte {
+		b, _ := (&Message{Kind: KindPart, Epoch: 7, Seq: seq, Part: i, Parts: n, Groups: groups, Refresh: time.Minute}).MarshalBinary()
+		return b
+	}
+	f.Add(slices.Concat(item(1, part(5, 1, 2, g("239.3.3.3"))), item(1, part(5, 0, 2, g("239.1.1.1"))), item(1, delta(6, g("239.4.4.4"))),
+		item(2, part(2, 0, 3, g("239.1.1.1"))), item(2, part(3, 1, 3, g("239.2.2.2"))), item(0xe2, nil), item(1, part(5, 1, 2, g("239.0.0.1")))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tb := NewTable()
 		now := epoch0
@@ -155,6 +161,20 @@ func FuzzTableSequence(f *testing.F) {
 				t.Fatalf("Apply reported no change but the view moved")
 			}
 		}
+		// The memory bound's count is what the table holds.
+		sum := 0
+		for _, r := range tb.nodes {
+			if e := entriesHeld(r); e != r.entries {
+				t.Fatalf("a node's entries %d, its groups hold %d", r.entries, e)
+			}
+			sum += r.entries
+			if r.pend != nil {
+				sum += r.pend.entries
+			}
+		}
+		if sum != tb.entries {
+			t.Fatalf("table counts %d entries, holds %d", tb.entries, sum)
+		}
 		v := tb.View()
 		for _, grp := range v.Groups() {
 			subs := v.Nodes(grp)
@@ -185,4 +205,12 @@ func viewsEqual(a, b *View) bool {
 		}
 	}
 	return true
+}
+
+func entriesHeld(r *remote) int {
+	n := 0
+	for _, m := range r.groups {
+		n += entriesOf(m.filter)
+	}
+	return n
 }

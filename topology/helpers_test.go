@@ -76,7 +76,7 @@ func mustRoundTrip(t testing.TB, m *Message) *Message {
 }
 
 func messagesEqual(a, b *Message) bool {
-	return a.Kind == b.Kind && a.Epoch == b.Epoch && a.Seq == b.Seq && a.Refresh == b.Refresh &&
+	return a.Kind == b.Kind && a.Epoch == b.Epoch && a.Seq == b.Seq && a.Refresh == b.Refresh && a.Part == b.Part && a.Parts == b.Parts &&
 		slices.EqualFunc(a.Groups, b.Groups, func(x, y Group) bool {
 			return x.Addr == y.Addr && x.Filter.Equal(y.Filter)
 		})

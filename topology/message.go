@@ -23,6 +23,10 @@ const (
 	// gap or an unknown epoch. It carries no groups and no refresh; Epoch
 	// and Seq are what the asker holds, for logs only.
 	KindSync
+	// KindPart is one part of a full state too big for one message
+	// (Advertiser.FullParts): Part of Parts, at Epoch and Seq. The
+	// receiver takes the state once it holds every part (Table.Apply).
+	KindPart
 )
 
 func (k Kind) String() string {
@@ -33,6 +37,8 @@ func (k Kind) String() string {
 		return "delta"
 	case KindSync:
 		return "sync"
+	case KindPart:
+		return "part"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -52,6 +58,10 @@ type Message struct {
 	// MaxRefresh; the receiver forgets the sender after 3×Refresh of
 	// silence. Zero in KindSync.
 	Refresh time.Duration
+	// Part and Parts, in KindPart only: this is part Part (from 0) of a
+	// full state sent in Parts messages (2..MaxParts), each holding the
+	// next groups in address order.
+	Part, Parts int
 }
 
 // Group is one group of a Message and the sender's filter for it.
@@ -63,12 +73,18 @@ type Group struct {
 // Wire layout of a Message, all integers big-endian, 22-byte header:
 //
 //	 0  version   1  wireVersion (1)
-//	 1  kind      1  1 full, 2 delta, 3 sync
+//	 1  kind      1  1 full, 2 delta, 3 sync, 4 part
 //	 2  epoch     8
 //	10  seq       8
-//	18  refresh   2  seconds; 1..65535 in full and delta, 0 in sync
-//	20  ngroups   2  0..MaxGroups; ≥1 in delta, 0 in sync
+//	18  refresh   2  seconds; 1..65535 in full, delta and part, 0 in sync
+//	20  ngroups   2  0..MaxGroups; ≥1 in delta and part, 0 in sync
 //	22  groups    ngroups records, strictly ascending by address
+//
+// A part has 4 more header bytes before its groups:
+//
+//	22  part      2  0..parts-1
+//	24  parts     2  2..MaxParts
+//	26  groups
 //
 // Group record, 7 bytes for an IPv4 any-source join (19 for IPv6):
 //
@@ -84,6 +100,7 @@ type Group struct {
 const (
 	wireVersion = 1
 	headerLen   = 22
+	partLen     = 4 // part and parts, in KindPart
 	flagIPv6    = 1 << 0
 	flagExclude = 1 << 1
 	knownFlags  = flagIPv6 | flagExclude
@@ -91,10 +108,20 @@ const (
 	// The decoder checks counts against it before allocating.
 	minGroupLen = 1 + 4 + 2
 
-	// MaxGroups bounds the groups of one message, so of one node. 1024 is
-	// far above what hosts on one TAP join (a few per application) while
-	// keeping a hostile full message's decoded size bounded.
+	// MaxGroups bounds the groups of one message. A state with more
+	// goes in parts (KindPart).
 	MaxGroups = 1024
+	// MaxNodeGroups bounds one node's groups, and MaxNodeEntries its
+	// groups and their sources together (each group one, each source
+	// one): what a node advertises (Advertiser.Set refuses or widens
+	// beyond) and what a Table holds of one node (refused beyond). Far
+	// above what hosts on one TAP join, bounded so that one member cannot
+	// fill every node's memory.
+	MaxNodeGroups  = 16384
+	MaxNodeEntries = 65536
+	// MaxParts bounds the parts of one full state: enough for
+	// MaxNodeGroups groups one to a part.
+	MaxParts = MaxNodeGroups
 	// MaxSources bounds one filter's source list. IGMPv3 can carry more in
 	// theory; a local filter over the limit is widened (see Advertiser.Set).
 	MaxSources = 256
@@ -105,6 +132,9 @@ const (
 // Size returns the length of m's encoding (valid or not).
 func (m *Message) Size() int {
 	n := headerLen
+	if m.Kind == KindPart {
+		n += partLen
+	}
 	for _, g := range m.Groups {
 		al := g.Addr.BitLen() / 8
 		n += 1 + al + 2 + al*len(g.Filter.Sources)
@@ -125,6 +155,10 @@ func (m *Message) MarshalBinary() ([]byte, error) {
 	binary.BigEndian.PutUint64(b[10:], m.Seq)
 	binary.BigEndian.PutUint16(b[18:], uint16(m.Refresh/time.Second))
 	binary.BigEndian.PutUint16(b[20:], uint16(len(m.Groups)))
+	if m.Kind == KindPart {
+		b = binary.BigEndian.AppendUint16(b, uint16(m.Part))
+		b = binary.BigEndian.AppendUint16(b, uint16(m.Parts))
+	}
 	for _, g := range m.Groups {
 		var flags byte
 		if g.Addr.Is6() {
@@ -157,8 +191,11 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 // The decoder enforces the same rules as it reads, and Table.Apply calls
 // this on messages it did not decode itself.
 func (m *Message) validate() error {
-	if m.Kind < KindFull || m.Kind > KindSync {
+	if m.Kind < KindFull || m.Kind > KindPart {
 		return fmt.Errorf("%w: %v", ErrMalformed, m.Kind)
+	}
+	if err := checkPart(m.Kind, m.Part, m.Parts); err != nil {
+		return err
 	}
 	if err := checkRefresh(m.Kind, m.Refresh); err != nil {
 		return err
@@ -185,6 +222,21 @@ func (m *Message) validate() error {
 	return nil
 }
 
+// checkPart checks a part's place; other kinds have none.
+func checkPart(k Kind, part, parts int) error {
+	switch {
+	case k != KindPart && (part != 0 || parts != 0):
+		return fmt.Errorf("%w: %v with part %d of %d", ErrMalformed, k, part, parts)
+	case k != KindPart:
+		return nil
+	case parts < 2 || parts > MaxParts:
+		return fmt.Errorf("%w: %d parts, want 2..%d", ErrLimit, parts, MaxParts)
+	case part < 0 || part >= parts:
+		return fmt.Errorf("%w: part %d of %d", ErrMalformed, part, parts)
+	}
+	return nil
+}
+
 func checkRefresh(k Kind, d time.Duration) error {
 	switch {
 	case k == KindSync && d != 0:
@@ -203,8 +255,8 @@ func checkCount(k Kind, seq uint64, n int) error {
 		return fmt.Errorf("%w: %d groups, at most %d", ErrLimit, n, MaxGroups)
 	case k == KindSync && n != 0:
 		return fmt.Errorf("%w: sync with %d groups", ErrMalformed, n)
-	case k == KindDelta && n == 0:
-		return fmt.Errorf("%w: delta without groups", ErrMalformed)
+	case (k == KindDelta || k == KindPart) && n == 0:
+		return fmt.Errorf("%w: %v without groups", ErrMalformed, k)
 	case k == KindDelta && seq == 0:
 		return fmt.Errorf("%w: delta with seq 0", ErrMalformed)
 	}
@@ -218,7 +270,7 @@ func checkFilter(k Kind, f filter.Filter, n int) error {
 		return fmt.Errorf("%w: mode %d", ErrMalformed, f.Mode)
 	case n > MaxSources:
 		return fmt.Errorf("%w: %d sources, at most %d", ErrLimit, n, MaxSources)
-	case k == KindFull && f.Mode == filter.Include && n == 0:
+	case (k == KindFull || k == KindPart) && f.Mode == filter.Include && n == 0:
 		// A full lists memberships; a left group is simply absent.
 		return fmt.Errorf("%w: INCLUDE{} in a full state", ErrMalformed)
 	}

@@ -30,6 +30,10 @@ func sampleMessages() map[string]*Message {
 		"delta-v6": {Kind: KindDelta, Epoch: 1<<64 - 1, Seq: 1<<64 - 1, Refresh: MaxRefresh, Groups: []Group{
 			{ip("ff0e::101"), excl("2001:db8::2")},
 		}},
+		"part": {Kind: KindPart, Epoch: 1, Seq: 12, Refresh: time.Minute, Part: 1, Parts: 3, Groups: []Group{
+			{ip("232.1.1.1"), incl("10.0.0.1", "192.0.2.7")},
+			{ip("ff3e::8000:1"), excl()},
+		}},
 	}
 }
 
@@ -82,7 +86,13 @@ func TestMessageInvalid(t *testing.T) {
 		want error
 	}{
 		{"kind 0", &Message{Refresh: time.Second}, ErrMalformed},
-		{"kind 4", &Message{Kind: 4, Refresh: time.Second}, ErrMalformed},
+		{"kind 5", &Message{Kind: 5, Refresh: time.Second}, ErrMalformed},
+		{"part of 1", &Message{Kind: KindPart, Seq: 1, Refresh: time.Second, Parts: 1, Groups: []Group{{ip("239.0.0.1"), excl()}}}, ErrLimit},
+		{"part of too many", &Message{Kind: KindPart, Seq: 1, Refresh: time.Second, Parts: MaxParts + 1, Groups: []Group{{ip("239.0.0.1"), excl()}}}, ErrLimit},
+		{"part past the last", &Message{Kind: KindPart, Seq: 1, Refresh: time.Second, Part: 2, Parts: 2, Groups: []Group{{ip("239.0.0.1"), excl()}}}, ErrMalformed},
+		{"empty part", &Message{Kind: KindPart, Seq: 1, Refresh: time.Second, Parts: 2}, ErrMalformed},
+		{"INCLUDE{} in a part", &Message{Kind: KindPart, Seq: 1, Refresh: time.Second, Parts: 2, Groups: []Group{{ip("239.0.0.1"), incl()}}}, ErrMalformed},
+		{"full with a part number", &Message{Kind: KindFull, Refresh: time.Second, Part: 1, Parts: 2}, ErrMalformed},
 		{"refresh 0", &Message{Kind: KindFull}, ErrLimit},
 		{"refresh fraction", &Message{Kind: KindFull, Refresh: 1500 * time.Millisecond}, ErrMalformed},
 		{"refresh too long", &Message{Kind: KindFull, Refresh: MaxRefresh + time.Second}, ErrLimit},
@@ -127,8 +137,12 @@ func rawEncode(m *Message) []byte {
 	b = binary.BigEndian.AppendUint64(b, m.Seq)
 	b = binary.BigEndian.AppendUint16(b, uint16(m.Refresh/time.Second))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Groups)))
-	if m.Refresh%time.Second != 0 || m.Refresh > MaxRefresh {
+	if m.Refresh%time.Second != 0 || m.Refresh > MaxRefresh || m.Kind != KindPart && m.Parts != 0 {
 		return nil
+	}
+	if m.Kind == KindPart {
+		b = binary.BigEndian.AppendUint16(b, uint16(m.Part))
+		b = binary.BigEndian.AppendUint16(b, uint16(m.Parts))
 	}
 	for _, g := range m.Groups {
 		if g.Addr.Zone() != "" || g.Filter.Mode > filter.Exclude {

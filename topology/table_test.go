@@ -187,3 +187,109 @@ func TestTableIgnores(t *testing.T) {
 		t.Error("an ignored message created a node")
 	}
 }
+
+// A state in parts is taken once every part is in, in whatever order
+// they come; parts of another state start it over; a state whose parts
+// are not in address order is refused whole.
+func TestTableParts(t *testing.T) {
+	a, tb, n, now := NewAdvertiser(5), NewTable(), nodeID(1), epoch0
+	for i := range 3000 {
+		a.Set(netip.AddrFrom4([4]byte{239, 3, byte(i >> 8), byte(i)}), excl())
+	}
+	parts := a.FullParts(1200)
+	if len(parts) < 3 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	// Backwards, with a duplicate and a part of an older state between.
+	old := parts[0]
+	for i := len(parts) - 1; i > 0; i-- {
+		apply(t, tb, n, parts[i], now, false, false)
+	}
+	apply(t, tb, n, parts[1], now, false, false)
+	if tb.View().Len() != 0 {
+		t.Fatal("a state taken before its last part")
+	}
+	apply(t, tb, n, old, now, true, false)
+	if got := filtersOf(t, tb.View(), n); len(got) != 3000 {
+		t.Fatalf("%d groups, want 3000", len(got))
+	}
+	// A delta on top applies; the same state in parts again changes nothing.
+	d, _ := a.Set(ip("239.9.9.9"), excl())
+	apply(t, tb, n, d, now, true, false)
+	for _, p := range a.FullParts(1200) {
+		apply(t, tb, n, p, now, false, false)
+	}
+	// A new state's parts interrupted by another's: only a whole one is
+	// taken.
+	a.Set(ip("239.9.9.10"), excl())
+	p1 := a.FullParts(1200)
+	a.Set(ip("239.9.9.11"), excl())
+	p2 := a.FullParts(1200)
+	apply(t, tb, n, p1[0], now, false, false)
+	for i, p := range p2 {
+		apply(t, tb, n, p, now, i == len(p2)-1, false)
+	}
+	if got := filtersOf(t, tb.View(), n); len(got) != 3003 {
+		t.Fatalf("%d groups, want 3003", len(got))
+	}
+	// Parts whose groups overlap: refused, the state held stays.
+	bad := []*Message{
+		{Kind: KindPart, Epoch: 5, Seq: 1 << 40, Refresh: time.Second, Part: 0, Parts: 2, Groups: []Group{{ip("239.0.0.5"), excl()}}},
+		{Kind: KindPart, Epoch: 5, Seq: 1 << 40, Refresh: time.Second, Part: 1, Parts: 2, Groups: []Group{{ip("239.0.0.1"), excl()}}},
+	}
+	apply(t, tb, n, bad[0], now, false, false)
+	apply(t, tb, n, bad[1], now, false, false)
+	if tb.BadParts() != 1 || len(filtersOf(t, tb.View(), n)) != 3003 {
+		t.Fatalf("bad parts %d, %d groups held", tb.BadParts(), len(filtersOf(t, tb.View(), n)))
+	}
+	tb.Remove(n)
+	if tb.entries != 0 {
+		t.Fatalf("entries %d after the only node went", tb.entries)
+	}
+}
+
+// A node's state is bounded (MaxNodeGroups, MaxNodeEntries) whatever it
+// sends, and all nodes' together (MaxTableEntries); parts waiting count.
+func TestTableBounds(t *testing.T) {
+	tb, now := NewTable(), epoch0
+	// One part too many groups: 17 parts of 1000 groups is over 16384.
+	for i := range 17 {
+		m := &Message{Kind: KindPart, Epoch: 1, Seq: 1, Refresh: time.Second, Part: i, Parts: 20}
+		for j := range 1000 {
+			k := i*1000 + j
+			m.Groups = append(m.Groups, Group{netip.AddrFrom4([4]byte{239, byte(k >> 16), byte(k >> 8), byte(k)}), excl()})
+		}
+		tb.Apply(nodeID(1), m, now)
+	}
+	if tb.Oversize() != 1 || tb.entries != 0 {
+		t.Fatalf("oversize %d, entries %d: the parts of a state beyond MaxNodeGroups kept", tb.Oversize(), tb.entries)
+	}
+	// Deltas that grow a node beyond: its state goes.
+	a := NewAdvertiser(2)
+	a.Set(ip("239.0.0.1"), excl())
+	tb.Apply(nodeID(2), a.Full(), now)
+	for i := range MaxNodeGroups {
+		tb.Apply(nodeID(2), &Message{Kind: KindDelta, Epoch: 2, Seq: uint64(i + 2), Refresh: time.Second,
+			Groups: []Group{{netip.AddrFrom4([4]byte{239, 5, byte(i >> 8), byte(i)}), excl()}}}, now)
+	}
+	if tb.Oversize() != 2 || tb.View().Len() != 0 || tb.entries != 0 {
+		t.Fatalf("oversize %d, view %d groups, entries %d after deltas beyond MaxNodeGroups", tb.Oversize(), tb.View().Len(), tb.entries)
+	}
+	// All nodes together: full states of 1024 groups of 63 sources (64
+	// entries each) until the table is full.
+	f := incl()
+	for i := range 63 {
+		f.Sources = append(f.Sources, netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}))
+	}
+	full := &Message{Kind: KindFull, Epoch: 3, Refresh: time.Second}
+	for i := range MaxGroups {
+		full.Groups = append(full.Groups, Group{netip.AddrFrom4([4]byte{232, 0, byte(i >> 8), byte(i)}), f})
+	}
+	per := MaxGroups * 64
+	for i := range MaxTableEntries/per + 1 {
+		tb.Apply(nodeID(byte(10+i)), full, now)
+	}
+	if tb.Refused() != 1 || tb.entries != MaxTableEntries/per*per {
+		t.Fatalf("refused %d, entries %d, want 1 and %d", tb.Refused(), tb.entries, MaxTableEntries/per*per)
+	}
+}

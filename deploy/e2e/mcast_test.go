@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -412,4 +414,112 @@ func routedAround(t *testing.T, n *lab.Node) uint64 {
 		t.Fatal(err)
 	}
 	return p.Routed["routed_around"]
+}
+
+// groupsOf counts the groups n's table lists node subscribed to, of those
+// in want.
+func groupsOf(t *testing.T, n *lab.Node, node string, want []netip.Addr) int {
+	t.Helper()
+	out, err := n.Ctl("groups", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs control.Groups
+	if err := jsonUnmarshal(out, &gs); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]bool{}
+	for _, g := range want {
+		in[g.String()] = true
+	}
+	count := 0
+	for _, g := range gs.Groups {
+		if in[g.Group] && slices.Contains(subscribers(g), node) {
+			count++
+		}
+	}
+	return count
+}
+
+// TestManyGroups: an application on alpha joins 2,000 groups, more than
+// one membership message carries (1,024; a node's membership was once
+// capped there, the rest silently dropped). beta learns every one from
+// alpha's changes, and gamma, which starts afterwards, from alpha's full
+// state, which now goes in parts; a datagram to each group from either
+// reaches alpha's socket once.
+func TestManyGroups(t *testing.T) {
+	o := newOverlay(t)
+	alpha, err := o.l.Start(o.public(t, "a"), lab.Spec{Name: "alpha", Address: "10.254.0.1/16", Rendezvous: o.rv,
+		Config: map[string]any{"ice": map[string]any{"port": 4000}, "metrics": map[string]any{"listen": "127.0.0.1:9464"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	beta := o.node(t, o.public(t, "b"), "beta", 2)
+	for _, n := range []*lab.Node{alpha, beta} {
+		if _, err := n.WaitUp(30*time.Second, map[string]string{"alpha": "beta", "beta": "alpha"}[n.Name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const count, port = 2000, 5020
+	var groups []netip.Addr
+	for i := range count {
+		groups = append(groups, netip.AddrFrom4([4]byte{239, 20, byte(i >> 8), byte(i)}))
+	}
+	start := time.Now()
+	rx, err := lab.JoinGroups(alpha.Host, "ipop0", groups, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	known := func(n *lab.Node) {
+		t.Helper()
+		eventually(t, 60*time.Second, n.Name+" knows alpha in every group", func() error {
+			if got := groupsOf(t, n, "alpha", groups); got != count {
+				return fmt.Errorf("%d of %d groups", got, count)
+			}
+			return nil
+		})
+		t.Logf("%s knows alpha in all %d groups after %s", n.Name, count, time.Since(start).Round(time.Millisecond))
+	}
+	reaches := func(n *lab.Node) {
+		t.Helper()
+		if err := lab.SendGroups(n.Host, "ipop0", groups, port, n.Name, 500*time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		missing, dups := rx.Missing(groups, n.Name)
+		if len(missing) > 0 || dups > 0 {
+			t.Errorf("from %s: %d of %d groups got nothing (first %v), %d twice", n.Name, len(missing), count, missing[:min(len(missing), 5)], dups)
+		}
+	}
+	known(beta)
+	reaches(beta)
+
+	start = time.Now()
+	gamma := o.node(t, o.public(t, "c"), "gamma", 3)
+	if _, err := gamma.WaitUp(30*time.Second, "alpha", "beta"); err != nil {
+		t.Fatal(err)
+	}
+	known(gamma)
+	reaches(gamma)
+	for _, n := range []*lab.Node{alpha, beta, gamma} {
+		p, err := n.Peers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"membership_oversize", "membership_bad_parts", "membership_table_full"} {
+			if p.Drops[k] != 0 {
+				t.Errorf("%s: %s %d", n.Name, k, p.Drops[k])
+			}
+		}
+	}
+	m, err := lab.Scrape(alpha.Host, "127.0.0.1:9464")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"querier_full", "groups_refused", "filters_widened"} {
+		if v := m[`ipopd_mcast_local_limit_total{what="`+what+`"}`]; v != 0 {
+			t.Errorf("alpha: %s %v", what, v)
+		}
+	}
 }

@@ -228,3 +228,101 @@ func (s *Stream) Sent() []time.Time {
 
 // Stop ends the stream.
 func (s *Stream) Stop() { close(s.stop); <-s.done }
+
+// GroupsReceiver is one UDP socket joined to many groups on a host's
+// ipop0, counting datagrams by payload (SendGroups sends each group its
+// own). It stands in for an application that joins thousands of groups.
+type GroupsReceiver struct {
+	conn net.PacketConn
+	mu   sync.Mutex
+	got  map[string]int
+}
+
+// JoinGroups opens a socket in h on port and joins every IPv4 group of
+// groups on iface. The kernel's per-socket bound
+// (net.ipv4.igmp_max_memberships, 20 by default) is raised in h's
+// namespace to fit.
+func JoinGroups(h *netns.Host, iface string, groups []netip.Addr, port int) (*GroupsReceiver, error) {
+	if _, err := h.Run("sysctl", "-qw", fmt.Sprintf("net.ipv4.igmp_max_memberships=%d", len(groups)+64)); err != nil {
+		return nil, err
+	}
+	r := &GroupsReceiver{got: map[string]int{}}
+	err := h.Do(func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return err
+		}
+		if r.conn, err = net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port)); err != nil {
+			return err
+		}
+		p := ipv4.NewPacketConn(r.conn)
+		for _, g := range groups {
+			if err := p.JoinGroup(ifi, &net.UDPAddr{IP: net.IP(g.AsSlice())}); err != nil {
+				return fmt.Errorf("join %s: %w", g, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if r.conn != nil {
+			r.conn.Close()
+		}
+		return nil, err
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := r.conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.got[string(buf[:n])]++
+			r.mu.Unlock()
+		}
+	}()
+	return r, nil
+}
+
+// Missing returns the groups of groups none of whose datagrams (tagged
+// tag, as SendGroups tags them) arrived, and how many arrived twice or
+// more.
+func (r *GroupsReceiver) Missing(groups []netip.Addr, tag string) (missing []netip.Addr, dups int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range groups {
+		switch n := r.got[groupPayload(tag, g)]; {
+		case n == 0:
+			missing = append(missing, g)
+		case n > 1:
+			dups++
+		}
+	}
+	return missing, dups
+}
+
+// Close leaves every group.
+func (r *GroupsReceiver) Close() error { return r.conn.Close() }
+
+func groupPayload(tag string, g netip.Addr) string { return "ipopd group " + tag + " " + g.String() }
+
+// SendGroups sends one datagram, tagged tag, to each group:port out of
+// h's iface, interval apart.
+func SendGroups(h *netns.Host, iface string, groups []netip.Addr, port int, tag string, interval time.Duration) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	c, err := sender(h, iface, groups[0])
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, g := range groups {
+		dst := &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: port}
+		if _, err := c.WriteTo([]byte(groupPayload(tag, g)), dst); err != nil {
+			return fmt.Errorf("send to %s: %w", dst, err)
+		}
+		time.Sleep(interval)
+	}
+	return nil
+}

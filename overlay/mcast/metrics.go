@@ -26,10 +26,11 @@ var (
 	descReports   = prometheus.NewDesc("ipopd_membership_reports_total", "IGMP/MLD membership reports heard on the TAP.", []string{"proto"}, nil)
 	descQueries   = prometheus.NewDesc("ipopd_queries_sent_total", "IGMP/MLD queries sent on the TAP.", []string{"proto"}, nil)
 	descIgmpDrops = prometheus.NewDesc("ipopd_membership_frames_dropped_total", "IGMP/MLD frames the querier's queue had no room for.", nil, nil)
+	descLimits    = prometheus.NewDesc("ipopd_mcast_local_limit_total", "Local memberships over a bound: reports the querier's table had no room for (querier_full), groups not advertised (groups_refused, beyond 16384 groups or 65536 groups and sources), filters advertised as all sources (filters_widened).", []string{"what"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQuerier, descLocal, descRemote, descFwd, descFwdBytes, descDlv, descDlvBytes, descReports, descQueries, descIgmpDrops} {
+	for _, d := range []*prometheus.Desc{descQuerier, descLocal, descRemote, descFwd, descFwdBytes, descDlv, descDlvBytes, descReports, descQueries, descIgmpDrops, descLimits} {
 		ch <- d
 	}
 }
@@ -53,6 +54,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, sum(stats.IGMP.Sent.Queries), "igmp")
 	ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, sum(stats.MLD.Sent.Queries), "mld")
 	ch <- prometheus.MustNewConstMetric(descIgmpDrops, prometheus.CounterValue, float64(c.mc.drops.Load()))
+	ch <- prometheus.MustNewConstMetric(descLimits, prometheus.CounterValue, float64(c.mc.igmpLimit.Load()), "querier_full")
+	ch <- prometheus.MustNewConstMetric(descLimits, prometheus.CounterValue, float64(c.mc.localRefused.Load()), "groups_refused")
+	ch <- prometheus.MustNewConstMetric(descLimits, prometheus.CounterValue, float64(c.mc.localWidened.Load()), "filters_widened")
 
 	st := c.mc.state.Load()
 	ch <- prometheus.MustNewConstMetric(descLocal, prometheus.GaugeValue, float64(len(st.local)))

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -82,8 +83,14 @@ type Plane struct {
 	probes  probes                  // nodes that may be gone (gone.go)
 
 	syncsRefused atomic.Uint64 // Sync requests over the rate limit
-	tableFull    atomic.Uint64 // messages from nodes beyond the table's bound
+	tableFull    atomic.Uint64 // messages beyond the table's bounds
+	oversize     atomic.Uint64 // states beyond what one node may advertise
+	badParts     atomic.Uint64 // states in parts out of order
 	fullLog      *limitlog.Logger
+	oversizeLog  *limitlog.Logger
+	// This node's own groups over topology's bounds (and the querier's).
+	localRefused, localWidened, igmpLimit atomic.Uint64
+	localLog, igmpLog                     *limitlog.Logger
 
 	state atomic.Pointer[state]
 }
@@ -106,6 +113,9 @@ func New(cfg Config) *Plane {
 	mc.adv.SetRefresh(RefreshInterval) // what peers are told is what we do
 	mc.state.Store(&state{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats()})
 	mc.fullLog = limitlog.New(mc.log, slog.LevelWarn, "membership table full: messages from further nodes refused (membership_table_full)", 0)
+	mc.oversizeLog = limitlog.New(mc.log, slog.LevelWarn, "membership beyond what one node may advertise: its state dropped (membership_oversize)", 0)
+	mc.localLog = limitlog.New(mc.log, slog.LevelWarn, "local membership beyond what the overlay carries of one node: group not advertised, or its sources widened to all", 0)
+	mc.igmpLog = limitlog.New(mc.log, slog.LevelWarn, "querier: group table full, membership report records ignored", 0)
 	cfg.Data.HandleControl(dataplane.KindMembership, mc.onControl)
 	cfg.Data.HandleControl(dataplane.KindGone, mc.onGone)
 	mc.probes.init(mc.log)
@@ -143,14 +153,19 @@ func (mc *Plane) Run(ctx context.Context) {
 			return
 		case f := <-mc.frames:
 			if err := mc.router.Input(time.Now(), f); err != nil {
-				mc.log.Debug("igmp/mld frame refused", "err", err)
+				if errors.Is(err, igmp.ErrLimit) {
+					mc.igmpLimit.Add(1)
+					mc.igmpLog.Log("err", err)
+				} else {
+					mc.log.Debug("igmp/mld frame refused", "err", err)
+				}
 			}
 		case f := <-mc.loop.Tasks():
 			f()
 		case now := <-timer.C:
 			mc.router.Advance(now)
 		case <-refresh.C:
-			mc.sendAll(mc.adv.Full())
+			mc.sendFull(nodeid.ID{})
 		case now := <-expire.C:
 			if mc.table.Expire(now) {
 				mc.publish()
@@ -178,12 +193,31 @@ func (mc *Plane) afterRouter() {
 		if linkScope(ev.Group) {
 			continue // flooded anyway: no need to advertise
 		}
+		refused, widened := mc.adv.Refused(), mc.adv.Widened()
 		if delta, changed := mc.adv.Set(ev.Group, ev.Filter); changed {
 			mc.sendAll(delta)
+		}
+		if r, w := mc.adv.Refused(), mc.adv.Widened(); r != refused || w != widened {
+			mc.localRefused.Store(r)
+			mc.localWidened.Store(w)
+			mc.localLog.Log("group", ev.Group.String(), "max_groups", topology.MaxNodeGroups, "max_entries", topology.MaxNodeEntries)
 		}
 	}
 	if len(evs) > 0 {
 		mc.publish()
+	}
+}
+
+// partBudget is the largest membership message sent (a full state
+// beyond it goes in parts): with the envelope, the route header and the
+// seal it stays under a 1,400-byte underlay MTU.
+const partBudget = 1100
+
+// sendFull sends our whole state to one node, or to every node (zero ID),
+// in as many messages as it takes.
+func (mc *Plane) sendFull(to nodeid.ID) {
+	for _, m := range mc.adv.FullParts(partBudget) {
+		mc.send(to, m)
 	}
 }
 
@@ -220,17 +254,24 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 				mc.syncsRefused.Add(1)
 				return
 			}
-			mc.send(from, mc.adv.Full())
+			mc.sendFull(from)
 			if mc.cfg.OnSync != nil {
 				mc.cfg.OnSync(from)
 			}
 			return
 		}
-		before := mc.table.Refused()
+		before, over, bad := mc.table.Refused(), mc.table.Oversize(), mc.table.BadParts()
 		changed, needSync := mc.table.Apply(from, &m, time.Now())
 		if n := mc.table.Refused(); n != before {
 			mc.tableFull.Store(n)
-			mc.fullLog.Log("from", from.Short(), "max_nodes", topology.MaxTableNodes)
+			mc.fullLog.Log("from", from.Short(), "max_nodes", topology.MaxTableNodes, "max_entries", topology.MaxTableEntries)
+		}
+		if n := mc.table.Oversize(); n != over {
+			mc.oversize.Store(n)
+			mc.oversizeLog.Log("from", from.Short(), "max_groups", topology.MaxNodeGroups, "max_entries", topology.MaxNodeEntries)
+		}
+		if n := mc.table.BadParts(); n != bad {
+			mc.badParts.Store(n)
 		}
 		if needSync {
 			mc.send(from, &topology.Message{Kind: topology.KindSync})
@@ -246,6 +287,7 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 // goroutine).
 func (mc *Plane) Drops() map[string]uint64 {
 	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load(),
+		"membership_oversize": mc.oversize.Load(), "membership_bad_parts": mc.badParts.Load(),
 		"gone_ignored": mc.probes.ignored.Load()}
 }
 
@@ -278,7 +320,7 @@ func (mc *Plane) syncDue(from nodeid.ID, now time.Time) bool {
 // the join broadcast.
 func (mc *Plane) LinkUp(peer nodeid.ID) {
 	mc.loop.Post(func() {
-		mc.send(peer, mc.adv.Full())
+		mc.sendFull(peer)
 		if !mc.joined {
 			mc.joined = true
 			time.AfterFunc(JoinDelay, func() { mc.loop.Post(mc.join) })
@@ -300,7 +342,7 @@ func (mc *Plane) LinkLost(peer nodeid.ID) {
 
 // join tells every node our state and asks for theirs.
 func (mc *Plane) join() {
-	mc.sendAll(mc.adv.Full())
+	mc.sendFull(nodeid.ID{})
 	mc.sendAll(&topology.Message{Kind: topology.KindSync})
 }
 
