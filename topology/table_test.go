@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -292,4 +293,40 @@ func TestTableBounds(t *testing.T) {
 	if tb.Refused() != 1 || tb.entries != MaxTableEntries/per*per {
 		t.Fatalf("refused %d, entries %d, want 1 and %d", tb.Refused(), tb.entries, MaxTableEntries/per*per)
 	}
+}
+
+// A node in 10,000 groups, IPv4 and IPv6, some source-specific, is fully
+// known from its state in parts, whatever order they arrive in.
+func TestTableTenThousandGroups(t *testing.T) {
+	a, tb := NewAdvertiser(9), NewTable()
+	want := map[netip.Addr]filter.Filter{}
+	for i := range 10000 {
+		g, f := netip.AddrFrom4([4]byte{239, 30, byte(i >> 8), byte(i)}), excl()
+		switch i % 4 {
+		case 1:
+			g = netip.AddrFrom16([16]byte{0xff, 0x3e, 14: byte(i >> 8), 15: byte(i)})
+			f = incl("fd00::1", "fd00::2")
+		case 2:
+			g, f = netip.AddrFrom4([4]byte{232, 30, byte(i >> 8), byte(i)}), incl("10.1.2.3")
+		}
+		if _, changed := a.Set(g, f); !changed {
+			t.Fatalf("group %d (%s) refused", i, g)
+		}
+		want[g] = f
+	}
+	parts := a.FullParts(1100)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	for i, p := range parts {
+		apply(t, tb, nodeID(1), p, epoch0, i == len(parts)-1, false)
+	}
+	got := filtersOf(t, tb.View(), nodeID(1))
+	if len(got) != len(want) {
+		t.Fatalf("%d groups known, want %d", len(got), len(want))
+	}
+	for g, f := range want {
+		if !got[g].Equal(f) {
+			t.Fatalf("%s: %v, want %v", g, got[g], f)
+		}
+	}
+	t.Logf("10,000 groups in %d parts", len(parts))
 }
