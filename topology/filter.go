@@ -54,3 +54,38 @@ func normalize(group netip.Addr, f filter.Filter) (_ filter.Filter, ok bool) {
 	}
 	return filter.Filter{Mode: f.Mode, Sources: srcs}, true
 }
+
+// unionFilter is the filter admitting what either of two normalized
+// filters admits (RFC 3376 §6.4's merging, as a router does for its
+// hosts): INCLUDE(A)+INCLUDE(B) = INCLUDE(A∪B), EXCLUDE(X)+INCLUDE(A) =
+// EXCLUDE(X−A), EXCLUDE(X)+EXCLUDE(Y) = EXCLUDE(X∩Y). An INCLUDE over
+// MaxSources becomes EXCLUDE{}, as normalize widens.
+func unionFilter(a, b filter.Filter) filter.Filter {
+	if a.Mode == filter.Include && b.Mode == filter.Exclude {
+		a, b = b, a
+	}
+	var srcs []netip.Addr
+	switch {
+	case a.Mode == filter.Include: // both INCLUDE
+		srcs = slices.Concat(a.Sources, b.Sources)
+		slices.SortFunc(srcs, netip.Addr.Compare)
+		srcs = slices.Compact(srcs)
+		if len(srcs) > MaxSources {
+			return filter.Filter{Mode: filter.Exclude}
+		}
+		return filter.Filter{Mode: filter.Include, Sources: srcs}
+	case b.Mode == filter.Include: // EXCLUDE(a) − INCLUDE(b)
+		for _, s := range a.Sources {
+			if _, in := slices.BinarySearchFunc(b.Sources, s, netip.Addr.Compare); !in {
+				srcs = append(srcs, s)
+			}
+		}
+	default: // EXCLUDE ∩ EXCLUDE
+		for _, s := range a.Sources {
+			if _, in := slices.BinarySearchFunc(b.Sources, s, netip.Addr.Compare); in {
+				srcs = append(srcs, s)
+			}
+		}
+	}
+	return filter.Filter{Mode: filter.Exclude, Sources: srcs}
+}

@@ -1,0 +1,431 @@
+package topology
+
+import (
+	"crypto/sha256"
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+)
+
+// Distribution trees over the ring, Scribe-style (Castro et al. 2002), as
+// DESIGN.md sets out. Not wired to the data plane yet: TestSimulateTrees
+// measures them on a ring of 1,000 and 10,000 nodes.
+//
+// A group's root is the node nearest the group's key (GroupKey) on the
+// ring: where greedy routing toward the key stops, the same node whoever
+// routes. A node with members (or children) joins by sending a TreeJoin
+// to its next hop toward the key; that hop keeps the sender as a child
+// and, if it was not on the tree yet, joins the same way, so a join stops
+// at the first node already on the tree. The join carries the branch's
+// aggregated source filter (the union of what the node's members and
+// children want), so that a frame goes down only the branches that admit
+// its source. Joins are repeated every TreeRefresh, between tree
+// neighbours only; a child not heard for three refreshes is dropped.
+//
+// A frame goes to every tree neighbour except the one it came from: up
+// to the parent always (the other branches are beyond it), down to each
+// child whose filter admits the source. Every node on the tree gets it
+// once: the tree has no cycles.
+//
+// Fan-out: a node with Fanout children (Fanout-1 below the root: one
+// copy goes up) that is asked to take one more
+// sends the newcomer a TreeRedirect to the child nearest it on the ring,
+// which it joins instead (Scribe's bottleneck remover); that child may
+// pass it further down. Such an adopted edge is not a ring link (the
+// join and the frames along it are routed), and its parent is not
+// nearer the key, so a redirect could in principle close a cycle: every
+// TreeAck (the answer to a join) carries the parent's depth, a node's
+// depth is its parent's plus one, and a node that finds itself deeper
+// than MaxTreeDepth leaves its parent and joins greedily again; a change
+// of depth is passed to the children at once, so a cycle counts up to
+// the bound within a round trip per hop.
+//
+// Repair: a parent that is no longer linked (greedy edges; the ring
+// noticed it die) or has not answered for three refreshes (adopted
+// edges), and a greedy parent that is no longer the next hop toward the
+// key (a node nearer the key joined the ring), is replaced on the next
+// Tick by a join to the current next hop; the old parent is pruned. A
+// root that is no longer nearest the key joins the new one.
+
+// GroupKey is the point on the ring a group's tree is rooted at.
+func GroupKey(g netip.Addr) nodeid.ID {
+	g = canonical(g)
+	return nodeid.ID(sha256.Sum256(append([]byte("ipopd tree v1 "), g.AsSlice()...)))
+}
+
+// Tree bounds.
+const (
+	DefaultFanout = 8
+	MaxFanout     = 64
+	MaxTreeDepth  = HopLimit
+	TreeRefresh   = 30 * time.Second
+)
+
+// TreeKind says what a TreeMsg is.
+type TreeKind uint8
+
+const (
+	// TreeJoin, child to parent: keep me as a child of the group's tree,
+	// with this filter (also the refresh).
+	TreeJoin TreeKind = iota + 1
+	// TreePrune, child to parent: forget me.
+	TreePrune
+	// TreeRedirect, parent to a would-be child: join under To instead.
+	TreeRedirect
+	// TreeAck, parent to child: you are my child; I am at Depth.
+	TreeAck
+)
+
+// TreeMsg is one tree control message between two nodes.
+type TreeMsg struct {
+	Kind   TreeKind
+	Group  netip.Addr
+	Filter filter.Filter // TreeJoin
+	To     nodeid.ID     // TreeRedirect
+	Depth  int           // TreeAck
+}
+
+// TreeSend is a message for node To.
+type TreeSend struct {
+	To  nodeid.ID
+	Msg TreeMsg
+}
+
+// Trees is one node's part in every group's tree. Like Ring it belongs to
+// the node's control loop and is fed the current Routes.
+type Trees struct {
+	self    nodeid.ID
+	fanout  int
+	groups  map[netip.Addr]*treeGroup
+	gone    map[nodeid.ID]time.Time // nodes Gone told of, for TreeRefresh
+	out     []TreeSend
+	refused uint64
+}
+
+// MaxTreeGroups bounds the groups whose trees one node is on; a join for
+// a further group is refused (Refused counts it).
+const MaxTreeGroups = 1 << 16
+
+// Refused is the number of joins refused because this node is on
+// MaxTreeGroups trees already.
+func (t *Trees) Refused() uint64 { return t.refused }
+
+// maxGone bounds the gone nodes remembered.
+const maxGone = 4096
+
+type treeGroup struct {
+	key      nodeid.ID
+	root     bool
+	parent   nodeid.ID // zero: none (the root, or not joined yet)
+	adopted  bool      // parent chosen by a redirect, not the next hop
+	depth    int       // hops below the root (0 at the root)
+	acked    time.Time // the parent's last TreeAck
+	sent     filter.Filter
+	sentAt   time.Time
+	local    filter.Filter // this node's members; Empty: none
+	children map[nodeid.ID]*treeChild
+}
+
+type treeChild struct {
+	filter filter.Filter
+	heard  time.Time
+}
+
+// NewTrees returns the trees of node self, at most fanout children per
+// group (DefaultFanout when 0; 1..MaxFanout).
+func NewTrees(self nodeid.ID, fanout int) *Trees {
+	if fanout <= 0 {
+		fanout = DefaultFanout
+	}
+	return &Trees{self: self, fanout: min(fanout, MaxFanout), groups: map[netip.Addr]*treeGroup{}, gone: map[nodeid.ID]time.Time{}}
+}
+
+func (t *Trees) send(to nodeid.ID, m TreeMsg) { t.out = append(t.out, TreeSend{to, m}) }
+
+func (t *Trees) take() []TreeSend {
+	out := t.out
+	t.out = nil
+	return out
+}
+
+func (t *Trees) group(g netip.Addr) *treeGroup {
+	tg := t.groups[g]
+	if tg == nil {
+		tg = &treeGroup{key: GroupKey(g), children: map[nodeid.ID]*treeChild{}}
+		t.groups[g] = tg
+	}
+	return tg
+}
+
+// aggregate is what the branch below this node wants of g.
+func (tg *treeGroup) aggregate() filter.Filter {
+	f := tg.local.Clone()
+	for _, c := range tg.children {
+		f = unionFilter(f, c.filter)
+	}
+	return f
+}
+
+func (tg *treeGroup) onTree() bool { return tg.root || !tg.parent.IsZero() }
+
+// SetLocal records this node's members' filter for g (Empty: none left)
+// and returns what to send.
+func (t *Trees) SetLocal(rt *Routes, g netip.Addr, f filter.Filter, now time.Time) []TreeSend {
+	tg := t.group(g)
+	tg.local = f.Clone()
+	t.settle(rt, g, tg, now)
+	return t.take()
+}
+
+// settle joins, refreshes or leaves g's tree after tg changed.
+func (t *Trees) settle(rt *Routes, g netip.Addr, tg *treeGroup, now time.Time) {
+	agg := tg.aggregate()
+	if agg.Empty() {
+		if !tg.parent.IsZero() {
+			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
+		}
+		delete(t.groups, g)
+		return
+	}
+	if !tg.onTree() {
+		t.joinGreedy(rt, g, tg, now)
+		return
+	}
+	if !tg.root && !agg.Equal(tg.sent) {
+		t.join(g, tg, agg, now)
+	}
+}
+
+// joinGreedy joins g's tree through the next hop toward its key, or
+// makes this node the root when no link is nearer the key.
+func (t *Trees) joinGreedy(rt *Routes, g netip.Addr, tg *treeGroup, now time.Time) {
+	next, ok := rt.NextHop(tg.key)
+	if !ok {
+		tg.root, tg.parent, tg.adopted, tg.depth = true, nodeid.ID{}, false, 0
+		t.ackChildren(g, tg)
+		return
+	}
+	tg.root, tg.parent, tg.adopted = false, next, false
+	delete(tg.children, next) // it takes us as its child: not both
+	tg.acked = now            // a grace period of the same length as for a refresh
+	t.join(g, tg, tg.aggregate(), now)
+}
+
+func (t *Trees) join(g netip.Addr, tg *treeGroup, agg filter.Filter, now time.Time) {
+	tg.sent, tg.sentAt = agg, now
+	t.send(tg.parent, TreeMsg{Kind: TreeJoin, Group: g, Filter: agg})
+}
+
+func (t *Trees) ackChildren(g netip.Addr, tg *treeGroup) {
+	for _, id := range slices.SortedFunc(maps.Keys(tg.children), nodeid.ID.Compare) {
+		t.send(id, TreeMsg{Kind: TreeAck, Group: g, Depth: tg.depth})
+	}
+}
+
+// Receive takes a tree message from node from and returns what to send.
+func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) []TreeSend {
+	if from == t.self || from.IsZero() {
+		return nil
+	}
+	switch m.Kind {
+	case TreeJoin:
+		t.onJoin(rt, from, m, now)
+	case TreePrune:
+		if tg := t.groups[m.Group]; tg != nil && tg.children[from] != nil {
+			delete(tg.children, from)
+			t.settle(rt, m.Group, tg, now)
+		}
+	case TreeRedirect:
+		tg := t.groups[m.Group]
+		if tg == nil || tg.parent != from || m.To == t.self || m.To.IsZero() || tg.children[m.To] != nil {
+			return nil // not from our parent, or to ourselves or below: ignored
+		}
+		if _, gone := t.gone[m.To]; gone {
+			// The parent has not heard yet: off the tree until the
+			// next Tick joins again.
+			tg.parent, tg.adopted = nodeid.ID{}, false
+			return nil
+		}
+		tg.parent, tg.adopted, tg.acked = m.To, true, now
+		t.join(m.Group, tg, tg.aggregate(), now)
+	case TreeAck:
+		tg := t.groups[m.Group]
+		if tg == nil || tg.parent != from {
+			return nil
+		}
+		tg.acked = now
+		if d := m.Depth + 1; d != tg.depth {
+			tg.depth = d
+			if d > MaxTreeDepth {
+				// A cycle (adopted edges): leave it, join greedily.
+				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: m.Group})
+				tg.parent, tg.depth = nodeid.ID{}, 0
+				t.joinGreedy(rt, m.Group, tg, now)
+				return t.take()
+			}
+			t.ackChildren(m.Group, tg)
+		}
+	}
+	return t.take()
+}
+
+func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
+	if m.Filter.Empty() || !validGroup(m.Group) {
+		return
+	}
+	if t.groups[m.Group] == nil && len(t.groups) >= MaxTreeGroups {
+		t.refused++
+		return
+	}
+	tg := t.group(m.Group)
+	c := tg.children[from]
+	switch {
+	case c == nil && from == tg.parent:
+		// Our (adopted) parent joins through us: its next hop toward the
+		// key is now this node, and a greedy edge wins. Take it as a
+		// child and join greedily ourselves.
+		tg.parent, tg.adopted = nodeid.ID{}, false
+	case c == nil && len(tg.children) >= t.maxChildren(tg):
+		if to, ok := nearestChild(tg, from); ok {
+			t.send(from, TreeMsg{Kind: TreeRedirect, Group: m.Group, To: to})
+			return
+		}
+	}
+	if c == nil {
+		c = &treeChild{}
+		tg.children[from] = c
+	}
+	c.filter, c.heard = m.Filter.Clone(), now
+	t.send(from, TreeMsg{Kind: TreeAck, Group: m.Group, Depth: tg.depth})
+	t.settle(rt, m.Group, tg, now)
+}
+
+// maxChildren bounds tg's children so that no frame of the group leaves
+// this node in more than fanout copies: a node with a parent sends one
+// copy up, so it keeps one child fewer.
+func (t *Trees) maxChildren(tg *treeGroup) int {
+	if tg.root {
+		return t.fanout
+	}
+	return max(t.fanout-1, 1)
+}
+
+// nearestChild is the child nearest node id on the ring, not id itself.
+func nearestChild(tg *treeGroup, id nodeid.ID) (nodeid.ID, bool) {
+	t := load(id)
+	var best nodeid.ID
+	var bestD u256
+	found := false
+	for c := range tg.children {
+		if c == id {
+			continue
+		}
+		d := ringDist(load(c), t)
+		if !found || d.cmp(bestD) < 0 || d.cmp(bestD) == 0 && c.Compare(best) < 0 {
+			best, bestD, found = c, d, true
+		}
+	}
+	return best, found
+}
+
+// Gone tells the trees that node id has left the overlay or died (the
+// ring, the rendezvous or a gone notice said so): it is no longer a
+// child, and a group whose parent it was joins again at once (an
+// adopted parent is not a link, so nothing else would notice before its
+// acks stop).
+func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
+	if len(t.gone) >= maxGone {
+		maps.DeleteFunc(t.gone, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
+	}
+	if len(t.gone) < maxGone {
+		t.gone[id] = now
+	}
+	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
+		tg := t.groups[g]
+		delete(tg.children, id)
+		if tg.parent == id {
+			tg.parent, tg.adopted = nodeid.ID{}, false
+		}
+		t.settle(rt, g, tg, now)
+	}
+	return t.take()
+}
+
+// Tick repairs and refreshes every tree this node is on, and returns
+// what to send.
+func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
+	maps.DeleteFunc(t.gone, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
+	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
+		tg := t.groups[g]
+		for id, c := range tg.children {
+			if now.Sub(c.heard) >= 3*TreeRefresh {
+				delete(tg.children, id)
+			}
+		}
+		if tg.aggregate().Empty() {
+			t.settle(rt, g, tg, now)
+			continue
+		}
+		next, ok := rt.NextHop(tg.key)
+		switch {
+		case tg.root && ok, !tg.onTree():
+			t.joinGreedy(rt, g, tg, now)
+		case tg.root:
+		case tg.adopted && now.Sub(tg.acked) >= 3*TreeRefresh,
+			!tg.adopted && (!rt.Linked(tg.parent) || !ok || next != tg.parent):
+			if rt.Linked(tg.parent) || tg.adopted {
+				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
+			}
+			t.joinGreedy(rt, g, tg, now)
+		case now.Sub(tg.sentAt) >= TreeRefresh:
+			t.join(g, tg, tg.aggregate(), now)
+		}
+	}
+	return t.take()
+}
+
+// Forward appends to dst the tree neighbours a frame of group g from
+// source src goes to, having come from node from (zero: from this
+// node's TAP or from off the tree), and reports whether this node's
+// members want it. A node not on g's tree returns nothing.
+func (t *Trees) Forward(g, src netip.Addr, from nodeid.ID, dst []nodeid.ID) (_ []nodeid.ID, local bool) {
+	tg := t.groups[g]
+	if tg == nil {
+		return dst, false
+	}
+	if !tg.parent.IsZero() && tg.parent != from {
+		dst = append(dst, tg.parent)
+	}
+	for _, id := range slices.SortedFunc(maps.Keys(tg.children), nodeid.ID.Compare) {
+		if id != from && tg.children[id].filter.Allows(src) {
+			dst = append(dst, id)
+		}
+	}
+	return dst, tg.local.Allows(src)
+}
+
+// TreeRole is this node's place in one group's tree, for status.
+type TreeRole struct {
+	Group    netip.Addr
+	Root     bool
+	Parent   nodeid.ID
+	Adopted  bool
+	Depth    int
+	Children []nodeid.ID
+	Local    filter.Filter
+}
+
+// Roles returns this node's place in each tree it is on, by group.
+func (t *Trees) Roles() []TreeRole {
+	var out []TreeRole
+	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
+		tg := t.groups[g]
+		out = append(out, TreeRole{Group: g, Root: tg.root, Parent: tg.parent, Adopted: tg.adopted, Depth: tg.depth,
+			Children: slices.SortedFunc(maps.Keys(tg.children), nodeid.ID.Compare), Local: tg.local.Clone()})
+	}
+	return out
+}

@@ -1,0 +1,262 @@
+package topology
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/igmp/filter"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+)
+
+// nearestTo is the node of ids nearest key on the ring: the root.
+func nearestTo(ids []nodeid.ID, key nodeid.ID) nodeid.ID {
+	best := ids[0]
+	for _, id := range ids[1:] {
+		if c := ringDist(load(id), load(key)).cmp(ringDist(load(best), load(key))); c < 0 || c == 0 && cw(load(key), load(id)) == ringDist(load(id), load(key)) {
+			best = id
+		}
+	}
+	return best
+}
+
+func onTree(s *treeSim, g netip.Addr) (n int) {
+	for _, tr := range s.trees {
+		if tr.groups[g] != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// The root is the node nearest the key; a frame from a member, from a
+// forwarder and from off the tree reaches every member once; leaving
+// leaves no state anywhere.
+func TestTreeJoinForwardLeave(t *testing.T) {
+	s := newTreeSim(200, 8, 3)
+	g := netip.MustParseAddr("239.5.5.5")
+	members := []nodeid.ID{s.ids[10], s.ids[70], s.ids[150], s.ids[199]}
+	for _, m := range members {
+		s.setLocal(m, g, filter.Filter{Mode: filter.Exclude})
+	}
+	root := nearestTo(s.ids, GroupKey(g))
+	if tg := s.trees[s.index[root]].groups[g]; tg == nil || !tg.root {
+		t.Fatalf("the node nearest the key (%s) is not the root", root.Short())
+	}
+	roots := 0
+	for _, tr := range s.trees {
+		if tg := tr.groups[g]; tg != nil && tg.root {
+			roots++
+		}
+	}
+	if roots != 1 {
+		t.Fatalf("%d roots", roots)
+	}
+	src := netip.MustParseAddr("10.0.0.1")
+	for _, from := range []nodeid.ID{members[0], root, s.ids[100]} {
+		got, _, _, _ := s.frame(from, g, src)
+		for _, m := range members {
+			if m != from && got[m] != 1 {
+				t.Errorf("frame from %s: member %s got %d copies", from.Short(), m.Short(), got[m])
+			}
+		}
+		for id, n := range got {
+			if !containsID(members, id) {
+				t.Errorf("frame from %s: %s, no member, delivered %d", from.Short(), id.Short(), n)
+			}
+		}
+	}
+	for _, m := range members {
+		s.setLocal(m, g, filter.Filter{})
+	}
+	if n := onTree(s, g); n != 0 {
+		t.Fatalf("%d nodes still on the tree after every member left", n)
+	}
+}
+
+func containsID(ids []nodeid.ID, id nodeid.ID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Source filters go up the tree aggregated: a frame goes only down the
+// branches that admit its source.
+func TestTreeSourceFilters(t *testing.T) {
+	s := newTreeSim(200, 8, 4)
+	g := netip.MustParseAddr("232.1.1.1")
+	s1, s2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	a, b, src := s.ids[20], s.ids[120], s.ids[60]
+	s.setLocal(a, g, filter.Filter{Mode: filter.Include, Sources: []netip.Addr{s1}})
+	s.setLocal(b, g, filter.Filter{Mode: filter.Exclude, Sources: []netip.Addr{s1}})
+	got, _, _, _ := s.frame(src, g, s1)
+	if got[a] != 1 || got[b] != 0 {
+		t.Errorf("from %s: a got %d (wants it), b %d (excludes it)", s1, got[a], got[b])
+	}
+	got, _, _, _ = s.frame(src, g, s2)
+	if got[a] != 0 || got[b] != 1 {
+		t.Errorf("from %s: a got %d (does not want it), b %d (wants it)", s2, got[a], got[b])
+	}
+	if f := unionFilter(filter.Filter{Mode: filter.Include, Sources: []netip.Addr{s1}}, filter.Filter{Mode: filter.Exclude, Sources: []netip.Addr{s1, s2}}); !f.Equal(filter.Filter{Mode: filter.Exclude, Sources: []netip.Addr{s2}}) {
+		t.Errorf("INCLUDE{s1} ∪ EXCLUDE{s1,s2} = %v", f)
+	}
+}
+
+// No node sends more than fanout copies of a frame; the children beyond
+// it are redirected below the others.
+func TestTreeFanout(t *testing.T) {
+	const fanout = 3
+	s := newTreeSim(300, fanout, 5)
+	g := netip.MustParseAddr("239.6.6.6")
+	var members []nodeid.ID
+	for i := 0; i < 300; i += 4 {
+		members = append(members, s.ids[i])
+		s.setLocal(s.ids[i], g, filter.Filter{Mode: filter.Exclude})
+	}
+	adopted := 0
+	for _, tr := range s.trees {
+		if tg := tr.groups[g]; tg != nil {
+			if tg.adopted {
+				adopted++
+			}
+			if len(tg.children) > fanout {
+				t.Errorf("%s has %d children", tr.self.Short(), len(tg.children))
+			}
+		}
+	}
+	if adopted == 0 {
+		t.Error("no child was redirected: the test shows nothing")
+	}
+	got, _, sent, _ := s.frame(members[0], g, netip.MustParseAddr("10.0.0.1"))
+	for id, n := range sent {
+		if n > fanout {
+			t.Errorf("%s sent %d copies", id.Short(), n)
+		}
+	}
+	for _, m := range members[1:] {
+		if got[m] != 1 {
+			t.Errorf("member %s got %d copies", m.Short(), got[m])
+		}
+	}
+}
+
+// Soft state: a child that stops refreshing is dropped after three
+// refreshes, and the branch it held up goes with it.
+func TestTreeExpiry(t *testing.T) {
+	s := newTreeSim(100, 8, 6)
+	g := netip.MustParseAddr("239.7.7.7")
+	m := s.ids[42]
+	s.setLocal(m, g, filter.Filter{Mode: filter.Exclude})
+	if onTree(s, g) < 2 {
+		t.Skip("the member is the root")
+	}
+	// The member vanishes without a prune; the others go on ticking.
+	s.trees[s.index[m]] = NewTrees(m, 8)
+	for range 4 {
+		s.now = s.now.Add(TreeRefresh)
+		s.tickAll()
+	}
+	if n := onTree(s, g); n != 0 {
+		t.Fatalf("%d nodes still on the tree of a member gone silent", n)
+	}
+}
+
+// A cycle of adopted edges (two nodes each the other's parent) is broken
+// by the depth count: both end up on the greedy tree.
+func TestTreeCycleBroken(t *testing.T) {
+	s := newTreeSim(100, 8, 7)
+	g := netip.MustParseAddr("239.8.8.8")
+	a, b := s.ids[10], s.ids[60]
+	ta, tb := s.trees[s.index[a]], s.trees[s.index[b]]
+	for _, x := range []struct {
+		tr     *Trees
+		parent nodeid.ID
+	}{{ta, b}, {tb, a}} {
+		tg := x.tr.group(g)
+		tg.local = filter.Filter{Mode: filter.Exclude}
+		tg.parent, tg.adopted, tg.depth, tg.acked = x.parent, true, 1, s.now
+		tg.children[x.parent] = &treeChild{filter: filter.Filter{Mode: filter.Exclude}, heard: s.now}
+	}
+	s.deliver(b, []TreeSend{{To: a, Msg: TreeMsg{Kind: TreeAck, Group: g, Depth: 1}}})
+	for _, x := range []*Trees{ta, tb} {
+		if tg := x.groups[g]; tg == nil || tg.depth > MaxTreeDepth {
+			t.Fatalf("%s: %+v", x.self.Short(), tg)
+		}
+	}
+	if ta.groups[g].parent == b && tb.groups[g].parent == a {
+		t.Fatal("the cycle stands")
+	}
+	got, _, _, _ := s.frame(s.ids[90], g, netip.MustParseAddr("10.0.0.1"))
+	if got[a] != 1 || got[b] != 1 {
+		t.Fatalf("after the cycle: a got %d, b %d", got[a], got[b])
+	}
+	_ = time.Second
+}
+
+func treeSamples() map[string]*TreeMsg {
+	return map[string]*TreeMsg{
+		"join":     {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: excl()},
+		"join-ssm": {Kind: TreeJoin, Group: ip("ff3e::1"), Filter: incl("fd00::1", "fd00::2")},
+		"prune":    {Kind: TreePrune, Group: ip("232.1.1.1")},
+		"redirect": {Kind: TreeRedirect, Group: ip("239.1.1.1"), To: nodeID(3)},
+		"ack":      {Kind: TreeAck, Group: ip("ff15::9"), Depth: 7},
+	}
+}
+
+func TestTreeWire(t *testing.T) {
+	for name, m := range treeSamples() {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got TreeMsg
+		if err := got.UnmarshalBinary(b); err != nil || got.Kind != m.Kind || got.Group != m.Group || !got.Filter.Equal(m.Filter) || got.To != m.To || got.Depth != m.Depth {
+			t.Errorf("%s: decoded %+v (%v), sent %+v", name, got, err, m)
+		}
+	}
+	for name, m := range map[string]*TreeMsg{
+		"kind 0":          {Group: ip("239.1.1.1")},
+		"unicast group":   {Kind: TreePrune, Group: ip("10.0.0.1")},
+		"redirect to no":  {Kind: TreeRedirect, Group: ip("239.1.1.1")},
+		"deep ack":        {Kind: TreeAck, Group: ip("239.1.1.1"), Depth: MaxTreeDepth + 1},
+		"INCLUDE{} join":  {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: incl()},
+		"prune with to":   {Kind: TreePrune, Group: ip("239.1.1.1"), To: nodeID(1)},
+		"unsorted filter": {Kind: TreeJoin, Group: ip("232.1.1.1"), Filter: incl("10.0.0.2", "10.0.0.1")},
+	} {
+		if _, err := m.MarshalBinary(); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
+	}
+}
+
+// FuzzTreeMsg: any bytes decode to a message that re-encodes to the
+// same bytes, or to an error; and whatever decodes, a node's trees take
+// without harm.
+func FuzzTreeMsg(f *testing.F) {
+	for _, m := range treeSamples() {
+		b, _ := m.MarshalBinary()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m TreeMsg
+		if err := m.UnmarshalBinary(data); err != nil {
+			return
+		}
+		b, err := m.MarshalBinary()
+		if err != nil || string(b) != string(data) {
+			t.Fatalf("decoded %+v, re-encoded % x (%v), from % x", m, b, err, data)
+		}
+		s := newTreeSim(20, 2, 1)
+		at := s.ids[5]
+		i := s.index[at]
+		for _, o := range s.trees[i].Receive(s.routes[i], s.ids[6], &m, s.now) {
+			if o.To.IsZero() {
+				t.Fatalf("a message to no node: %+v", o)
+			}
+		}
+		s.trees[i].Tick(s.routes[i], s.now.Add(time.Hour))
+	})
+}
