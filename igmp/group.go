@@ -36,6 +36,9 @@ type group struct {
 
 	reported filter.Filter // the filter of the last event
 	dirty    bool          // queued in Router.dirty
+	touched  bool          // queued in family.touched (timers.go)
+	due      bool          // in the list dueGroups is making
+	gone     bool          // deleted from its family
 }
 
 type source struct {
@@ -175,6 +178,7 @@ func (g *group) keepOnly(b []netip.Addr) {
 
 // fire runs the group's timers that are due at t.
 func (g *group) fire(t time.Time) {
+	g.fam.touch(g)
 	for a, s := range g.sources {
 		if !s.timer.IsZero() && !s.timer.After(t) {
 			// RFC 3376 §6.3: in INCLUDE mode an expired source is no
@@ -209,9 +213,6 @@ func (g *group) earliest() time.Time {
 	t := g.rtx
 	if g.mode == filter.Exclude {
 		t = earliest(t, g.timer)
-	}
-	if len(g.sources) == 0 {
-		return t // (ranging over an empty map still costs: Next runs this for every group)
 	}
 	for _, s := range g.sources {
 		t = earliest(t, s.timer)

@@ -38,7 +38,9 @@ type family struct {
 	learnedRV int
 	learnedQI time.Duration
 
-	groups map[netip.Addr]*group
+	groups  map[netip.Addr]*group
+	timers  timerHeap // group deadlines (timers.go)
+	touched []*group  // groups whose timers changed since the last sync
 }
 
 func newFamily(r *Router, v6 bool, cfg Config, now time.Time) *family {
@@ -199,12 +201,7 @@ func (f *family) fire(t, now time.Time) {
 			f.queryTimer = now.Add(interval) // late: do not send a burst
 		}
 	}
-	var due []*group
-	for _, g := range f.groups {
-		if d := g.earliest(); !d.IsZero() && !d.After(t) {
-			due = append(due, g)
-		}
-	}
+	due := f.dueGroups(t)
 	slices.SortFunc(due, func(a, b *group) int { return a.addr.Compare(b.addr) })
 	for _, g := range due {
 		g.fire(t)
@@ -212,11 +209,7 @@ func (f *family) fire(t, now time.Time) {
 }
 
 func (f *family) earliest() time.Time {
-	t := earliest(f.queryTimer, f.otherTimer)
-	for _, g := range f.groups {
-		t = earliest(t, g.earliest())
-	}
-	return t
+	return earliest(earliest(f.queryTimer, f.otherTimer), f.groupsEarliest())
 }
 
 // QuerierState describes the querier role of one protocol.

@@ -193,7 +193,7 @@ func (r *Router) Filter(group netip.Addr) filter.Filter {
 
 // markDirty queues g for the next flush.
 func (r *Router) markDirty(g *group) {
-	r.nextValid = false
+	g.fam.touch(g)
 	if !g.dirty {
 		g.dirty = true
 		r.dirty = append(r.dirty, g)
@@ -214,6 +214,7 @@ func (r *Router) flush() {
 		}
 		if f.Empty() {
 			delete(g.fam.groups, g.addr)
+			g.gone = true
 		}
 	}
 	clear(r.dirty)

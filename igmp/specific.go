@@ -107,7 +107,7 @@ func (g *group) round(now time.Time) {
 	if more {
 		g.rtx = now.Add(f.lmqi)
 	}
-	f.r.nextValid = false
+	f.touch(g)
 }
 
 // sendQuery queues a query for group (invalid: a general query) about
