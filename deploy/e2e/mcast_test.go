@@ -33,7 +33,8 @@ func send(t *testing.T, n *lab.Node, group string, port, count int, interval tim
 	}
 }
 
-func groupOn(t *testing.T, n *lab.Node, group string) control.GroupStatus {
+// groupsJSON is `ipopctl groups --json` on n, decoded.
+func groupsJSON(t *testing.T, n *lab.Node) control.Groups {
 	t.Helper()
 	out, err := n.Ctl("groups", "--json")
 	if err != nil {
@@ -43,7 +44,12 @@ func groupOn(t *testing.T, n *lab.Node, group string) control.GroupStatus {
 	if err := jsonUnmarshal(out, &gs); err != nil {
 		t.Fatal(err)
 	}
-	for _, g := range gs.Groups {
+	return gs
+}
+
+func groupOn(t *testing.T, n *lab.Node, group string) control.GroupStatus {
+	t.Helper()
+	for _, g := range groupsJSON(t, n).Groups {
 		if g.Group == group {
 			return g
 		}
@@ -420,14 +426,7 @@ func routedAround(t *testing.T, n *lab.Node) uint64 {
 // in want.
 func groupsOf(t *testing.T, n *lab.Node, node string, want []netip.Addr) int {
 	t.Helper()
-	out, err := n.Ctl("groups", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gs control.Groups
-	if err := jsonUnmarshal(out, &gs); err != nil {
-		t.Fatal(err)
-	}
+	gs := groupsJSON(t, n)
 	in := map[string]bool{}
 	for _, g := range want {
 		in[g.String()] = true
