@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -130,8 +131,10 @@ func signalingManager(tb testing.TB) (m *Manager, lower, higher nodeid.ID) {
 	go func() { m.Run(ctx); close(done) }()
 	tb.Cleanup(func() { cancel(); <-done })
 	// Two peers: one before this node in ID order (it offers), one after.
-	for i := 0; lower.IsZero() || higher.IsZero(); i++ {
-		p := nodeid.ID(sha256.Sum256([]byte{byte(i)}))
+	// (A one-byte counter gave 256 candidates, all on one side of about
+	// one ID in 128: the loop then spun for ever, as a full run found.)
+	for i := uint32(0); lower.IsZero() || higher.IsZero(); i++ {
+		p := nodeid.ID(sha256.Sum256(binary.BigEndian.AppendUint32(nil, i)))
 		if p.Less(id.ID) {
 			lower = p
 		} else {
