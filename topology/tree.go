@@ -40,9 +40,10 @@ import (
 // nearer the key, so a redirect could in principle close a cycle: every
 // TreeAck (the answer to a join) carries the parent's depth, a node's
 // depth is its parent's plus one, and a node that finds itself deeper
-// than MaxTreeDepth leaves its parent and joins greedily again; a change
-// of depth is passed to the children at once, so a cycle counts up to
-// the bound within a round trip per hop.
+// than MaxTreeDepth leaves its adopted parent and joins greedily again; a
+// change of depth is passed to the children at once (capped at
+// MaxTreeDepth+1), so a cycle counts up to the bound within a round trip
+// per hop, and the count goes round until it reaches the adopted edge.
 //
 // Repair: a parent that is no longer linked (greedy edges; the ring
 // noticed it die) or has not answered for three refreshes (adopted
@@ -258,10 +259,13 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 			return nil
 		}
 		tg.acked = now
-		if d := m.Depth + 1; d != tg.depth {
+		if d := min(m.Depth+1, MaxTreeDepth+1); d != tg.depth {
 			tg.depth = d
-			if d > MaxTreeDepth {
-				// A cycle (adopted edges): leave it, join greedily.
+			if d > MaxTreeDepth && tg.adopted {
+				// A cycle, closed by a redirect: leave it, join
+				// greedily. (A node on a greedy edge only passes the
+				// capped depth on: the count goes round until it
+				// reaches the adopted edge that closes the cycle.)
 				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: m.Group})
 				tg.parent, tg.depth = nodeid.ID{}, 0
 				t.joinGreedy(rt, m.Group, tg, now)

@@ -167,17 +167,26 @@ func TestTreeExpiry(t *testing.T) {
 // A cycle of adopted edges (two nodes each the other's parent) is broken
 // by the depth count: both end up on the greedy tree.
 func TestTreeCycleBroken(t *testing.T) {
+	for _, aAdopted := range []bool{true, false} {
+		testTreeCycle(t, aAdopted)
+	}
+}
+
+// testTreeCycle: a and b each the other's parent, b's edge adopted, a's
+// adopted too or greedy.
+func testTreeCycle(t *testing.T, aAdopted bool) {
 	s := newTreeSim(100, 8, 7)
 	g := netip.MustParseAddr("239.8.8.8")
 	a, b := s.ids[10], s.ids[60]
 	ta, tb := s.trees[s.index[a]], s.trees[s.index[b]]
 	for _, x := range []struct {
-		tr     *Trees
-		parent nodeid.ID
-	}{{ta, b}, {tb, a}} {
+		tr      *Trees
+		parent  nodeid.ID
+		adopted bool
+	}{{ta, b, aAdopted}, {tb, a, true}} {
 		tg := x.tr.group(g)
 		tg.local = filter.Filter{Mode: filter.Exclude}
-		tg.parent, tg.adopted, tg.depth, tg.acked = x.parent, true, 1, s.now
+		tg.parent, tg.adopted, tg.depth, tg.acked = x.parent, x.adopted, 1, s.now
 		tg.children[x.parent] = &treeChild{filter: filter.Filter{Mode: filter.Exclude}, heard: s.now}
 	}
 	s.deliver(b, []TreeSend{{To: a, Msg: TreeMsg{Kind: TreeAck, Group: g, Depth: 1}}})
@@ -187,7 +196,7 @@ func TestTreeCycleBroken(t *testing.T) {
 		}
 	}
 	if ta.groups[g].parent == b && tb.groups[g].parent == a {
-		t.Fatal("the cycle stands")
+		t.Fatalf("a adopted %v: the cycle stands", aAdopted)
 	}
 	got, _, _, _ := s.frame(s.ids[90], g, netip.MustParseAddr("10.0.0.1"))
 	if got[a] != 1 || got[b] != 1 {
@@ -221,7 +230,7 @@ func TestTreeWire(t *testing.T) {
 		"kind 0":          {Group: ip("239.1.1.1")},
 		"unicast group":   {Kind: TreePrune, Group: ip("10.0.0.1")},
 		"redirect to no":  {Kind: TreeRedirect, Group: ip("239.1.1.1")},
-		"deep ack":        {Kind: TreeAck, Group: ip("239.1.1.1"), Depth: MaxTreeDepth + 1},
+		"deep ack":        {Kind: TreeAck, Group: ip("239.1.1.1"), Depth: MaxTreeDepth + 2},
 		"INCLUDE{} join":  {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: incl()},
 		"prune with to":   {Kind: TreePrune, Group: ip("239.1.1.1"), To: nodeID(1)},
 		"unsorted filter": {Kind: TreeJoin, Group: ip("232.1.1.1"), Filter: incl("10.0.0.2", "10.0.0.1")},

@@ -18,7 +18,7 @@ import (
 //	3  group    4|16  a multicast group
 //	.  join:     nsrc 2 (0..MaxSources; ≥1 when INCLUDE), sources, strictly ascending
 //	.  redirect: to 32, a node ID, not zero
-//	.  ack:      depth 1, 0..MaxTreeDepth
+//	.  ack:      depth 1, 0..MaxTreeDepth+1 (the last: in a cycle)
 //	.  prune:    nothing
 //
 // Every message has one encoding, as membership messages do.
@@ -59,8 +59,8 @@ func (m *TreeMsg) validate() error {
 		return fmt.Errorf("%w: %v is not a multicast group", ErrMalformed, m.Group)
 	case m.Kind == TreeRedirect && m.To.IsZero():
 		return fmt.Errorf("%w: redirect to no node", ErrMalformed)
-	case m.Kind == TreeAck && (m.Depth < 0 || m.Depth > MaxTreeDepth):
-		return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth)
+	case m.Kind == TreeAck && (m.Depth < 0 || m.Depth > MaxTreeDepth+1):
+		return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth+1)
 	case m.Kind != TreeJoin && (m.Filter.Mode != filter.Include || len(m.Filter.Sources) != 0):
 		return fmt.Errorf("%w: a filter in a %d", ErrMalformed, m.Kind)
 	case m.Kind != TreeRedirect && !m.To.IsZero(), m.Kind != TreeAck && m.Depth != 0:
@@ -156,8 +156,8 @@ func (m *TreeMsg) decode(b []byte) error {
 		if len(r) != 1 {
 			return fmt.Errorf("%w: ack of %d bytes", ErrMalformed, len(r))
 		}
-		if m.Depth, r = int(r[0]), nil; m.Depth > MaxTreeDepth {
-			return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth)
+		if m.Depth, r = int(r[0]), nil; m.Depth > MaxTreeDepth+1 {
+			return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth+1)
 		}
 	}
 	if len(r) != 0 {
