@@ -103,10 +103,10 @@ func (a *Advertiser) Set(group netip.Addr, f filter.Filter) (delta *Message, cha
 	default:
 		if had && a.entries-entriesOf(old)+entriesOf(f) > MaxNodeEntries {
 			f = filter.Filter{Mode: filter.Exclude}
-			a.widened++
 			if old.Equal(f) {
-				return nil, false
+				return nil, false // widened already
 			}
+			a.widened++
 		}
 		if had {
 			a.entries -= entriesOf(old)
@@ -139,11 +139,12 @@ func (a *Advertiser) Full() *Message {
 
 // FullParts returns the whole advertised state like Full, in as many
 // messages as it takes: one KindFull when it fits budget bytes (and
-// MaxGroups), else KindPart messages of at most budget bytes each (a
-// group bigger than budget alone in its part), in address order.
+// MaxGroups), or is a single group (which no split makes smaller), else
+// KindPart messages of at most budget bytes each (a group bigger than
+// budget alone in its part), in address order.
 func (a *Advertiser) FullParts(budget int) []*Message {
 	full := a.Full()
-	if len(full.Groups) <= MaxGroups && full.Size() <= budget {
+	if len(full.Groups) <= MaxGroups && full.Size() <= budget || len(full.Groups) == 1 {
 		return []*Message{full}
 	}
 	var parts []*Message

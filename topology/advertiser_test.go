@@ -138,14 +138,19 @@ func TestAdvertiserEntries(t *testing.T) {
 		srcs = append(srcs, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String())
 	}
 	many := incl(srcs...)
-	for i := range MaxNodeEntries / (1 + MaxSources) {
+	// 254 × 257 + 2 + 256 = 65,536 entries: full.
+	for i := range 254 {
 		if _, changed := a.Set(netip.AddrFrom4([4]byte{232, 1, 0, byte(i)}), many); !changed {
 			t.Fatalf("group %d refused", i)
 		}
 	}
-	// 255 × 257 = 65535 entries: one more any-source group fits.
-	if _, changed := a.Set(ip("239.9.9.9"), excl()); !changed {
-		t.Fatal("a group within MaxNodeEntries refused")
+	if _, changed := a.Set(ip("232.9.9.9"), incl("10.1.1.1")); !changed {
+		t.Fatal("a channel within MaxNodeEntries refused")
+	}
+	for i := range 256 {
+		if _, changed := a.Set(netip.AddrFrom4([4]byte{239, 9, 0, byte(i)}), excl()); !changed {
+			t.Fatalf("any-source group %d refused", i)
+		}
 	}
 	if _, changed := a.Set(ip("239.9.9.10"), excl()); changed || a.Refused() != 1 {
 		t.Errorf("a group beyond MaxNodeEntries: changed %v, refused %d", changed, a.Refused())
@@ -154,11 +159,21 @@ func TestAdvertiserEntries(t *testing.T) {
 	if !changed || a.Widened() != 0 || len(d.Groups[0].Filter.Sources) != MaxSources {
 		t.Fatalf("same number of sources: changed %v, widened %d", changed, a.Widened())
 	}
-	if _, changed := a.Set(ip("239.9.9.9"), incl("10.1.1.1")); changed || a.Widened() != 1 {
-		t.Errorf("a source beyond MaxNodeEntries: changed %v (the group was EXCLUDE{} already), widened %d", changed, a.Widened())
+	// One source more: widened to every source, which costs fewer entries.
+	if _, changed := a.Set(ip("232.9.9.9"), incl("10.1.1.1", "10.1.1.2")); !changed || a.Widened() != 1 {
+		t.Errorf("a source beyond MaxNodeEntries: changed %v, widened %d", changed, a.Widened())
 	}
-	if f := a.Groups()[ip("239.9.9.9")]; !f.Equal(excl()) {
+	if f := a.Groups()[ip("232.9.9.9")]; !f.Equal(excl()) {
 		t.Errorf("widened filter %v, want EXCLUDE{}", f)
+	}
+	// Offered again (each refresh does): still over, nothing changes.
+	if _, changed := a.Set(ip("232.9.9.9"), incl("10.1.1.1", "10.1.1.2")); changed || a.Widened() != 1 {
+		t.Errorf("widening what is EXCLUDE{} already: changed %v, widened %d", changed, a.Widened())
+	}
+	// Room again: the refused group gets in when offered again.
+	a.Set(ip("239.9.0.0"), incl())
+	if _, changed := a.Set(ip("239.9.9.10"), excl()); !changed {
+		t.Error("the refused group not taken once there was room")
 	}
 }
 
@@ -177,4 +192,26 @@ func TestAdvertiserSetRefresh(t *testing.T) {
 		}
 	}
 	mustRoundTrip(t, a.Full())
+}
+
+// A state that is one group bigger than the budget (an IPv6 channel with
+// many sources) goes as one full state: a part of one is not a message.
+func TestAdvertiserOneBigGroup(t *testing.T) {
+	a := NewAdvertiser(1)
+	f := incl()
+	for i := range 100 {
+		f.Sources = append(f.Sources, netip.AddrFrom16([16]byte{0xfd, 15: byte(i + 1)}))
+	}
+	a.Set(ip("ff3e::1"), f)
+	a.Set(ip("ff3e::2"), excl())
+	parts := a.FullParts(1100)
+	for _, p := range parts {
+		mustRoundTrip(t, p)
+	}
+	a.Set(ip("ff3e::2"), incl())
+	parts = a.FullParts(1100)
+	if len(parts) != 1 || parts[0].Kind != KindFull || parts[0].Size() <= 1100 {
+		t.Fatalf("%d messages, first %v of %d bytes", len(parts), parts[0].Kind, parts[0].Size())
+	}
+	mustRoundTrip(t, parts[0])
 }

@@ -242,16 +242,18 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 		}
 	case TreeRedirect:
 		tg := t.groups[m.Group]
-		if tg == nil || tg.parent != from || m.To == t.self || m.To.IsZero() || tg.children[m.To] != nil {
-			return nil // not from our parent, or to ourselves or below: ignored
+		if tg == nil || tg.parent != from || m.To == t.self || m.To.IsZero() {
+			return nil // not from our parent, or to ourselves: ignored
 		}
-		if _, gone := t.gone[m.To]; gone {
-			// The parent has not heard yet: off the tree until the
-			// next Tick joins again.
+		if _, gone := t.gone[m.To]; gone || tg.children[m.To] != nil {
+			// To a node gone (the parent has not heard yet) or below us
+			// (a stale child of the parent's): the parent did not take
+			// us; off the tree until the next Tick joins again.
 			tg.parent, tg.adopted = nodeid.ID{}, false
 			return nil
 		}
-		tg.parent, tg.adopted, tg.acked = m.To, true, now
+		// The depth is unknown until the new parent's ack.
+		tg.parent, tg.adopted, tg.acked, tg.depth = m.To, true, now, 0
 		t.join(m.Group, tg, tg.aggregate(), now)
 	case TreeAck:
 		tg := t.groups[m.Group]
@@ -259,18 +261,19 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 			return nil
 		}
 		tg.acked = now
-		if d := min(m.Depth+1, MaxTreeDepth+1); d != tg.depth {
+		d := min(m.Depth+1, MaxTreeDepth+1)
+		if d > MaxTreeDepth && tg.adopted {
+			// A cycle, closed by a redirect: leave it, join greedily.
+			// (A node on a greedy edge only passes the capped depth on:
+			// the count goes round until it reaches the adopted edge
+			// that closes the cycle.)
+			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: m.Group})
+			tg.parent, tg.depth = nodeid.ID{}, 0
+			t.joinGreedy(rt, m.Group, tg, now)
+			return t.take()
+		}
+		if d != tg.depth {
 			tg.depth = d
-			if d > MaxTreeDepth && tg.adopted {
-				// A cycle, closed by a redirect: leave it, join
-				// greedily. (A node on a greedy edge only passes the
-				// capped depth on: the count goes round until it
-				// reaches the adopted edge that closes the cycle.)
-				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: m.Group})
-				tg.parent, tg.depth = nodeid.ID{}, 0
-				t.joinGreedy(rt, m.Group, tg, now)
-				return t.take()
-			}
 			t.ackChildren(m.Group, tg)
 		}
 	}
@@ -381,7 +384,9 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 		case tg.root:
 		case tg.adopted && now.Sub(tg.acked) >= 3*TreeRefresh,
 			!tg.adopted && (!rt.Linked(tg.parent) || !ok || next != tg.parent):
-			if rt.Linked(tg.parent) || tg.adopted {
+			if _, gone := t.gone[tg.parent]; !gone {
+				// Routed if the link went: a parent that still holds us
+				// would go on sending (every frame twice, by two ways).
 				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
 			}
 			t.joinGreedy(rt, g, tg, now)
@@ -393,13 +398,19 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 }
 
 // Forward appends to dst the tree neighbours a frame of group g from
-// source src goes to, having come from node from (zero: from this
-// node's TAP or from off the tree), and reports whether this node's
-// members want it. A node not on g's tree returns nothing.
-func (t *Trees) Forward(g, src netip.Addr, from nodeid.ID, dst []nodeid.ID) (_ []nodeid.ID, local bool) {
+// source src goes to, having come from tree neighbour from (zero: from
+// this node's TAP, or routed toward the group's key by a source off the
+// tree), and reports whether this node's members want it. A node not on
+// g's tree returns nothing; so does a frame from a node that is not a
+// tree neighbour (stray: it holds a stale edge to this node, which
+// should be pruned), which would otherwise reach the tree twice.
+func (t *Trees) Forward(g, src netip.Addr, from nodeid.ID, dst []nodeid.ID) (_ []nodeid.ID, local, stray bool) {
 	tg := t.groups[g]
 	if tg == nil {
-		return dst, false
+		return dst, false, !from.IsZero()
+	}
+	if !from.IsZero() && from != tg.parent && tg.children[from] == nil {
+		return dst, false, true
 	}
 	if !tg.parent.IsZero() && tg.parent != from {
 		dst = append(dst, tg.parent)
@@ -409,7 +420,7 @@ func (t *Trees) Forward(g, src netip.Addr, from nodeid.ID, dst []nodeid.ID) (_ [
 			dst = append(dst, id)
 		}
 	}
-	return dst, tg.local.Allows(src)
+	return dst, tg.local.Allows(src), false
 }
 
 // TreeRole is this node's place in one group's tree, for status.

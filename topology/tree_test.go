@@ -269,3 +269,19 @@ func FuzzTreeMsg(f *testing.F) {
 		s.trees[i].Tick(s.routes[i], s.now.Add(time.Hour))
 	})
 }
+
+// A frame from a node that is not a tree neighbour (it holds a stale
+// edge to this one) goes nowhere, and says so.
+func TestTreeStrayFrame(t *testing.T) {
+	s := newTreeSim(50, 8, 8)
+	g := netip.MustParseAddr("239.9.9.9")
+	m := s.ids[7]
+	s.setLocal(m, g, filter.Filter{Mode: filter.Exclude})
+	out, local, stray := s.trees[s.index[m]].Forward(g, netip.MustParseAddr("10.0.0.1"), s.ids[30], nil)
+	if len(out) != 0 || local || !stray {
+		t.Fatalf("from a stranger: to %d nodes, local %v, stray %v", len(out), local, stray)
+	}
+	if _, local, stray := s.trees[s.index[m]].Forward(g, netip.MustParseAddr("10.0.0.1"), nodeid.ID{}, nil); !local || stray {
+		t.Fatalf("from the TAP: local %v, stray %v", local, stray)
+	}
+}

@@ -165,6 +165,7 @@ func (mc *Plane) Run(ctx context.Context) {
 		case now := <-timer.C:
 			mc.router.Advance(now)
 		case <-refresh.C:
+			mc.readvertise()
 			mc.sendFull(nodeid.ID{})
 		case now := <-expire.C:
 			if mc.table.Expire(now) {
@@ -193,18 +194,38 @@ func (mc *Plane) afterRouter() {
 		if linkScope(ev.Group) {
 			continue // flooded anyway: no need to advertise
 		}
-		refused, widened := mc.adv.Refused(), mc.adv.Widened()
-		if delta, changed := mc.adv.Set(ev.Group, ev.Filter); changed {
-			mc.sendAll(delta)
-		}
-		if r, w := mc.adv.Refused(), mc.adv.Widened(); r != refused || w != widened {
-			mc.localRefused.Store(r)
-			mc.localWidened.Store(w)
-			mc.localLog.Log("group", ev.Group.String(), "max_groups", topology.MaxNodeGroups, "max_entries", topology.MaxNodeEntries)
-		}
+		mc.advertise(ev.Group, ev.Filter)
 	}
 	if len(evs) > 0 {
 		mc.publish()
+	}
+}
+
+// advertise records a local filter and sends the change, counting and
+// logging a group the bounds refuse or widen.
+func (mc *Plane) advertise(g netip.Addr, f filter.Filter) {
+	refused, widened := mc.adv.Refused(), mc.adv.Widened()
+	if delta, changed := mc.adv.Set(g, f); changed {
+		mc.sendAll(delta)
+	}
+	if r, w := mc.adv.Refused(), mc.adv.Widened(); r != refused || w != widened {
+		mc.localRefused.Store(r)
+		mc.localWidened.Store(w)
+		mc.localLog.Log("group", g.String(), "max_groups", topology.MaxNodeGroups, "max_entries", topology.MaxNodeEntries)
+	}
+}
+
+// readvertise offers every local group again, at each refresh: a group
+// refused at the bounds (or a filter widened) gets in once others have
+// left; the querier sends no event while a filter stays the same.
+func (mc *Plane) readvertise() {
+	if mc.adv.Refused() == 0 && mc.adv.Widened() == 0 {
+		return
+	}
+	for _, gs := range mc.router.Groups(time.Now()) {
+		if !linkScope(gs.Group) {
+			mc.advertise(gs.Group, gs.Filter)
+		}
 	}
 }
 
