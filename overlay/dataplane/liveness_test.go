@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
 	"github.com/ipopd/ipopd/tap/taptest"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // capture is a socket that keeps copies of what is sent.
@@ -230,4 +232,56 @@ func mustSeal(t testing.TB, k *wire.Keyring, flags byte, payload []byte) []byte 
 // frame6 is a minimal Ethernet frame (broadcast, no payload).
 func frame6() []byte {
 	return []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 9, 0x88, 0xb5}
+}
+
+// A routed packet for a linked peer that is suspect goes around it where
+// the routes know a way (here: another peer announcing a link to it),
+// and over the suspect link only when they do not; a relayed one always
+// takes the link.
+func TestRoutedAroundSuspectDestination(t *testing.T) {
+	ca := newTestCA(t)
+	sock := &capture{}
+	p, _ := ca.plane(t, "self", Config{Socket: sock})
+	root := make([]byte, wire.RootLen)
+	peer := func(name, addr string) (*Peer, netip.AddrPort) {
+		id := ca.identity(t, name)
+		p.cfg.Directory.Add(&id.Peer)
+		keys, err := wire.NewKeyring(root, true, 0, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, a := NewPeer(id.ID), netip.MustParseAddrPort(addr)
+		pr.SetPath(&Path{Keys: keys, Remote: a})
+		pr.SetCert(&id.Peer)
+		return pr, a
+	}
+	dst, dstAddr := peer("dst", "198.18.0.2:4000")
+	via, viaAddr := peer("via", "198.18.0.3:4000")
+	links := []Link{{Peer: dst, Addr: dstAddr, Up: true}, {Peer: via, Addr: viaAddr, Up: true}}
+	routed := func(relay bool) netip.AddrPort {
+		t.Helper()
+		sock.pkts = nil
+		h := topology.Route{Src: ca.identity(t, "src").ID, Dst: dst.ID, TTL: 5, Sealed: true, Relay: relay}
+		b, _ := h.AppendBinary(nil)
+		var s scratch
+		p.routed(&s, p.View(), nil, append(b, make([]byte, 80)...))
+		p.drain(&s)
+		if len(sock.pkts) != 1 {
+			t.Fatalf("%d packets sent", len(sock.pkts))
+		}
+		return sock.pkts[0].Addr
+	}
+	// dst suspect: left out of the routes; via announced a link to it.
+	p.Publish(NewView(links, topology.NewRoutes(p.self, []nodeid.ID{via.ID}, [][]nodeid.ID{{dst.ID}})))
+	if a := routed(false); a != viaAddr {
+		t.Errorf("for a suspect peer with a way around: sent to %s, want %s (via)", a, viaAddr)
+	}
+	if a := routed(true); a != dstAddr {
+		t.Errorf("relayed, for a suspect peer: sent to %s, want %s (its link)", a, dstAddr)
+	}
+	// No way around: the suspect link.
+	p.Publish(NewView(links, topology.NewRoutes(p.self, nil, nil)))
+	if a := routed(false); a != dstAddr {
+		t.Errorf("for a suspect peer with no way around: sent to %s, want %s (its link)", a, dstAddr)
+	}
 }

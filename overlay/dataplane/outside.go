@@ -224,8 +224,23 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	} else {
 		if h.Dst != p.self && h.TTL > 1 && !v.routes.Linked(h.Dst) {
 			if peer, pa := v.path(h.Dst); peer != nil {
-				// Linked but left out of the routes (suspect, liveness.go):
-				// for the peer itself the link is still the way.
+				// Linked but left out of the routes (suspect, liveness.go).
+				// Another way to the peer where the routes have one (a node
+				// nearer it, or one announcing a link to it: the peer may
+				// have stopped hearing only this node, e.g. after this
+				// node's address changed behind its NAT); else the link is
+				// still the way. A relayed packet takes the link: it goes
+				// no further than the relay.
+				if !h.Relay {
+					around := h
+					if next, verdict := v.routes.Forward(&around); verdict == topology.Forward {
+						if np, npa := v.path(next); np != nil {
+							p.sealRouted(s, np, npa, &around, inner)
+							p.counters.routedForwarded.Add(1)
+							return
+						}
+					}
+				}
 				h.TTL--
 				h.Relay = false
 				p.sealRouted(s, peer, pa, &h, inner)
