@@ -371,6 +371,11 @@ func simulateTree(t *testing.T, n, members, fanout int, seed uint64) treeReport 
 		r.repaired = check(subs[0], false)
 	}
 	r.strays = s.strays
+	for _, tr := range s.trees { // the bounds' counts are what is held
+		if e, by := treeEntries(tr); e != tr.entries || len(by) != len(tr.byChild) {
+			t.Fatalf("%s counts %d entries and %d child nodes, holds %d and %d", tr.self.Short(), tr.entries, len(tr.byChild), e, len(by))
+		}
+	}
 	return r
 }
 

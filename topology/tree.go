@@ -105,14 +105,23 @@ type Trees struct {
 	gone    map[nodeid.ID]time.Time // nodes Gone told of, for TreeRefresh
 	out     []TreeSend
 	refused uint64
+	entries int               // children held, each 1 + its filter's sources
+	byChild map[nodeid.ID]int // groups each child node is held in
 }
 
-// MaxTreeGroups bounds the groups whose trees one node is on; a join for
-// a further group is refused (Refused counts it).
-const MaxTreeGroups = 1 << 16
+// Bounds of what other nodes' joins make a node hold: the groups whose
+// trees it is on, the children and their filters' sources over all of
+// them, and the groups one node may be its child in (so that one member
+// cannot take the whole budget; its joins also travel on toward each
+// root). A join beyond is refused (Refused counts it) and retried by the
+// child at its next refresh.
+const (
+	MaxTreeGroups  = 1 << 16
+	MaxTreeEntries = 1 << 20
+	maxChildGroups = 4096
+)
 
-// Refused is the number of joins refused because this node is on
-// MaxTreeGroups trees already.
+// Refused is the number of joins refused at the bounds.
 func (t *Trees) Refused() uint64 { return t.refused }
 
 // maxGone bounds the gone nodes remembered.
@@ -142,7 +151,8 @@ func NewTrees(self nodeid.ID, fanout int) *Trees {
 	if fanout <= 0 {
 		fanout = DefaultFanout
 	}
-	return &Trees{self: self, fanout: min(fanout, MaxFanout), groups: map[netip.Addr]*treeGroup{}, gone: map[nodeid.ID]time.Time{}}
+	return &Trees{self: self, fanout: min(fanout, MaxFanout), groups: map[netip.Addr]*treeGroup{}, gone: map[nodeid.ID]time.Time{},
+		byChild: map[nodeid.ID]int{}}
 }
 
 func (t *Trees) send(to nodeid.ID, m TreeMsg) { t.out = append(t.out, TreeSend{to, m}) }
@@ -211,8 +221,8 @@ func (t *Trees) joinGreedy(rt *Routes, g netip.Addr, tg *treeGroup, now time.Tim
 		return
 	}
 	tg.root, tg.parent, tg.adopted = false, next, false
-	delete(tg.children, next) // it takes us as its child: not both
-	tg.acked = now            // a grace period of the same length as for a refresh
+	t.dropChild(tg, next) // it takes us as its child: not both
+	tg.acked = now        // a grace period of the same length as for a refresh
 	t.join(g, tg, tg.aggregate(), now)
 }
 
@@ -237,7 +247,7 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 		t.onJoin(rt, from, m, now)
 	case TreePrune:
 		if tg := t.groups[m.Group]; tg != nil && tg.children[from] != nil {
-			delete(tg.children, from)
+			t.dropChild(tg, from)
 			t.settle(rt, m.Group, tg, now)
 		}
 	case TreeRedirect:
@@ -284,12 +294,20 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 	if m.Filter.Empty() || !validGroup(m.Group) {
 		return
 	}
-	if t.groups[m.Group] == nil && len(t.groups) >= MaxTreeGroups {
+	var c *treeChild
+	if tg := t.groups[m.Group]; tg != nil {
+		c = tg.children[from]
+	}
+	old := 0
+	if c != nil {
+		old = entriesOf(c.filter)
+	}
+	if t.groups[m.Group] == nil && len(t.groups) >= MaxTreeGroups ||
+		t.entries-old+entriesOf(m.Filter) > MaxTreeEntries || c == nil && t.byChild[from] >= maxChildGroups {
 		t.refused++
 		return
 	}
 	tg := t.group(m.Group)
-	c := tg.children[from]
 	switch {
 	case c == nil && from == tg.parent:
 		// Our (adopted) parent joins through us: its next hop toward the
@@ -305,10 +323,25 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 	if c == nil {
 		c = &treeChild{}
 		tg.children[from] = c
+		t.byChild[from]++
 	}
+	t.entries += entriesOf(m.Filter) - old
 	c.filter, c.heard = m.Filter.Clone(), now
 	t.send(from, TreeMsg{Kind: TreeAck, Group: m.Group, Depth: tg.depth})
 	t.settle(rt, m.Group, tg, now)
+}
+
+// dropChild forgets child id of tg.
+func (t *Trees) dropChild(tg *treeGroup, id nodeid.ID) {
+	c := tg.children[id]
+	if c == nil {
+		return
+	}
+	t.entries -= entriesOf(c.filter)
+	if t.byChild[id]--; t.byChild[id] <= 0 {
+		delete(t.byChild, id)
+	}
+	delete(tg.children, id)
 }
 
 // maxChildren bounds tg's children so that no frame of the group leaves
@@ -353,7 +386,7 @@ func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
 	}
 	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
 		tg := t.groups[g]
-		delete(tg.children, id)
+		t.dropChild(tg, id)
 		if tg.parent == id {
 			tg.parent, tg.adopted = nodeid.ID{}, false
 		}
@@ -370,7 +403,7 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 		tg := t.groups[g]
 		for id, c := range tg.children {
 			if now.Sub(c.heard) >= 3*TreeRefresh {
-				delete(tg.children, id)
+				t.dropChild(tg, id)
 			}
 		}
 		if tg.aggregate().Empty() {

@@ -285,3 +285,48 @@ func TestTreeStrayFrame(t *testing.T) {
 		t.Fatalf("from the TAP: local %v, stray %v", local, stray)
 	}
 }
+
+// treeEntries recounts what the bounds count.
+func treeEntries(tr *Trees) (entries int, byChild map[nodeid.ID]int) {
+	byChild = map[nodeid.ID]int{}
+	for _, tg := range tr.groups {
+		for id, c := range tg.children {
+			entries += entriesOf(c.filter)
+			byChild[id]++
+		}
+	}
+	return entries, byChild
+}
+
+// One node's joins can take at most maxChildGroups groups of another's
+// tree state; the count returns to nothing when they are pruned.
+func TestTreeBounds(t *testing.T) {
+	s := newTreeSim(20, 8, 9)
+	at := s.ids[3]
+	tr := s.trees[s.index[at]]
+	rt := s.routes[s.index[at]]
+	var child nodeid.ID // not linked: never this node's parent on a tree
+	for _, id := range s.ids {
+		if id != at && !rt.Linked(id) {
+			child = id
+		}
+	}
+	var groups []netip.Addr
+	for i := range maxChildGroups + 100 {
+		g := netip.AddrFrom4([4]byte{239, 50, byte(i >> 8), byte(i)})
+		groups = append(groups, g)
+		tr.Receive(rt, child, &TreeMsg{Kind: TreeJoin, Group: g, Filter: filter.Filter{Mode: filter.Exclude}}, s.now)
+	}
+	if len(tr.groups) != maxChildGroups || tr.Refused() != 100 {
+		t.Fatalf("%d groups held, %d refused", len(tr.groups), tr.Refused())
+	}
+	if e, by := treeEntries(tr); e != tr.entries || by[child] != tr.byChild[child] {
+		t.Fatalf("counted %d entries, %d for the child; hold %d, %d", tr.entries, tr.byChild[child], e, by[child])
+	}
+	for _, g := range groups {
+		tr.Receive(rt, child, &TreeMsg{Kind: TreePrune, Group: g}, s.now)
+	}
+	if len(tr.groups) != 0 || tr.entries != 0 || len(tr.byChild) != 0 {
+		t.Fatalf("after the prunes: %d groups, %d entries, %d children counted", len(tr.groups), tr.entries, len(tr.byChild))
+	}
+}
