@@ -116,9 +116,14 @@ func (m *Manager) handle(from nodeid.ID, msg *linkMsg, overlay bool) {
 		if l != nil && l.state == stateUp && l.remoteBoot == msg.Boot {
 			return // our link to this run of the peer is fine
 		}
-		if l != nil && l.state != stateDown && l.state != stateUp && time.Since(l.started) < handshakeTimeout {
+		if l != nil && l.state != stateDown && l.state != stateUp && time.Since(l.started) < handshakeTimeout &&
+			!(l.initiator && !l.answered && time.Since(l.started) > knockReoffer) {
 			return // a set-up is under way
 		}
+		// (Our offer unanswered for a while and the peer knocking: it
+		// never got the offer, e.g. one routed before the peer could
+		// check it, early in a ring's life. Ignoring its knocks until our
+		// offer timed out had it take us for gone: 30 s held down.)
 		m.ring.Alive(from)
 		if !m.retryFor(from).newSession() {
 			// A knock with a new boot each time would have this node

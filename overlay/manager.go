@@ -91,6 +91,7 @@ const (
 	handshakeTimeout = 10 * time.Second
 	setupTimeout     = 45 * time.Second // a link stuck before up is torn down
 	answerTimeout    = 5 * time.Second  // an offer nobody answered
+	knockReoffer     = time.Second      // a knock after our offer went this long unanswered gets a new one
 	retryMin         = time.Second
 	retryMax         = 30 * time.Second
 	tick             = 500 * time.Millisecond
