@@ -328,10 +328,13 @@ func (m *Manager) onSuspect(peer *dataplane.Peer, suspect bool) {
 	if l == nil || l.dp != peer || l.state != stateUp {
 		return
 	}
-	if suspect {
+	switch q := peer.Quality(); {
+	case suspect && q.Around == "lossy":
+		l.log.Info("link loses packets while traffic goes over it: routing around the peer", "probes_lost_of_16", q.Lost)
+	case suspect:
 		l.log.Debug("peer silent while traffic goes to it: routing around it", "silent_for", time.Since(peer.Heard()).Round(10*time.Millisecond).String())
-	} else {
-		l.log.Debug("peer heard again: routing through it")
+	default:
+		l.log.Debug("peer heard again, link not losing: routing through it")
 	}
 	m.ring.Suspect(peer.ID, suspect)
 	m.publish()

@@ -38,6 +38,8 @@ func (m *Manager) Peers() control.Peers {
 				ps.CertNotAfter = l.cert.NotAfter
 			}
 			if l.state == stateUp {
+				q := l.dp.Quality()
+				ps.ProbesLost, ps.ProbeRTT, ps.RoutedAround = q.Lost, control.Duration(q.RTT), q.Around
 				ps.Age = control.Duration(now.Sub(l.upAt).Truncate(time.Second))
 				if st, ok := l.agent.GetSelectedCandidatePairStats(); ok {
 					ps.RTT = control.Duration(time.Duration(st.CurrentRoundTripTime * float64(time.Second)))

@@ -19,7 +19,7 @@ func peers(args []string) error {
 	}
 	fmt.Printf("rendezvous: %s; %d links; %d MACs learned\n", rv, len(p.Links), p.MACs)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "PEER\tID\tROLE\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tTX pkts/bytes\tRX pkts/bytes\tAGE\tKEYS")
+	fmt.Fprintln(w, "PEER\tID\tROLE\tSTATE\tPATH\tLOCAL\tREMOTE\tRTT\tLOSS\tTX pkts/bytes\tRX pkts/bytes\tAGE\tKEYS")
 	for _, l := range p.Links {
 		state := l.State
 		if l.Reason != "" && l.State == "down" {
@@ -28,12 +28,19 @@ func peers(args []string) error {
 		if l.Via != "" {
 			state += ", reached via " + l.Via
 		}
+		if l.RoutedAround != "" {
+			state += " (" + l.RoutedAround + ": routed around)"
+		}
+		loss := "-"
+		if l.State == "up" && l.ProbesLost >= 0 {
+			loss = fmt.Sprintf("%d/16", l.ProbesLost)
+		}
 		keys := "-"
 		if l.State == "up" {
 			keys = fmt.Sprintf("gen %d", l.KeyGeneration)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\n", l.Name, short(l.NodeID), dash(l.Role), state, dash(l.Path),
-			dash(l.Local), dash(l.Remote), l.RTT, l.TxPackets, l.TxBytes, l.RxPackets, l.RxBytes, l.Age, keys)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\n", l.Name, short(l.NodeID), dash(l.Role), state, dash(l.Path),
+			dash(l.Local), dash(l.Remote), l.RTT, loss, l.TxPackets, l.TxBytes, l.RxPackets, l.RxBytes, l.Age, keys)
 	}
 	if err := w.Flush(); err != nil {
 		return err

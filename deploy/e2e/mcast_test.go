@@ -281,11 +281,15 @@ func TestDeadNodeForgottenEverywhere(t *testing.T) {
 }
 
 // TestRoutedStreamSurvivesHopDeath: a multicast stream from a source to a
-// subscriber it has no link to travels through a node between them; that
-// node is SIGKILLed. The source hears nothing back from it while it sends
-// and routes around it within a second (fast reroute: probes, then the
-// link is suspect), long before the link is declared dead (3 s): the
-// subscriber loses under a second of the stream.
+// subscriber it has no link to travels through a node between them.
+// First that node's underlay drops 30% of packets each way for 5 s: the
+// source finds the link losing its probes and routes around it (the
+// subscriber loses under a second of the stream, not half of five), and
+// back through it once the loss is over. Then that node is SIGKILLed:
+// the source hears nothing back from it while it sends and routes around
+// it within a second (fast reroute: probes, then the link is suspect),
+// long before the link is declared dead (3 s): the subscriber loses under
+// a second of the stream.
 func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 	o := newOverlay(t)
 	var ns []*lab.Node
@@ -365,43 +369,82 @@ func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 	// next hop can change from one second to the next.)
 	var hop string
 	var carried uint64
-	eventually(t, 20*time.Second, "one link carrying the stream", func() error {
-		before := tx()
-		time.Sleep(time.Second)
-		after := tx()
-		hop, carried = "", 0
-		var others []string
-		for name, n := range after {
-			d := n - before[name]
-			switch {
-			case d >= 45 && hop == "":
-				hop, carried = name, d
-			case d > 10:
-				others = append(others, fmt.Sprintf("%s %d", name, d))
+	findHop := func() {
+		eventually(t, 20*time.Second, "one link carrying the stream", func() error {
+			before := tx()
+			time.Sleep(time.Second)
+			after := tx()
+			hop, carried = "", 0
+			var others []string
+			for name, n := range after {
+				d := n - before[name]
+				switch {
+				case d >= 45 && hop == "":
+					hop, carried = name, d
+				case d > 10:
+					others = append(others, fmt.Sprintf("%s %d", name, d))
+				}
+			}
+			if hop == "" || len(others) > 0 {
+				return fmt.Errorf("packets in a second: %v → %v", before, after)
+			}
+			return nil
+		})
+		t.Logf("%s → %s goes through %s (%d packets in 1 s)", src.Name, dst.Name, hop, carried)
+		if state, _ := linkTo(t, src, dst.Name); state == "up" {
+			t.Fatalf("%s linked %s directly meanwhile: the test shows nothing", src.Name, dst.Name)
+		}
+	}
+	lostBetween := func(from, to time.Time) int {
+		lost := 0
+		for seq, at := range stream.Sent() {
+			if !at.Before(from) && at.Before(to) {
+				if _, ok := r.Arrived(seq); !ok {
+					lost++
+				}
 			}
 		}
-		if hop == "" || len(others) > 0 {
-			return fmt.Errorf("packets in a second: %v → %v", before, after)
-		}
-		return nil
-	})
-	t.Logf("%s → %s goes through %s (%d packets in 1 s)", src.Name, dst.Name, hop, carried)
-	if state, _ := linkTo(t, src, dst.Name); state == "up" {
-		t.Fatalf("%s linked %s directly meanwhile: the test shows nothing", src.Name, dst.Name)
+		return lost
 	}
+	findHop()
+	lossy := routedAroundLossy(t, src)
+	rule := []string{"-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.3", "-j", "DROP"}
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		if out, err := byName[hop].Host.Run(append([]string{"iptables", "-w", "-I", chain}, rule...)...); err != nil {
+			t.Fatalf("iptables: %v\n%s", err, out)
+		}
+	}
+	lossAt := time.Now()
+	time.Sleep(4 * time.Second)
+	var shown string
+	if p, err := src.Peers(); err == nil {
+		for _, l := range p.Links {
+			if l.Name == hop {
+				shown = fmt.Sprintf("%s: %d/16 probes lost, routed around: %q", hop, l.ProbesLost, l.RoutedAround)
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		byName[hop].Host.Run(append([]string{"iptables", "-w", "-D", chain}, rule...)...)
+	}
+	time.Sleep(3 * time.Second)
+	lost := lostBetween(lossAt, lossAt.Add(7*time.Second))
+	t.Logf("30%% loss at %s for 5 s: %s lost %d datagrams (%s of the stream); at %s 4 s in: %s; routed_around_lossy %d",
+		hop, dst.Name, lost, time.Duration(lost)*20*time.Millisecond, src.Name, shown, routedAroundLossy(t, src)-lossy)
+	if d := time.Duration(lost) * 20 * time.Millisecond; d >= time.Second {
+		t.Errorf("the subscriber lost %s of the stream while the hop lost 30%%, want under 1s", d)
+	}
+	if routedAroundLossy(t, src) == lossy || !strings.Contains(shown, `"lossy"`) {
+		t.Errorf("%s never routed around the lossy %s (peers showed %s)", src.Name, hop, shown)
+	}
+
+	findHop()
 	around := routedAround(t, src)
 	killed := time.Now()
 	byName[hop].Proc.Kill()
 	time.Sleep(5 * time.Second)
-	lost := 0
-	for seq, at := range stream.Sent() {
-		if at.Before(killed) || at.After(killed.Add(4*time.Second)) {
-			continue
-		}
-		if _, ok := r.Arrived(seq); !ok {
-			lost++
-		}
-	}
+	lost = lostBetween(killed, killed.Add(4*time.Second))
 	t.Logf("%s SIGKILLed: %s lost %d datagrams (%s of the stream); routed_around at %s: %d", hop, dst.Name, lost,
 		time.Duration(lost)*20*time.Millisecond, src.Name, routedAround(t, src))
 	if d := time.Duration(lost) * 20 * time.Millisecond; d >= time.Second {
@@ -410,6 +453,17 @@ func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 	if routedAround(t, src) == around {
 		t.Errorf("%s never routed around %s", src.Name, hop)
 	}
+}
+
+// routedAroundLossy is n's routed_around_lossy counter (lossy links it
+// routed around).
+func routedAroundLossy(t *testing.T, n *lab.Node) uint64 {
+	t.Helper()
+	p, err := n.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Routed["routed_around_lossy"]
 }
 
 // routedAround is n's routed_around counter (links it routed around).

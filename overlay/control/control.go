@@ -127,6 +127,13 @@ type PeerStatus struct {
 	// the link is not up (routed by the ring, or relayed by a node that
 	// links it); "" when the link is up or nothing reaches the peer.
 	Via string `json:"via,omitempty"`
+	// ProbesLost is how many of the last 16 probes of the link went
+	// unanswered (-1: not measured: the link carried nothing lately),
+	// ProbeRTT their smoothed round trip; RoutedAround says why frames
+	// for other nodes go around this peer: "silent", "lossy" or "".
+	ProbesLost   int      `json:"probes_lost"`
+	ProbeRTT     Duration `json:"probe_rtt"`
+	RoutedAround string   `json:"routed_around,omitempty"`
 	// KeyGeneration is how many times the link's sending keys have moved
 	// on (trust.rekey_interval).
 	KeyGeneration uint64 `json:"key_generation"`

@@ -125,8 +125,11 @@ type Plane struct {
 	limits    limits
 	// roamTrials bounds the trial opens of packets from unknown addresses.
 	roamTrials *rate.Limiter
-	onRoam     func(peer *Peer, addr netip.AddrPort) // HandleRoam
-	tapStats   tapStats
+	// micros is the microsecond clock probe answers are stamped with
+	// (tests set their own).
+	micros   func() int64
+	onRoam   func(peer *Peer, addr netip.AddrPort) // HandleRoam
+	tapStats tapStats
 
 	tapMu sync.Mutex // TAP writes come from the socket and relay readers and WriteTAP
 }
@@ -144,6 +147,7 @@ func New(cfg Config) *Plane {
 	p.floods.init()
 	p.helloRate = rate.NewLimiter(helloRate, helloBurst)
 	p.roamTrials = newRoamLimiter()
+	p.micros = func() int64 { return time.Now().UnixMicro() }
 	p.e2e = newE2E(cfg.Self, cfg.Identity, cfg.RekeyInterval)
 	return p
 }

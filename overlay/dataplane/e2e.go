@@ -65,16 +65,22 @@ type e2e struct {
 	boot     uint64
 	interval time.Duration
 
-	mu   sync.Mutex // guards the maps
-	send map[nodeid.ID]*e2eKeys
-	recv map[e2eRecvKey]*e2eKeys
+	mu     sync.Mutex // guards the maps
+	send   map[nodeid.ID]*e2eKeys
+	recv   map[e2eRecvKey]*e2eKeys
+	shared map[nodeid.ID]e2eShared
+}
+
+type e2eShared struct {
+	pub    *ecdsa.PublicKey
+	secret []byte
 }
 
 func newE2E(self nodeid.ID, id *identity.Identity, interval time.Duration) *e2e {
 	var b [8]byte
 	rand.Read(b[:])
 	e := &e2e{self: self, boot: binary.BigEndian.Uint64(b[:]) | 1, interval: interval,
-		send: map[nodeid.ID]*e2eKeys{}, recv: map[e2eRecvKey]*e2eKeys{}}
+		send: map[nodeid.ID]*e2eKeys{}, recv: map[e2eRecvKey]*e2eKeys{}, shared: map[nodeid.ID]e2eShared{}}
 	if id != nil {
 		if k, ok := id.Key.(*ecdsa.PrivateKey); ok {
 			e.priv, _ = k.ECDH()
@@ -93,20 +99,43 @@ func (e *e2e) root(other *identity.Peer, sender, receiver nodeid.ID, boot uint64
 	if !ok {
 		return nil, fmt.Errorf("dataplane: %s has a %T key", other, other.Cert.PublicKey)
 	}
-	epub, err := pub.ECDH()
-	if err != nil {
-		return nil, err
+	otherID := sender
+	if sender == e.self {
+		otherID = receiver
 	}
-	shared, err := e.priv.ECDH(epub)
+	shared, err := e.sharedWith(otherID, pub)
 	if err != nil {
 		return nil, err
 	}
 	info := make([]byte, 0, 32+32+8)
 	info = append(append(info, sender[:]...), receiver[:]...)
 	info = binary.BigEndian.AppendUint64(info, boot)
-	root, err := hkdf.Key(sha256.New, shared, []byte("ipopd e2e v1"), string(info), wire.RootLen)
-	clear(shared)
-	return root, err
+	return hkdf.Key(sha256.New, shared, []byte("ipopd e2e v1"), string(info), wire.RootLen)
+}
+
+// sharedWith is the static ECDH secret with node id (key pub), computed
+// once per node and key: a packet with a made-up boot costs an HKDF, not
+// an ECDH. e.mu is held.
+func (e *e2e) sharedWith(id nodeid.ID, pub *ecdsa.PublicKey) ([]byte, error) {
+	if s, ok := e.shared[id]; ok && s.pub.Equal(pub) {
+		return s.secret, nil
+	}
+	epub, err := pub.ECDH()
+	if err != nil {
+		return nil, err
+	}
+	secret, err := e.priv.ECDH(epub)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.shared) >= maxE2ESend+maxE2ERecv {
+		for k := range e.shared { // any one: computed again if needed
+			delete(e.shared, k)
+			break
+		}
+	}
+	e.shared[id] = e2eShared{pub: pub, secret: secret}
+	return secret, nil
 }
 
 // sealer returns the sending keys toward to (cert: its certificate).
@@ -121,7 +150,7 @@ func (e *e2e) sealer(to nodeid.ID, cert *identity.Peer, now time.Time) (*wire.Ke
 	if err != nil {
 		return nil, err
 	}
-	keys, err := wire.NewKeyring(root, true, e.interval, now)
+	keys, err := wire.NewIndexedKeyring(root, true, e.interval, now)
 	clear(root)
 	if err != nil {
 		return nil, err
@@ -133,29 +162,44 @@ func (e *e2e) sealer(to nodeid.ID, cert *identity.Peer, now time.Time) (*wire.Ke
 	return keys, nil
 }
 
-// opener returns the receiving keys from node from at its run boot.
-func (e *e2e) opener(from nodeid.ID, boot uint64, cert *identity.Peer, now time.Time) (*wire.Keyring, error) {
+// opener returns the receiving keys from node from at its run boot, and
+// whether they are new: not kept until a packet opens under them (keep),
+// so packets with made-up boots leave nothing behind and cannot push out
+// real keys.
+func (e *e2e) opener(from nodeid.ID, boot uint64, cert *identity.Peer, now time.Time) (*wire.Keyring, bool, error) {
 	k := e2eRecvKey{from, boot}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if r := e.recv[k]; r != nil {
 		r.used = now
-		return r.keys, nil
+		return r.keys, false, nil
 	}
 	root, err := e.root(cert, from, e.self, boot)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	keys, err := wire.NewKeyring(root, false, e.interval, now)
+	// Indexed: the sender may have been on its keys for hours when this
+	// node (re)starts; its first packet opens whatever its generation.
+	keys, err := wire.NewIndexedKeyring(root, false, e.interval, now)
 	clear(root)
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	return keys, true, nil
+}
+
+// keep stores keys that opened a packet from node from at its run boot.
+func (e *e2e) keep(from nodeid.ID, boot uint64, keys *wire.Keyring, now time.Time) {
+	k := e2eRecvKey{from, boot}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.recv[k] != nil {
+		return // another reader was first
 	}
 	if len(e.recv) >= maxE2ERecv {
 		evictOldest(e.recv)
 	}
 	e.recv[k] = &e2eKeys{keys: keys, used: now}
-	return keys, nil
 }
 
 // maintain rotates due sending keys and forgets idle ones.
@@ -206,11 +250,16 @@ func (p *Plane) openE2E(dst []byte, from nodeid.ID, cert *identity.Peer, sealed 
 		return dst, 0, wire.ErrShort
 	}
 	boot := binary.BigEndian.Uint64(sealed)
-	keys, err := p.e2e.opener(from, boot, cert, time.Now())
+	now := time.Now()
+	keys, fresh, err := p.e2e.opener(from, boot, cert, now)
 	if err != nil {
 		return dst, 0, err
 	}
-	return keys.Open(dst, sealed[e2eBootLen:])
+	out, flags, err := keys.Open(dst, sealed[e2eBootLen:])
+	if err == nil && fresh {
+		p.e2e.keep(from, boot, keys, now)
+	}
+	return out, flags, err
 }
 
 // MaintainE2E rotates end-to-end keys that are due and forgets idle ones;

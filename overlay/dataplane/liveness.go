@@ -2,7 +2,10 @@ package dataplane
 
 import (
 	"context"
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -120,39 +123,115 @@ func (p *Plane) HandleRoam(f func(peer *Peer, addr netip.AddrPort)) { p.onRoam =
 func newRoamLimiter() *rate.Limiter { return rate.NewLimiter(roamRate, roamBurst) }
 
 // Fast reroute. Link control declares a link dead after 3 s of silence;
-// meanwhile, frames routed through a dead peer are lost. So a link that
-// carries traffic is watched closely: once this node has sent on it (a
-// frame or a control message within the last second) and heard nothing
-// back for probeAfter, it sends the peer a probe (an empty packet with
-// FlagProbe, sealed like any other) every probeEvery, which the peer
-// answers at once with a keepalive; with suspectProbes of them unanswered
-// and suspectAfter of silence, the peer is suspect and link control routes
-// around it (the link stays, for traffic to the peer itself, until it is
-// heard again or declared dead). A link nothing was sent on for a second
-// is not probed: nothing goes through it to lose.
+// meanwhile, frames routed through a dead peer are lost, and frames
+// routed through a peer whose underlay loses a share of its packets are
+// lost in that share. So a link that carries traffic is watched closely:
+// while this node sends on it (a frame or a control message within the
+// last second), it sends the peer a probe every probeEvery (an empty-ish
+// packet with FlagProbe and a sequence number, sealed like any other),
+// which the peer answers at once with the same number. From the answers:
+//
+//   - silence: heard nothing for suspectAfter, with suspectProbes probes
+//     unanswered: the peer is suspect;
+//   - loss: of the last lossWindow probes (each lost when unanswered
+//     after probeTimeout plus four round trips), lossyOn or more lost:
+//     the link is lossy, until lossyOff or fewer are;
+//
+// and while a peer is suspect or its link lossy, link control routes
+// around it (the link stays, for traffic to the peer itself, until it
+// is heard again, loses less, or is declared dead). A link nothing was
+// sent on for a second is not probed: nothing goes through it to lose.
+// At most half of the up links are lossy at once: a node whose own
+// underlay loses packets sees every link lossy, and going around all of
+// them helps nothing.
 //
 //	RunLiveness, every livenessEvery: the clock; per up link:
-//	  sent lately or suspect, silent ≥ probeAfter          ─► probe (every probeEvery)
-//	  sent lately, silent ≥ suspectAfter, 4 probes unanswered ─► suspect: onSuspect(peer, true)
-//	  suspect and heard since                                ─► onSuspect(peer, false)
+//	  sent lately, or suspect or lossy               ─► probe (every probeEvery)
+//	  sent lately, silent ≥ suspectAfter, 4 probes unanswered ─► suspect
+//	  ≥ lossyOn of the last lossWindow probes lost   ─► lossy
+//	  suspect and heard since; lossy and ≤ lossyOff lost ─► through it again
 //
-// With 1% random loss each way, a false suspicion needs four probes or
-// their answers lost in a row (about 2·10^-7 per silence that long), and
-// costs a moment's detour, not the link.
+// With 1% random loss each way (2% of round trips), a false suspicion
+// needs four probes or their answers lost in a row (about 2·10^-7 per
+// silence that long); a false lossy mark needs 5 of 16 lost (about 10^-5
+// per probe, one an hour per busy link) and costs a detour of a second,
+// not the link. With 30% loss at the peer (51% of round trips) the mark
+// comes about 0.8 s after the loss starts.
 const (
 	livenessEvery = 50 * time.Millisecond
 	probeAfter    = 250 * time.Millisecond
-	probeEvery    = 100 * time.Millisecond
+	probeEvery    = 50 * time.Millisecond
 	suspectAfter  = 700 * time.Millisecond
 	suspectProbes = 4
 	sendingWithin = time.Second
-	// answerEvery bounds the answers to one peer's probes (they come
+	// probeTimeout: a probe unanswered this long (plus four smoothed
+	// round trips) is lost.
+	probeTimeout = 250 * time.Millisecond
+	lossWindow   = 16
+	lossyOn      = 5
+	lossyOff     = 1
+	lossMeasured = 8 // results needed before a link can be lossy
+	maxRTT       = 10 * time.Second
+	// probeRing: the probes in flight a link keeps track of; far more
+	// than are ever unresolved (probeTimeout / probeEvery).
+	probeRing = 64
+	// answerRate bounds the answers to one peer's probes (they come
 	// every probeEvery): a member cannot make this node send more.
-	answerEvery = 20 * time.Millisecond
+	answerRate  = 40
+	answerBurst = 8
 )
 
+// linkQuality is RunLiveness's measure of one link's probes.
+type linkQuality struct {
+	seq      uint32           // the next probe's number
+	resolved uint32           // the oldest probe not yet answered or lost
+	sent     [probeRing]int64 // each probe's send time, Unix microseconds
+	history  uint16           // the last lossWindow results, 1 = lost
+	results  int              // results in history (≤ lossWindow)
+	srtt     int64            // smoothed round trip, microseconds (0: none yet)
+	lossy    bool
+	kept     bool // lossy but not marked (half the links are): counted
+}
+
+// lost is how many of the last lossWindow probes were lost.
+func (q *linkQuality) lost() int { return bits.OnesCount16(q.history) }
+
+// resolve moves q past the probes answered or timed out at now (Unix
+// microseconds), in order, and records each result.
+func (q *linkQuality) resolve(answers *[probeRing]atomic.Uint64, now int64) {
+	for q.resolved != q.seq {
+		n := q.resolved
+		a := answers[n%probeRing].Load()
+		sent := q.sent[n%probeRing]
+		lost := false
+		switch {
+		case uint32(a>>32) == n:
+			// The low 32 bits wrap every 71 minutes; a sample out of
+			// range (the clock stepped) is left out.
+			if rtt := int64(int32(uint32(a) - uint32(sent))); rtt < 0 || rtt > maxRTT.Microseconds() {
+				break
+			} else if q.srtt == 0 {
+				q.srtt = rtt
+			} else {
+				q.srtt += (rtt - q.srtt) / 8
+			}
+		case now-sent >= probeTimeout.Microseconds()+4*q.srtt:
+			lost = true
+		default:
+			return // not answered yet, and not late
+		}
+		q.history <<= 1
+		if lost {
+			q.history |= 1
+		}
+		q.results = min(q.results+1, lossWindow)
+		q.resolved++
+	}
+}
+
 // RunLiveness runs the fast liveness of up links until ctx ends (see
-// above); onSuspect is called from its goroutine, for each change.
+// above); onSuspect is called from its goroutine when a peer is to be
+// routed around (suspect or lossy) and when no longer.
 func (p *Plane) RunLiveness(ctx context.Context, onSuspect func(peer *Peer, suspect bool)) {
 	t := time.NewTicker(livenessEvery)
 	defer t.Stop()
@@ -162,16 +241,23 @@ func (p *Plane) RunLiveness(ctx context.Context, onSuspect func(peer *Peer, susp
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			p.watch(&s, now.UnixMilli(), onSuspect)
+			p.watch(&s, now, onSuspect)
 		}
 	}
 }
 
-// watch is one round of RunLiveness at now (Unix milliseconds); s is its
-// goroutine's scratch.
-func (p *Plane) watch(s *scratch, now int64, onSuspect func(*Peer, bool)) {
+// watch is one round of RunLiveness at now; s is its goroutine's scratch.
+func (p *Plane) watch(s *scratch, at time.Time, onSuspect func(*Peer, bool)) {
+	now, micros := at.UnixMilli(), at.UnixMicro()
 	p.advance(now)
-	for _, peer := range p.view.Load().up {
+	up := p.view.Load().up
+	lossy := 0
+	for _, peer := range up {
+		if peer.quality.lossy {
+			lossy++
+		}
+	}
+	for _, peer := range up {
 		heard := peer.heard.Load()
 		if heard == 0 {
 			continue // not heard yet: link control's set-up timers apply
@@ -179,37 +265,127 @@ func (p *Plane) watch(s *scratch, now int64, onSuspect func(*Peer, bool)) {
 		if heard != peer.lastHeard {
 			peer.lastHeard, peer.unanswered = heard, 0
 		}
+		q := &peer.quality
+		q.resolve(&peer.answers, micros)
 		silent := now - heard
 		sending := now-peer.sent.Load() < sendingWithin.Milliseconds()
+		wasAround := peer.suspect || q.lossy
 		switch {
 		case peer.suspect && silent < probeAfter.Milliseconds():
 			peer.suspect = false
-			onSuspect(peer, false)
 		case sending && !peer.suspect && silent >= suspectAfter.Milliseconds() && peer.unanswered >= suspectProbes:
 			peer.suspect = true
 			p.counters.suspected.Add(1)
-			onSuspect(peer, true)
 		}
-		if (sending || peer.suspect) && silent >= probeAfter.Milliseconds() && now-peer.probed >= probeEvery.Milliseconds() {
+		switch {
+		case q.lost() <= lossyOff:
+			q.kept = false
+			if q.lossy {
+				q.lossy = false
+				lossy--
+			}
+		case !q.lossy && sending && q.results >= lossMeasured && q.lost() >= lossyOn:
+			if 2*(lossy+1) > len(up) {
+				if !q.kept {
+					q.kept = true // counted once per time the mark is due
+					p.counters.lossyKept.Add(1)
+					p.limits.lossy.Log("peer", peer.ID.Short(), "lost", q.lost(), "of", q.results)
+				}
+				break
+			}
+			q.lossy = true
+			lossy++
+			p.counters.lossy.Add(1)
+		}
+		if around := peer.suspect || q.lossy; around != wasAround {
+			onSuspect(peer, around)
+		}
+		switch {
+		case peer.suspect:
+			peer.around.Store(aroundSilent)
+		case q.lossy:
+			peer.around.Store(aroundLossy)
+		default:
+			peer.around.Store(0)
+		}
+		if q.results > 0 {
+			peer.loss.Store(int32(q.lost()))
+		}
+		peer.rtt.Store(q.srtt)
+		if (sending || peer.suspect || q.lossy) && now-peer.probed >= probeEvery.Milliseconds() {
 			peer.probed = now
-			peer.unanswered++
+			if silent >= probeAfter.Milliseconds() {
+				peer.unanswered++
+			}
 			if pa := peer.path.Load(); pa != nil {
-				p.seal(s, peer, pa, wire.FlagProbe, nil)
+				n := q.seq
+				q.seq++
+				q.sent[n%probeRing] = micros
+				if q.seq-q.resolved > probeRing {
+					q.resolved = q.seq - probeRing // cannot happen: resolve times them out first
+				}
+				var b [wire.ProbeLen]byte
+				b[0] = wire.ProbeAsk
+				binary.BigEndian.PutUint32(b[1:], n)
+				p.seal(s, peer, pa, wire.FlagProbe, b[:])
 			}
 		}
 	}
 	p.drain(s)
 }
 
-// answerProbe answers a probe from peer with a keepalive in s's batch, at
-// most one per answerEvery (more are counted, probe_limited).
-func (p *Plane) answerProbe(s *scratch, peer *Peer) {
-	now := p.clock.Load()
-	if last := peer.answered.Load(); now-last < answerEvery.Milliseconds() || !peer.answered.CompareAndSwap(last, now) {
+// answerProbe answers a probe from peer (payload: empty, or a ProbeAsk)
+// in s's batch, within answerRate (more are counted, probe_limited).
+func (p *Plane) answerProbe(s *scratch, peer *Peer, probe []byte) {
+	if !peer.answering.Allow() {
 		p.counters.probeLimited.Add(1)
 		return
 	}
-	if pa := peer.path.Load(); pa != nil {
-		p.seal(s, peer, pa, 0, nil)
+	pa := peer.path.Load()
+	if pa == nil {
+		return
 	}
+	if len(probe) == 0 {
+		p.seal(s, peer, pa, 0, nil)
+		return
+	}
+	var b [wire.ProbeLen]byte
+	b[0] = wire.ProbeAnswer
+	copy(b[1:], probe[1:])
+	p.seal(s, peer, pa, wire.FlagProbe, b[:])
+}
+
+// probeAnswered records peer's answer to this node's probe (payload a
+// ProbeAnswer) for RunLiveness.
+func (p *Plane) probeAnswered(peer *Peer, answer []byte) {
+	n := binary.BigEndian.Uint32(answer[1:])
+	peer.answers[n%probeRing].Store(uint64(n)<<32 | uint64(uint32(p.micros())))
+}
+
+// Why routes go around a peer (Peer.Quality).
+const (
+	aroundSilent = 1
+	aroundLossy  = 2
+)
+
+// LinkQuality is what the fast liveness measured of a link.
+type LinkQuality struct {
+	// Lost is how many of the last 16 probes went unanswered (-1: none
+	// measured: nothing sent on the link lately).
+	Lost int
+	RTT  time.Duration // smoothed round trip of the probes (0: none yet)
+	// Around says why routes go around the peer: "silent", "lossy" or "".
+	Around string
+}
+
+// Quality is what the fast liveness measured of the link to peer.
+func (peer *Peer) Quality() LinkQuality {
+	q := LinkQuality{Lost: int(peer.loss.Load()), RTT: time.Duration(peer.rtt.Load()) * time.Microsecond}
+	switch peer.around.Load() {
+	case aroundSilent:
+		q.Around = "silent"
+	case aroundLossy:
+		q.Around = "lossy"
+	}
+	return q
 }

@@ -150,11 +150,16 @@ func (p *Plane) opened(s *scratch, v *View, peer *Peer, f []byte, flags byte) {
 	case len(f) == 0 && flags == 0:
 		// A keepalive: it only says the peer is there.
 	case flags&wire.FlagProbe != 0:
-		if len(f) != 0 || flags != wire.FlagProbe {
+		switch {
+		case flags != wire.FlagProbe || len(f) != 0 && len(f) != wire.ProbeLen:
 			p.counters.badProbe.Add(1)
-			return
+		case len(f) == 0 || f[0] == wire.ProbeAsk:
+			p.answerProbe(s, peer, f)
+		case f[0] == wire.ProbeAnswer:
+			p.probeAnswered(peer, f)
+		default:
+			p.counters.badProbe.Add(1)
 		}
-		p.answerProbe(s, peer)
 	case flags&wire.FlagRouted != 0:
 		p.routed(s, v, peer, f)
 	case flags&wire.FlagControl != 0:

@@ -191,3 +191,57 @@ func TestBroadcastFramesSigned(t *testing.T) {
 		}
 	}
 }
+
+// TestE2ELateReceiver: a node that (re)starts while another has sent to
+// it end to end for a long time (its keys 20 generations on, past the
+// jump any link's keys allow) opens that node's next frame at once; the
+// soak found a restarted node cut off for good from a source sending to it
+// through the ring 21 minutes in (e2e_failed climbing). Packets with
+// made-up boots open nothing and leave no keys behind.
+func TestE2ELateReceiver(t *testing.T) {
+	p, peers, ids := routedPlane(t)
+	self := p.self
+	v := p.View()
+	var s scratch
+	frame := make([]byte, 60)
+	frame[0] = 0x02
+	from := newE2E(peers[0], ids[0], time.Minute)
+	now := time.Now()
+	keys, err := from.sealer(self, &p.cfg.Identity.Peer, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		keys.Seal(nil, 0, frame) // to a node not up yet: lost
+		keys.RotateIfDue(now.Add(time.Duration(i+1) * time.Minute))
+	}
+	if keys.Generation() != 20 {
+		t.Fatalf("sender at generation %d", keys.Generation())
+	}
+	route := func(payload []byte) []byte {
+		b, err := (&topology.Route{Src: peers[0], Dst: self, TTL: 5, Sealed: true}).AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, payload...)
+	}
+	sealed, _ := keys.Seal(binary.BigEndian.AppendUint64(nil, from.boot), 0, frame)
+	p.routed(&s, v, nil, route(sealed))
+	if len(s.frames) != 1 || p.counters.e2eFailed.Load() != 0 {
+		t.Fatalf("frame at generation 20: %d delivered, e2e_failed %d", len(s.frames), p.counters.e2eFailed.Load())
+	}
+	for i := range 100 {
+		forged := append([]byte(nil), sealed...)
+		binary.BigEndian.PutUint64(forged, uint64(i)*7919+3) // another boot
+		p.routed(&s, v, nil, route(forged))
+	}
+	if n := p.counters.e2eFailed.Load(); n != 100 {
+		t.Errorf("e2e_failed %d after 100 made-up boots", n)
+	}
+	p.e2e.mu.Lock()
+	held := len(p.e2e.recv)
+	p.e2e.mu.Unlock()
+	if held != 1 {
+		t.Errorf("%d receiving keys held after made-up boots, want 1", held)
+	}
+}

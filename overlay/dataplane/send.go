@@ -216,7 +216,7 @@ func (p *Plane) seal(s *scratch, peer *Peer, pa *Path, flags byte, payload []byt
 	}
 	peer.Stats.TxPackets.Add(1)
 	peer.Stats.TxBytes.Add(uint64(len(payload)))
-	if len(payload) > 0 {
+	if len(payload) > 0 && flags&wire.FlagProbe == 0 { // probes and their answers do not keep a link busy
 		if now := p.clock.Load(); peer.sent.Load() != now {
 			peer.sent.Store(now) // the link carries traffic (liveness.go)
 		}

@@ -17,12 +17,13 @@ type counters struct {
 	rateLimited, noCert, e2eFailed, unsealed, earlyDropped, helloLimited      atomic.Uint64
 	routedSent, routedForwarded, routedDelivered, flooded, roamed             atomic.Uint64
 	relayedBroadcasts, badProbe, probeLimited, suspected                      atomic.Uint64
+	lossy, lossyKept                                                          atomic.Uint64
 }
 
 // limits log each bound reached, beside its counter (limitlog: the first
 // at once, then one line per interval).
 type limits struct {
-	macFull, rateLimited, held, outHeld, early, hello, roam *limitlog.Logger
+	macFull, rateLimited, held, outHeld, early, hello, roam, lossy *limitlog.Logger
 }
 
 func (l *limits) init(log *slog.Logger) {
@@ -32,6 +33,7 @@ func (l *limits) init(log *slog.Logger) {
 	l.outHeld = limitlog.New(log, slog.LevelWarn, "frames to nodes whose certificate is unknown: the waiting room is full, dropped (no_certificate)", 0)
 	l.hello = limitlog.New(log, slog.LevelWarn, "certificates asked of too many nodes at once: not asked (hello_rate_limited)", 0)
 	l.roam = limitlog.New(log, slog.LevelInfo, "packets from unknown addresses: over the rate of roaming trials, not tried (unknown_source)", 0)
+	l.lossy = limitlog.New(log, slog.LevelInfo, "a lossy link is not routed around: half of the links are lossy already, the loss is likely this node's own (lossy_kept)", 0)
 	l.early = limitlog.New(log, slog.LevelInfo, "packets a peer sent before the link's keys were set: over the bound, dropped (early_dropped)", 0)
 }
 
@@ -58,7 +60,8 @@ func (p *Plane) Routed() map[string]uint64 {
 	c := &p.counters
 	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load(),
 		"flooded": c.flooded.Load(), "roamed": c.roamed.Load(),
-		"relayed_broadcasts": c.relayedBroadcasts.Load(), "routed_around": c.suspected.Load()}
+		"relayed_broadcasts": c.relayedBroadcasts.Load(), "routed_around": c.suspected.Load(),
+		"routed_around_lossy": c.lossy.Load(), "lossy_kept": c.lossyKept.Load()}
 }
 
 // MACs is the number of learned MACs.

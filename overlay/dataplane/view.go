@@ -106,9 +106,8 @@ type Peer struct {
 	// 0: never.
 	heard atomic.Int64
 	// sent is when this node last sent the peer a frame or control
-	// message (not a keepalive), on the same clock; answered is when it
-	// last answered one of the peer's probes (liveness.go).
-	sent, answered atomic.Int64
+	// message (not a keepalive), on the same clock (liveness.go).
+	sent atomic.Int64
 	// The rest of the fast liveness's state belongs to RunLiveness's
 	// goroutine: suspect; when it last probed; the heard stamp it last
 	// saw, and the probes sent since.
@@ -116,7 +115,20 @@ type Peer struct {
 	probed     int64
 	lastHeard  int64
 	unanswered int
-	cert       atomic.Pointer[identity.Peer] // the peer's verified certificate
+	quality    linkQuality
+	// answers: the answers to this node's probes, by sequence number
+	// modulo probeRing, each the number (high 32 bits) and the
+	// microsecond clock's low 32 bits when it came; readers store them,
+	// RunLiveness reads them. loss is the recent loss in sixteenths
+	// (-1: not measured), rtt the smoothed round trip in microseconds,
+	// for the status.
+	answers [probeRing]atomic.Uint64
+	loss    atomic.Int32
+	rtt     atomic.Int64
+	around  atomic.Int32 // aroundSilent, aroundLossy or 0
+	// answering limits the answers to the peer's probes.
+	answering *rate.Limiter
+	cert      atomic.Pointer[identity.Peer] // the peer's verified certificate
 	// broadcasts limits the broadcasts and floods taken from the link.
 	broadcasts *rate.Limiter
 
@@ -162,7 +174,9 @@ const (
 
 // NewPeer returns the data-plane state of a new link to id.
 func NewPeer(id nodeid.ID) *Peer {
-	return &Peer{ID: id, broadcasts: rate.NewLimiter(broadcastRate, broadcastBurst)}
+	pe := &Peer{ID: id, broadcasts: rate.NewLimiter(broadcastRate, broadcastBurst), answering: rate.NewLimiter(answerRate, answerBurst)}
+	pe.loss.Store(-1)
+	return pe
 }
 
 // Path is how to send to an up link; immutable, swapped whole.

@@ -19,12 +19,22 @@ package wire
 // first authentic packet. Roots behind those are erased and their
 // sessions dropped, so what a live node holds opens only its last
 // generations' traffic.
+//
+// An indexed keyring (NewIndexedKeyring) is for a root either end can
+// derive again at any time (end-to-end keys from static keys, where a
+// chain would add no forward secrecy): root(n) = HKDF-Expand(root(0),
+// "ipopd generation" ‖ n), each in one step, and a receiver that has
+// opened nothing yet takes the generation of its first authentic packet,
+// however far ahead: a node that restarts (or forgot idle keys) opens a
+// long-running sender's traffic at once, where a chained one would refuse
+// it for good once the sender was maxJump generations on.
 
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +70,12 @@ type Keyring struct {
 	mu    sync.Mutex // guards roots and ahead, and serialises moving on
 	roots map[uint64][]byte
 	ahead *generation // the last generation derived ahead of recv (not yet authentic)
+
+	// indexed: root(n) comes from root0 directly, and until opened a
+	// packet of any generation ahead may open (NewIndexedKeyring).
+	indexed bool
+	root0   []byte
+	opened  atomic.Bool
 }
 
 type generation struct {
@@ -74,6 +90,17 @@ type recvSet struct{ cur, prev *generation }
 // NewKeyring starts at generation 0 from root (RootLen bytes; the Keyring
 // keeps a copy). interval ≤ 0 means RekeyInterval.
 func NewKeyring(root []byte, isClient bool, interval time.Duration, now time.Time) (*Keyring, error) {
+	return newKeyring(root, isClient, interval, now, false)
+}
+
+// NewIndexedKeyring is NewKeyring for a root that either end can always
+// derive again: generations are derived from it directly, and the first
+// packet a receiver opens may be of any generation (see above).
+func NewIndexedKeyring(root []byte, isClient bool, interval time.Duration, now time.Time) (*Keyring, error) {
+	return newKeyring(root, isClient, interval, now, true)
+}
+
+func newKeyring(root []byte, isClient bool, interval time.Duration, now time.Time, indexed bool) (*Keyring, error) {
 	if len(root) != RootLen {
 		return nil, fmt.Errorf("%w: root of %d bytes, want %d", ErrKeyMaterial, len(root), RootLen)
 	}
@@ -81,6 +108,9 @@ func NewKeyring(root []byte, isClient bool, interval time.Duration, now time.Tim
 		interval = RekeyInterval
 	}
 	k := &Keyring{isClient: isClient, interval: interval, limit: RekeyPackets, roots: map[uint64][]byte{0: append([]byte(nil), root...)}}
+	if indexed {
+		k.indexed, k.root0 = true, append([]byte(nil), root...)
+	}
 	g, err := k.generationLocked(0, now)
 	if err != nil {
 		return nil, err
@@ -112,6 +142,18 @@ func (k *Keyring) generationLocked(n uint64, now time.Time) (*generation, error)
 // rootLocked returns root(n), deriving forward from the newest held.
 func (k *Keyring) rootLocked(n uint64) ([]byte, error) {
 	if r, ok := k.roots[n]; ok {
+		return r, nil
+	}
+	if k.indexed {
+		if n >= 1<<(64-generationShift) {
+			return nil, fmt.Errorf("%w: generation %d", ErrKeyMaterial, n)
+		}
+		// Not kept: derived again when needed, so packets that claim
+		// generations far ahead (forged or not) leave nothing behind.
+		r, err := hkdf.Expand(sha256.New, k.root0, "ipopd generation "+strconv.FormatUint(n, 10), RootLen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrKeyMaterial, err)
+		}
 		return r, nil
 	}
 	var top uint64
@@ -198,7 +240,7 @@ func (k *Keyring) Open(dst, pkt []byte) ([]byte, byte, error) {
 		g = rs.cur
 	case rs.prev != nil && n == rs.prev.n:
 		g = rs.prev
-	case n > rs.cur.n && n <= rs.cur.n+maxJump:
+	case n > rs.cur.n && (n <= rs.cur.n+maxJump || k.indexed && !k.opened.Load()):
 		var err error
 		if g, err = k.aheadGen(n); err != nil {
 			return dst, 0, ErrAuth
@@ -209,6 +251,9 @@ func (k *Keyring) Open(dst, pkt []byte) ([]byte, byte, error) {
 	out, flags, err := g.sess.OpenFlags(dst, pkt)
 	if err != nil {
 		return dst, 0, err
+	}
+	if k.indexed && !k.opened.Load() {
+		k.opened.Store(true)
 	}
 	if g.n > rs.cur.n {
 		k.advance(g)

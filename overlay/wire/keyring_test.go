@@ -168,3 +168,74 @@ func TestKeyringConcurrent(t *testing.T) {
 		t.Errorf("opened %d of 2000", opened)
 	}
 }
+
+// TestIndexedKeyringLateReceiver: a receiver that starts (or restarts)
+// while its sender is maxJump+12 generations on opens the sender's next
+// packet at once, where a chained keyring refuses it for good; once it
+// has opened one, the usual bound on jumps holds again, and packets that
+// claim generations far ahead leave no roots behind.
+func TestIndexedKeyringLateReceiver(t *testing.T) {
+	root := bytes.Repeat([]byte{9}, RootLen)
+	now := time.Unix(1000, 0)
+	for _, indexed := range []bool{false, true} {
+		mk := NewKeyring
+		if indexed {
+			mk = NewIndexedKeyring
+		}
+		c, err := mk(root, true, time.Minute, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range maxJump + 12 {
+			c.Seal(nil, 0, []byte("before the receiver"))
+			c.RotateIfDue(now.Add(time.Duration(i+1) * time.Minute))
+		}
+		s, _ := mk(root, false, time.Minute, now)
+		pkt, _ := c.Seal(nil, 0, []byte("late"))
+		got, _, err := s.Open(nil, pkt)
+		if !indexed {
+			if err == nil {
+				t.Fatal("a chained keyring opened a packet 20 generations ahead")
+			}
+			continue
+		}
+		if err != nil || string(got) != "late" {
+			t.Fatalf("generation %d at a fresh receiver: %q %v", c.Generation(), got, err)
+		}
+		if _, _, err := s.Open(nil, pkt); !errors.Is(err, ErrReplay) {
+			t.Fatalf("replay: %v", err)
+		}
+		// Generations derive directly: both ends agree on every one.
+		for i := range 3 {
+			c.Seal(nil, 0, nil)
+			c.RotateIfDue(now.Add(time.Duration(maxJump+13+i) * time.Minute))
+		}
+		next, _ := c.Seal(nil, 0, []byte("next"))
+		if got, _, err := s.Open(nil, next); err != nil || string(got) != "next" {
+			t.Fatalf("three generations on: %q %v", got, err)
+		}
+		// A fresh receiver fed packets that claim generations far ahead
+		// (a member making them up) derives each and keeps none.
+		s2, _ := mk(root, false, time.Minute, now)
+		for i := range 50 {
+			forged := append([]byte(nil), next...)
+			forged[counterOff+1] = byte(i + 1)
+			if _, _, err := s2.Open(nil, forged); err == nil {
+				t.Fatal("a forged far generation opened")
+			}
+		}
+		if len(s2.roots) != 1 || s2.ahead == nil {
+			t.Errorf("%d roots after forged claims, want 1 (ahead %v)", len(s2.roots), s2.ahead != nil)
+		}
+		if got, _, err := s2.Open(nil, next); err != nil || string(got) != "next" {
+			t.Fatalf("after forged claims: %q %v", got, err)
+		}
+		for i := range maxJump + 1 {
+			c.Seal(nil, 0, nil)
+			c.RotateIfDue(now.Add(time.Duration(maxJump+20+i) * time.Minute))
+		}
+		if far, _ := c.Seal(nil, 0, []byte("far")); func() bool { _, _, err := s.Open(nil, far); return err == nil }() {
+			t.Errorf("after its first packet, a receiver opened one %d generations ahead", maxJump+1)
+		}
+	}
+}

@@ -93,10 +93,19 @@ const FlagControl byte = 0x01
 // message follows.
 const FlagRouted byte = 0x02
 
-// FlagProbe marks an empty packet that asks the peer for one back at once
-// (a keepalive): the sender has been sending and has not heard from the
-// peer lately (dataplane's fast liveness). It carries no payload.
+// FlagProbe marks a probe of the link (dataplane's fast liveness): empty,
+// or ProbeLen bytes, a kind (ProbeAsk, ProbeAnswer) and a sequence number.
+// An empty probe or a ProbeAsk wants an answer at once: a keepalive for
+// the empty one, a ProbeAnswer with the same number for the other, from
+// which the sender learns the link's loss and round-trip time.
 const FlagProbe byte = 0x04
+
+// Probe payloads: kind (1 byte), sequence number (4 bytes, big endian).
+const (
+	ProbeLen    = 5
+	ProbeAsk    = 1
+	ProbeAnswer = 2
+)
 
 // knownFlags are the flags this version understands.
 const knownFlags = FlagControl | FlagRouted | FlagProbe
