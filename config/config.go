@@ -42,6 +42,7 @@ type Config struct {
 	ICE        ICEConfig        // ice
 	IGMP       IGMPConfig       // igmp
 	Topology   TopologyConfig   // topology
+	Multicast  MulticastConfig  // multicast
 	Trust      TrustConfig      // trust
 	Control    ControlConfig    // control
 	Metrics    MetricsConfig    // metrics
@@ -97,6 +98,17 @@ type TopologyConfig struct {
 	OnDemand   OnDemandConfig // topology.on_demand
 }
 
+// MulticastConfig is how groups' frames are spread (DESIGN.md: trees).
+type MulticastConfig struct {
+	// Fanout bounds the copies of a frame any node sends per group on a
+	// distribution tree (multicast.fanout).
+	Fanout int
+	// ReplicateMax: groups with at most this many subscriber nodes are
+	// sent by the source to each of them; larger ones go down a tree. 0:
+	// always trees (multicast.replicate_max).
+	ReplicateMax int
+}
+
 // OnDemandConfig is the policy for direct links added under load.
 type OnDemandConfig struct {
 	Threshold Rate          // topology.on_demand.threshold: add a link above this
@@ -142,9 +154,10 @@ func Default() *Config {
 			Chords:     2,
 			OnDemand:   OnDemandConfig{Threshold: Mbit, Idle: 60 * time.Second, MaxLinks: 8},
 		},
-		Trust:   TrustConfig{RekeyInterval: 2 * time.Minute},
-		Control: ControlConfig{Socket: "/run/ipopd/ipopd.sock"},
-		Log:     LogConfig{Level: slog.LevelInfo},
+		Multicast: MulticastConfig{Fanout: 8, ReplicateMax: 4},
+		Trust:     TrustConfig{RekeyInterval: 2 * time.Minute},
+		Control:   ControlConfig{Socket: "/run/ipopd/ipopd.sock"},
+		Log:       LogConfig{Level: slog.LevelInfo},
 	}
 }
 
@@ -180,6 +193,8 @@ func (c *Config) fields() []field {
 		{"topology.on_demand.threshold", &c.Topology.OnDemand.Threshold, "a rate above 0 in bits per second, e.g. 1Mbit, 500kbit", false},
 		{"topology.on_demand.idle", &c.Topology.OnDemand.Idle, "a duration above 0, e.g. 60s", false},
 		{"topology.on_demand.max_links", &c.Topology.OnDemand.MaxLinks, "0..1024", false},
+		{"multicast.fanout", &c.Multicast.Fanout, "1..64", false},
+		{"multicast.replicate_max", &c.Multicast.ReplicateMax, "0..1024 (0: always trees)", false},
 		{"trust.rekey_interval", &c.Trust.RekeyInterval, "a duration in 1s..24h, e.g. 2m", false},
 		{"trust.revoked", &c.Trust.Revoked, "a path to the network's revocation list (ipopctl ca revoke), or \"\" for none", true},
 		{"control.socket", &c.Control.Socket, "an absolute path", false},

@@ -87,9 +87,10 @@ func TestDefault(t *testing.T) {
 			Robustness: 2, LastMemberQueryInterval: time.Second},
 		Topology: TopologyConfig{Successors: 2, Chords: 2,
 			OnDemand: OnDemandConfig{Threshold: 1_000_000, Idle: 60 * time.Second, MaxLinks: 8}},
-		Trust:   TrustConfig{RekeyInterval: 2 * time.Minute},
-		Control: ControlConfig{Socket: "/run/ipopd/ipopd.sock"},
-		Log:     LogConfig{Level: slog.LevelInfo},
+		Multicast: MulticastConfig{Fanout: 8, ReplicateMax: 4},
+		Trust:     TrustConfig{RekeyInterval: 2 * time.Minute},
+		Control:   ControlConfig{Socket: "/run/ipopd/ipopd.sock"},
+		Log:       LogConfig{Level: slog.LevelInfo},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v\nwant %+v", got, want)

@@ -64,6 +64,8 @@ func (c *Config) Validate() error {
 	}
 	v.durRange("topology.on_demand.idle", t.OnDemand.Idle, 1, 1<<63-1)
 	v.intRange("topology.on_demand.max_links", t.OnDemand.MaxLinks, 0, 1024)
+	v.intRange("multicast.fanout", c.Multicast.Fanout, 1, 64)
+	v.intRange("multicast.replicate_max", c.Multicast.ReplicateMax, 0, 1024)
 	v.durRange("trust.rekey_interval", c.Trust.RekeyInterval, time.Second, 24*time.Hour)
 	v.absPath("control.socket", c.Control.Socket)
 	if c.Metrics.Listen != "" {

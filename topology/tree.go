@@ -12,7 +12,8 @@ import (
 )
 
 // Distribution trees over the ring, Scribe-style (Castro et al. 2002), as
-// DESIGN.md sets out. Not wired to the data plane yet: TestSimulateTrees
+// DESIGN.md sets out; the multicast plane (overlay/mcast) drives them and
+// the data plane forwards along them (TreeTable). TestSimulateTrees
 // measures them on a ring of 1,000 and 10,000 nodes.
 //
 // A group's root is the node nearest the group's key (GroupKey) on the
@@ -45,9 +46,10 @@ import (
 // MaxTreeDepth+1), so a cycle counts up to the bound within a round trip
 // per hop, and the count goes round until it reaches the adopted edge.
 //
-// Repair: a parent that is no longer linked (greedy edges; the ring
-// noticed it die) or has not answered for three refreshes (adopted
-// edges), and a greedy parent that is no longer the next hop toward the
+// Repair: a parent that is no longer linked (greedy edges, and adopted
+// ones that had a link: the ring noticed it die, or the data plane found
+// it silent or lossy) or has not answered for three refreshes (adopted
+// edges without a link), and a greedy parent that is no longer the next hop toward the
 // key (a node nearer the key joined the ring), is replaced on the next
 // Tick by a join to the current next hop; the old parent is pruned. A
 // root that is no longer nearest the key joins the new one.
@@ -64,6 +66,8 @@ const (
 	MaxFanout     = 64
 	MaxTreeDepth  = HopLimit
 	TreeRefresh   = 30 * time.Second
+	// JoinRetry: a join not acknowledged this long is sent again.
+	JoinRetry = 2 * time.Second
 )
 
 // TreeKind says what a TreeMsg is.
@@ -128,21 +132,33 @@ func (t *Trees) Refused() uint64 { return t.refused }
 const maxGone = 4096
 
 type treeGroup struct {
-	key      nodeid.ID
-	root     bool
-	parent   nodeid.ID // zero: none (the root, or not joined yet)
-	adopted  bool      // parent chosen by a redirect, not the next hop
-	depth    int       // hops below the root (0 at the root)
-	acked    time.Time // the parent's last TreeAck
+	key     nodeid.ID
+	root    bool
+	parent  nodeid.ID // zero: none (the root, or not joined yet)
+	adopted bool      // parent chosen by a redirect, not the next hop
+	// wasLinked: the adopted parent has had a link with this node since
+	// the redirect; its link going (silent, lossy or down) is its loss.
+	wasLinked bool
+	adoptedAt time.Time // when the redirect came: no ack 2 JoinRetry on, join greedily again
+	depth     int       // hops below the root (0 at the root)
+	acked     time.Time // the parent's last TreeAck
+	// unacked: the last join sent has had no ack yet; it is sent again
+	// every JoinRetry (a join or its ack lost, or dropped by a busy
+	// parent), not only at the next refresh.
+	unacked  bool
 	sent     filter.Filter
 	sentAt   time.Time
 	local    filter.Filter // this node's members; Empty: none
 	children map[nodeid.ID]*treeChild
+	fwd      *treeFwd // Table's copy; nil when parent, children or filters changed
 }
 
 type treeChild struct {
 	filter filter.Filter
 	heard  time.Time
+	// wasLinked: the child has had a link with this node; its link
+	// going (the child died, or went silent) drops it.
+	wasLinked bool
 }
 
 // NewTrees returns the trees of node self, at most fanout children per
@@ -188,6 +204,7 @@ func (tg *treeGroup) onTree() bool { return tg.root || !tg.parent.IsZero() }
 func (t *Trees) SetLocal(rt *Routes, g netip.Addr, f filter.Filter, now time.Time) []TreeSend {
 	tg := t.group(g)
 	tg.local = f.Clone()
+	tg.fwd = nil
 	t.settle(rt, g, tg, now)
 	return t.take()
 }
@@ -217,17 +234,19 @@ func (t *Trees) joinGreedy(rt *Routes, g netip.Addr, tg *treeGroup, now time.Tim
 	next, ok := rt.NextHop(tg.key)
 	if !ok {
 		tg.root, tg.parent, tg.adopted, tg.depth = true, nodeid.ID{}, false, 0
+		tg.fwd = nil
 		t.ackChildren(g, tg)
 		return
 	}
 	tg.root, tg.parent, tg.adopted = false, next, false
+	tg.fwd = nil
 	t.dropChild(tg, next) // it takes us as its child: not both
 	tg.acked = now        // a grace period of the same length as for a refresh
 	t.join(g, tg, tg.aggregate(), now)
 }
 
 func (t *Trees) join(g netip.Addr, tg *treeGroup, agg filter.Filter, now time.Time) {
-	tg.sent, tg.sentAt = agg, now
+	tg.sent, tg.sentAt, tg.unacked = agg, now, true
 	t.send(tg.parent, TreeMsg{Kind: TreeJoin, Group: g, Filter: agg})
 }
 
@@ -260,17 +279,19 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 			// (a stale child of the parent's): the parent did not take
 			// us; off the tree until the next Tick joins again.
 			tg.parent, tg.adopted = nodeid.ID{}, false
+			tg.fwd = nil
 			return nil
 		}
 		// The depth is unknown until the new parent's ack.
-		tg.parent, tg.adopted, tg.acked, tg.depth = m.To, true, now, 0
+		tg.parent, tg.adopted, tg.acked, tg.depth, tg.wasLinked, tg.adoptedAt = m.To, true, now, 0, rt.Linked(m.To), now
+		tg.fwd = nil
 		t.join(m.Group, tg, tg.aggregate(), now)
 	case TreeAck:
 		tg := t.groups[m.Group]
 		if tg == nil || tg.parent != from {
 			return nil
 		}
-		tg.acked = now
+		tg.acked, tg.unacked = now, false
 		d := min(m.Depth+1, MaxTreeDepth+1)
 		if d > MaxTreeDepth && tg.adopted {
 			// A cycle, closed by a redirect: leave it, join greedily.
@@ -279,6 +300,7 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 			// that closes the cycle.)
 			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: m.Group})
 			tg.parent, tg.depth = nodeid.ID{}, 0
+			tg.fwd = nil
 			t.joinGreedy(rt, m.Group, tg, now)
 			return t.take()
 		}
@@ -314,8 +336,9 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 		// key is now this node, and a greedy edge wins. Take it as a
 		// child and join greedily ourselves.
 		tg.parent, tg.adopted = nodeid.ID{}, false
+		tg.fwd = nil
 	case c == nil && len(tg.children) >= t.maxChildren(tg):
-		if to, ok := nearestChild(tg, from); ok {
+		if to, ok := nearestChild(rt, tg, from); ok {
 			t.send(from, TreeMsg{Kind: TreeRedirect, Group: m.Group, To: to})
 			return
 		}
@@ -323,10 +346,13 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 	if c == nil {
 		c = &treeChild{}
 		tg.children[from] = c
+		tg.fwd = nil
 		t.byChild[from]++
 	}
 	t.entries += entriesOf(m.Filter) - old
 	c.filter, c.heard = m.Filter.Clone(), now
+	c.wasLinked = c.wasLinked || rt.Linked(from)
+	tg.fwd = nil
 	t.send(from, TreeMsg{Kind: TreeAck, Group: m.Group, Depth: tg.depth})
 	t.settle(rt, m.Group, tg, now)
 }
@@ -342,6 +368,7 @@ func (t *Trees) dropChild(tg *treeGroup, id nodeid.ID) {
 		delete(t.byChild, id)
 	}
 	delete(tg.children, id)
+	tg.fwd = nil
 }
 
 // maxChildren bounds tg's children so that no frame of the group leaves
@@ -354,14 +381,16 @@ func (t *Trees) maxChildren(tg *treeGroup) int {
 	return max(t.fanout-1, 1)
 }
 
-// nearestChild is the child nearest node id on the ring, not id itself.
-func nearestChild(tg *treeGroup, id nodeid.ID) (nodeid.ID, bool) {
+// nearestChild is the child nearest node id on the ring, not id itself,
+// and not one that had a link here and has none now (dead or silent: a
+// node sent there would wait for an ack that does not come).
+func nearestChild(rt *Routes, tg *treeGroup, id nodeid.ID) (nodeid.ID, bool) {
 	t := load(id)
 	var best nodeid.ID
 	var bestD u256
 	found := false
-	for c := range tg.children {
-		if c == id {
+	for c, ch := range tg.children {
+		if c == id || ch.wasLinked && !rt.Linked(c) {
 			continue
 		}
 		d := ringDist(load(c), t)
@@ -389,6 +418,7 @@ func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
 		t.dropChild(tg, id)
 		if tg.parent == id {
 			tg.parent, tg.adopted = nodeid.ID{}, false
+			tg.fwd = nil
 		}
 		t.settle(rt, g, tg, now)
 	}
@@ -402,29 +432,40 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
 		tg := t.groups[g]
 		for id, c := range tg.children {
+			// A child whose link went stays (frames go to it routed)
+			// until Gone or three refreshes: it may only have gone
+			// silent here for a moment, and if it joined elsewhere its
+			// copies from here are strays, which it prunes.
 			if now.Sub(c.heard) >= 3*TreeRefresh {
 				t.dropChild(tg, id)
+				continue
 			}
+			c.wasLinked = c.wasLinked || rt.Linked(id)
 		}
 		if tg.aggregate().Empty() {
 			t.settle(rt, g, tg, now)
 			continue
 		}
 		next, ok := rt.NextHop(tg.key)
+		linked := rt.Linked(tg.parent)
 		switch {
 		case tg.root && ok, !tg.onTree():
 			t.joinGreedy(rt, g, tg, now)
 		case tg.root:
-		case tg.adopted && now.Sub(tg.acked) >= 3*TreeRefresh,
-			!tg.adopted && (!rt.Linked(tg.parent) || !ok || next != tg.parent):
+		case tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
+			tg.unacked && now.Sub(tg.adoptedAt) >= 2*JoinRetry),
+			!tg.adopted && (!linked || !ok || next != tg.parent):
 			if _, gone := t.gone[tg.parent]; !gone {
 				// Routed if the link went: a parent that still holds us
 				// would go on sending (every frame twice, by two ways).
 				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
 			}
 			t.joinGreedy(rt, g, tg, now)
-		case now.Sub(tg.sentAt) >= TreeRefresh:
+		case now.Sub(tg.sentAt) >= TreeRefresh, tg.unacked && now.Sub(tg.sentAt) >= JoinRetry:
 			t.join(g, tg, tg.aggregate(), now)
+		}
+		if tg.adopted && rt.Linked(tg.parent) {
+			tg.wasLinked = true
 		}
 	}
 	return t.take()
@@ -454,6 +495,71 @@ func (t *Trees) Forward(g, src netip.Addr, from nodeid.ID, dst []nodeid.ID) (_ [
 		}
 	}
 	return dst, tg.local.Allows(src), false
+}
+
+// TreeTable is an immutable copy of what Forward needs, for the data
+// path's readers (Trees itself belongs to the control loop): build one
+// with Table after each change and publish it.
+type TreeTable struct {
+	groups map[netip.Addr]*treeFwd
+}
+
+type treeFwd struct {
+	parent   nodeid.ID
+	children []nodeid.ID // ascending
+	filters  []filter.Filter
+	local    filter.Filter
+}
+
+// Table returns the forwarding state of every tree this node is on. Each
+// group's part is built once per change and shared by the tables after
+// it (they never modify it), so a table costs a map of pointers.
+func (t *Trees) Table() *TreeTable {
+	tt := &TreeTable{groups: make(map[netip.Addr]*treeFwd, len(t.groups))}
+	for g, tg := range t.groups {
+		if !tg.onTree() {
+			continue
+		}
+		if tg.fwd == nil {
+			f := &treeFwd{parent: tg.parent, local: tg.local.Clone()}
+			for _, id := range slices.SortedFunc(maps.Keys(tg.children), nodeid.ID.Compare) {
+				f.children = append(f.children, id)
+				f.filters = append(f.filters, tg.children[id].filter.Clone())
+			}
+			tg.fwd = f
+		}
+		tt.groups[g] = tg.fwd
+	}
+	return tt
+}
+
+// On reports whether this node is on g's tree.
+func (tt *TreeTable) On(g netip.Addr) bool { _, ok := tt.groups[g]; return ok }
+
+// Forward is Trees.Forward on the copy: the tree neighbours a frame of g
+// from source src goes to, having come from tree neighbour from (zero:
+// from this node's TAP or from off the tree); whether this node's members
+// want it; stray when from is not a tree neighbour (or this node is not
+// on the tree).
+func (tt *TreeTable) Forward(g, src netip.Addr, from nodeid.ID, dst []nodeid.ID) (_ []nodeid.ID, local, stray bool) {
+	f := tt.groups[g]
+	if f == nil {
+		return dst, false, !from.IsZero()
+	}
+	if !from.IsZero() && from != f.parent {
+		if _, ok := slices.BinarySearchFunc(f.children, from, nodeid.ID.Compare); !ok {
+			return dst, false, true
+		}
+	}
+	if !f.parent.IsZero() && f.parent != from {
+		dst = append(dst, f.parent)
+	}
+	for i, id := range f.children {
+		if id != from && f.filters[i].Allows(src) {
+			dst = append(dst, id)
+		}
+	}
+	return dst, f.local.Allows(src), false
 }
 
 // TreeRole is this node's place in one group's tree, for status.

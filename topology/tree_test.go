@@ -2,6 +2,7 @@ package topology
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -328,5 +329,99 @@ func TestTreeBounds(t *testing.T) {
 	}
 	if len(tr.groups) != 0 || tr.entries != 0 || len(tr.byChild) != 0 {
 		t.Fatalf("after the prunes: %d groups, %d entries, %d children counted", len(tr.groups), tr.entries, len(tr.byChild))
+	}
+}
+
+// TestTreeTableAgrees: the data path's copy forwards as the trees do, for
+// every node, from every tree neighbour, from off the tree and from a
+// stranger, with any-source and source-specific members.
+func TestTreeTableAgrees(t *testing.T) {
+	s := newTreeSim(200, 3, 5)
+	g := netip.MustParseAddr("239.9.9.9")
+	ssm := netip.MustParseAddr("232.1.1.1")
+	src := netip.MustParseAddr("10.0.0.1")
+	for i := 0; i < 200; i += 7 {
+		s.setLocal(s.ids[i], g, filter.Filter{Mode: filter.Exclude})
+		f := filter.Filter{Mode: filter.Include, Sources: []netip.Addr{src}}
+		if i%2 == 0 {
+			f.Sources = []netip.Addr{netip.MustParseAddr("10.0.0.2")}
+		}
+		s.setLocal(s.ids[i], ssm, f)
+	}
+	checked := 0
+	check := func() {
+		for _, tr := range s.trees {
+			tt := tr.Table()
+			for _, role := range tr.Roles() {
+				froms := append([]nodeid.ID{{}, s.ids[199]}, role.Children...)
+				if !role.Parent.IsZero() {
+					froms = append(froms, role.Parent)
+				}
+				for _, from := range froms {
+					want, wl, ws := tr.Forward(role.Group, src, from, nil)
+					got, gl, gs := tt.Forward(role.Group, src, from, nil)
+					if !slices.Equal(want, got) || wl != gl || ws != gs {
+						t.Fatalf("%s from %s: trees %v %v %v, table %v %v %v", role.Group, from.Short(), want, wl, ws, got, gl, gs)
+					}
+					checked++
+				}
+				if !tt.On(role.Group) {
+					t.Fatalf("table not on %s", role.Group)
+				}
+			}
+		}
+	}
+	check()
+	// Changes after the tables were built: members leave, others join,
+	// filters change, a node dies; the next tables follow.
+	for i := 0; i < 200; i += 14 {
+		s.setLocal(s.ids[i], g, filter.Filter{})
+		s.setLocal(s.ids[i+1], g, filter.Filter{Mode: filter.Exclude})
+		s.setLocal(s.ids[i], ssm, filter.Filter{Mode: filter.Include, Sources: []netip.Addr{src, netip.MustParseAddr("10.0.0.3")}})
+	}
+	s.tickAll()
+	check()
+	if checked < 100 {
+		t.Fatalf("only %d cases checked", checked)
+	}
+}
+
+// A join that is lost (or its ack, or a busy parent drops it) is sent
+// again after JoinRetry, not only at the next refresh; once acknowledged,
+// not until the refresh.
+func TestTreeJoinRetry(t *testing.T) {
+	g := netip.MustParseAddr("239.3.3.3")
+	key := GroupKey(g)
+	// The parent is the only link, and nearer the key than self.
+	self, parent := key, key
+	self[31] ^= 0x80
+	parent[31] ^= 0x01
+	rt := NewRoutes(self, []nodeid.ID{parent}, nil)
+	tr := NewTrees(self, 4)
+	now := time.Unix(1000, 0)
+	joins := func(out []TreeSend) int {
+		n := 0
+		for _, s := range out {
+			if s.To == parent && s.Msg.Kind == TreeJoin {
+				n++
+			}
+		}
+		return n
+	}
+	if n := joins(tr.SetLocal(rt, g, filter.Filter{Mode: filter.Exclude}, now)); n != 1 {
+		t.Fatalf("%d joins at first", n)
+	}
+	if n := joins(tr.Tick(rt, now.Add(JoinRetry/2))); n != 0 {
+		t.Fatalf("%d joins before JoinRetry", n)
+	}
+	if n := joins(tr.Tick(rt, now.Add(JoinRetry))); n != 1 {
+		t.Fatalf("%d joins after JoinRetry unanswered, want 1", n)
+	}
+	tr.Receive(rt, parent, &TreeMsg{Kind: TreeAck, Group: g, Depth: 0}, now.Add(JoinRetry))
+	if n := joins(tr.Tick(rt, now.Add(3*JoinRetry))); n != 0 {
+		t.Fatalf("%d joins after the ack, before the refresh", n)
+	}
+	if n := joins(tr.Tick(rt, now.Add(JoinRetry+TreeRefresh))); n != 1 {
+		t.Fatalf("%d joins at the refresh", n)
 	}
 }

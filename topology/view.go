@@ -97,6 +97,21 @@ func (v *View) Targets(group, src netip.Addr, dst []nodeid.ID) []nodeid.ID {
 	return dst
 }
 
+// TargetsN is Targets with at most n nodes appended.
+func (v *View) TargetsN(group, src netip.Addr, dst []nodeid.ID, n int) []nodeid.ID {
+	vg := v.groups[group]
+	if vg == nil {
+		return dst
+	}
+	for i := 0; i < len(vg.filters) && n > 0; i++ {
+		if vg.filters[i].Allows(src) {
+			dst = append(dst, vg.ids[i])
+			n--
+		}
+	}
+	return dst
+}
+
 // Nodes returns group's subscribers in node ID order (for ipopctl groups).
 // The slice is the caller's; the filters' Sources must not be modified.
 func (v *View) Nodes(group netip.Addr) []Subscription {
@@ -104,6 +119,14 @@ func (v *View) Nodes(group netip.Addr) []Subscription {
 		return slices.Clone(vg.subs)
 	}
 	return nil
+}
+
+// Count returns the number of nodes subscribed to group.
+func (v *View) Count(group netip.Addr) int {
+	if vg := v.groups[group]; vg != nil {
+		return len(vg.ids)
+	}
+	return 0
 }
 
 // Groups returns every group with at least one subscriber, sorted.

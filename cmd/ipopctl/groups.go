@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/spf13/pflag"
 )
 
 func groups(args []string) error {
@@ -23,7 +27,7 @@ func groups(args []string) error {
 		}
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "GROUP\tLOCAL\tTIMER\tSUBSCRIBED NODES\tFWD frames/bytes\tDELIVERED frames/bytes")
+	fmt.Fprintln(w, "GROUP\tLOCAL\tTIMER\tSUBSCRIBED NODES\tSENT AS\tTREE HERE\tFWD frames/bytes\tDELIVERED frames/bytes")
 	for _, gs := range g.Groups {
 		local, timer := "-", "-"
 		if gs.Local != nil {
@@ -47,8 +51,101 @@ func groups(args []string) error {
 			}
 			subs = append(subs, name+" "+s.Filter)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", gs.Group, local, timer, dash(strings.Join(subs, ", ")),
-			gs.FwdFrames, gs.FwdBytes, gs.DlvFrames, gs.DlvBytes)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", gs.Group, local, timer, dash(strings.Join(subs, ", ")),
+			dash(gs.Mode), treeRole(gs.Tree), gs.FwdFrames, gs.FwdBytes, gs.DlvFrames, gs.DlvBytes)
 	}
 	return w.Flush()
+}
+
+// treeRole is this node's place in a group's tree in a few words.
+func treeRole(t *control.TreeStatus) string {
+	if t == nil {
+		return "-"
+	}
+	role := "root"
+	if !t.Root {
+		role = fmt.Sprintf("parent %s (depth %d)", nodeName(*t.Parent), t.Depth)
+	}
+	switch len(t.Children) {
+	case 0:
+		return role
+	case 1:
+		return role + ", 1 child"
+	}
+	return fmt.Sprintf("%s, %d children", role, len(t.Children))
+}
+
+func nodeName(n control.TreeNode) string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return short(n.NodeID)
+}
+
+// tree prints this node's place in one group's tree.
+func tree(args []string) error {
+	fs := flags("tree", "tree GROUP [--json] [--socket PATH | --config FILE]")
+	asJSON := fs.Bool("json", false, "print the group's entry as JSON")
+	sock, cfgFile := socketFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: ipopctl tree GROUP (one multicast group, e.g. 239.1.1.1)", errUsage)
+	}
+	group, err := netip.ParseAddr(fs.Arg(0))
+	if err != nil || !group.IsMulticast() {
+		return fmt.Errorf("%w: %q is not a multicast group address", errUsage, fs.Arg(0))
+	}
+	path, err := socketPath(*sock, *cfgFile)
+	if err != nil {
+		return err
+	}
+	g, _, err := control.NewClient(path).Groups()
+	if err != nil {
+		return err
+	}
+	var gs *control.GroupStatus
+	for i := range g.Groups {
+		if a, err := netip.ParseAddr(g.Groups[i].Group); err == nil && a == group.Unmap() {
+			gs = &g.Groups[i]
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(gs)
+	}
+	if gs == nil {
+		fmt.Printf("%s: not known here (no members here or anywhere this node knows of)\n", group)
+		return nil
+	}
+	fmt.Printf("group %s: %d subscriber node(s) elsewhere; this node sends it as: %s\n", gs.Group, len(gs.Remote), dash(gs.Mode))
+	t := gs.Tree
+	if t == nil {
+		fmt.Println("this node is not on the group's tree")
+		return nil
+	}
+	fmt.Printf("key %s\n", short(t.Key))
+	if t.Root {
+		fmt.Println("this node: the root (nearest the key)")
+	} else {
+		how := "the ring's next hop toward the key"
+		if t.Adopted {
+			how = "adopted: the next hop had no room"
+		}
+		fmt.Printf("this node: depth %d, parent %s (%s, %s)\n", t.Depth, nodeName(*t.Parent), short(t.Parent.NodeID), how)
+	}
+	if gs.Local != nil {
+		fmt.Printf("  members here: %s\n", gs.Local.Filter)
+	}
+	for _, c := range t.Children {
+		fmt.Printf("  child %s (%s)\n", nodeName(c), short(c.NodeID))
+	}
+	if len(t.Children) == 0 {
+		fmt.Println("  no children")
+	}
+	fmt.Println("(what this node holds; each tree node knows its parent and children only)")
+	return nil
 }

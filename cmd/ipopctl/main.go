@@ -18,7 +18,8 @@ const usage = `ipopctl: control and inspect ipopd.
 Usage:
   ipopctl status [--json]                  the node: identity, TAP, uptime
   ipopctl peers [--json]                   links: peer, state, path (host/srflx/relay), RTT, traffic
-  ipopctl groups [--json]                  multicast: querier, local members, subscribed nodes, traffic
+  ipopctl groups [--json]                  multicast: querier, local members, subscribed nodes, how sent, tree role, traffic
+  ipopctl tree GROUP [--json]              this node's place in the group's distribution tree: root, parent, children
   ipopctl arp [--json]                     neighbours: IP, MAC, owner node, where learned, age
   ipopctl ca init --network NAME --out DIR  make a network CA (ca.crt, ca.key)
   ipopctl ca revoke --ca DIR (--node ID | --cert FILE) ...
@@ -78,6 +79,8 @@ func run(args []string) error {
 		return peers(rest)
 	case "groups":
 		return groups(rest)
+	case "tree":
+		return tree(rest)
 	case "arp":
 		return neighbours(rest)
 	case "ca":
@@ -160,7 +163,7 @@ func leadingFlags(args []string) (global, rest []string, err error) {
 // commandWords counts the words after cmd that name a subcommand
 // (ca init, cert issue), which the global flags go after.
 func commandWords(cmd string, rest []string) int {
-	if (cmd == "ca" || cmd == "cert") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+	if (cmd == "ca" || cmd == "cert" || cmd == "tree") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		return 1
 	}
 	return 0

@@ -97,3 +97,37 @@ func TestNamesAsTheDaemonRules(t *testing.T) {
 		}
 	}
 }
+
+// ipopctl tree GROUP: this node's place in the group's tree, with the
+// global flags before or after, and clear refusals of what is no group.
+func TestTreeCommand(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ipopd.sock")
+	srv, err := control.Listen(sock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Handle("/v1/groups", func() (any, error) {
+		return control.Groups{Groups: []control.GroupStatus{{Group: "239.1.1.1", Mode: "tree", Remote: []control.Subscription{{Name: "b"}},
+			Tree: &control.TreeStatus{Parent: &control.TreeNode{Name: "p2", NodeID: "aabbccdd00"}, Depth: 2, Key: "0011223344",
+				Children: []control.TreeNode{{Name: "c1", NodeID: "1122334455"}}}}}}, nil
+	})
+	go srv.Serve()
+	t.Cleanup(func() { srv.Close() })
+	for _, args := range [][]string{{"tree", "239.1.1.1", "--socket", sock}, {"--socket", sock, "tree", "239.1.1.1"}} {
+		out, err := capture(t, args...)
+		if err != nil || !strings.Contains(out, "depth 2, parent p2") || !strings.Contains(out, "child c1") || !strings.Contains(out, "sends it as: tree") {
+			t.Errorf("ipopctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out, err := capture(t, "tree", "239.9.9.9", "--socket", sock); err != nil || !strings.Contains(out, "not known here") {
+		t.Errorf("an unknown group: %v\n%s", err, out)
+	}
+	if out, err := capture(t, "groups", "--socket", sock); err != nil || !strings.Contains(out, "parent p2 (depth 2), 1 child") {
+		t.Errorf("groups: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"tree", "--socket", sock}, {"tree", "10.0.0.1", "--socket", sock}, {"tree", "nonsense"}, {"tree", "239.1.1.1", "239.1.1.2"}} {
+		if _, err := capture(t, args...); !errors.Is(err, errUsage) {
+			t.Errorf("ipopctl %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func groupsJSON(t *testing.T, n *lab.Node) control.Groups {
 	t.Helper()
 	out, err := n.Ctl("groups", "--json")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, out)
 	}
 	var gs control.Groups
 	if err := jsonUnmarshal(out, &gs); err != nil {

@@ -51,6 +51,12 @@ func ringNodes(t *testing.T, n int) (*overlay, []*lab.Node) {
 // are up and no link is being set up, twice in a row a second apart.
 func waitRing(t *testing.T, nodes []*lab.Node, timeout time.Duration) {
 	t.Helper()
+	waitRingOf(t, nodes, ringSuccessors, timeout)
+}
+
+// waitRingOf is waitRing for nodes with successors ring successors.
+func waitRingOf(t *testing.T, nodes []*lab.Node, successors int, timeout time.Duration) {
+	t.Helper()
 	settled := 0
 	eventually(t, timeout, "ring at rest", func() error {
 		for _, n := range nodes {
@@ -60,7 +66,7 @@ func waitRing(t *testing.T, nodes []*lab.Node, timeout time.Duration) {
 				return err
 			}
 			r := st.Ring
-			if r == nil || len(r.Successors) != min(ringSuccessors, len(nodes)-1) {
+			if r == nil || len(r.Successors) != min(successors, len(nodes)-1) {
 				settled = 0
 				return fmt.Errorf("%s: ring %+v", n.Name, r)
 			}

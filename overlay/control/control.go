@@ -179,6 +179,28 @@ type GroupStatus struct {
 	FwdBytes  uint64         `json:"forwarded_bytes"`
 	DlvFrames uint64         `json:"delivered_frames"` // frames from the overlay written to the TAP
 	DlvBytes  uint64         `json:"delivered_bytes"`
+	// Mode is how this node sends the group's frames as a source:
+	// "replicate" (to each subscriber node) or "tree".
+	Mode string      `json:"mode"`
+	Tree *TreeStatus `json:"tree,omitempty"` // nil: this node is not on the group's tree
+}
+
+// TreeStatus is this node's place in a group's distribution tree.
+type TreeStatus struct {
+	Root bool `json:"root"` // the tree's root: the node nearest the group's key
+	// Parent is the tree neighbour toward the root; Adopted: chosen by a
+	// redirect (the parent had no room), not the ring's next hop.
+	Parent   *TreeNode  `json:"parent,omitempty"`
+	Adopted  bool       `json:"adopted,omitempty"`
+	Depth    int        `json:"depth"` // hops below the root, as the parent last said
+	Children []TreeNode `json:"children"`
+	Key      string     `json:"key"` // the group's key on the ring
+}
+
+// TreeNode is a tree neighbour.
+type TreeNode struct {
+	Name   string `json:"name"`
+	NodeID string `json:"node_id"`
 }
 
 // LocalGroup is the querier's state for a group on the TAP.

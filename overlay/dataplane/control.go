@@ -15,6 +15,7 @@ package dataplane
 //	1     multicast plane       topology.Message (membership deltas, full states, sync)
 //	2     neighbour plane       arp.Advert (hosts behind a node)
 //	3     data plane            hello: a node's certificate, asked for (origin.go)
+//	4     multicast plane       topology.TreeMsg (tree join, prune, redirect, ack)
 //	16    link control (ring)   topology.Neighbors; accepted only over the direct link
 //	17    link control          link signaling (offer, answer, cand, knock, bye)
 //	18    link control (ring)   link proofs (trust.LinkProof); accepted only over the direct link
@@ -36,6 +37,7 @@ const (
 	KindMembership byte = 1
 	KindNeighbours byte = 2
 	KindHello      byte = 3
+	KindTree       byte = 4 // topology.TreeMsg between tree neighbours (overlay/mcast/tree.go)
 	KindRing       byte = 16
 	KindSignal     byte = 17
 	KindProof      byte = 18

@@ -76,19 +76,36 @@ type Multicast interface {
 	// are never data: they go nowhere else.
 	Membership(frame []byte)
 	// Route decides for a multicast frame read from the TAP: Flood, Drop,
-	// or To, in which case it appends the target nodes to dst.
+	// To or Tree, in which case it appends the target nodes to dst (Tree:
+	// this node's neighbours on the group's tree), or ToRoot, in which
+	// case it appends the group's key and then nodes on the tree (a few
+	// subscribers) where the frame may join it (tree.go).
 	Route(p *tap.Parsed, frame []byte, dst []nodeid.ID) ([]nodeid.ID, Action)
 	// Deliver says whether a multicast frame from a link goes to the TAP.
 	Deliver(p *tap.Parsed, frame []byte) bool
+	// TreeForward decides for a frame of a group's tree that came from
+	// node from, along the tree (along) or passed toward the group's root
+	// by a node off the tree: it appends the tree neighbours it goes on
+	// to (tree.go).
+	TreeForward(p *tap.Parsed, frame []byte, from nodeid.ID, along bool, dst []nodeid.ID) ([]nodeid.ID, TreeVerdict)
+}
+
+// TreeVerdict is what Multicast.TreeForward says beside the targets.
+type TreeVerdict struct {
+	On    bool      // this node is on the group's tree
+	Local bool      // its members want the frame
+	Key   nodeid.ID // the group's key: where a frame off the tree goes
 }
 
 // Action is a Multicast routing decision.
 type Action uint8
 
 const (
-	Flood Action = iota // every node, once
-	Drop                // nowhere
-	To                  // the nodes Route appended
+	Flood  Action = iota // every node, once
+	Drop                 // nowhere
+	To                   // the nodes Route appended
+	Tree                 // down the group's tree: the neighbours Route appended
+	ToRoot               // toward the group's root: the key Route appended
 )
 
 // Neighbours is the neighbour plane (ARP and IPv6 ND snooping), asked on
@@ -162,6 +179,10 @@ func (p *Plane) Publish(v *View) { p.view.Store(v) }
 
 // View returns the view in use.
 func (p *Plane) View() *View { return p.view.Load() }
+
+// Routes returns the routes of the view in use (nil before the first),
+// for the multicast plane's trees.
+func (p *Plane) Routes() *topology.Routes { return p.view.Load().routes }
 
 // WriteTAP writes frames the node itself makes (queries, neighbour
 // answers) to the TAP, serialised with the outside path's writes.

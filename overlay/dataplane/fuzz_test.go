@@ -69,6 +69,7 @@ func FuzzReceive(f *testing.F) {
 	far := nodeid.ID(sha256.Sum256([]byte("far")))
 	p.Publish(NewView([]Link{{Peer: up, Addr: upAddr, Up: true}, {Peer: hs, Addr: hsAddr}},
 		topology.NewRoutes(p.self, []nodeid.ID{peerID.ID}, [][]nodeid.ID{{far}})))
+	p.Attach(&treeMcast{a: peerID.ID, b: far, on: true}, fakeNeigh{})
 	r := p.NewReceiver()
 
 	// Seeds: records of [selector, length, body...]; selector bit 4 seals
@@ -86,6 +87,12 @@ func FuzzReceive(f *testing.F) {
 	f.Add(record(0x10, append(append([]byte{wire.FlagRouted}, hb...), env...)))
 	f.Add(append(record(0x01, []byte{22, 0xfe, 0xfd, 0, 0}), record(0x02, []byte{0xd0, 1, 2})...))
 	f.Add(record(0x50, append([]byte{0}, frame...)))
+	f.Add(record(0x10, []byte{wire.FlagProbe, wire.ProbeAsk, 0, 0, 0, 7}))
+	f.Add(record(0x10, []byte{wire.FlagProbe, wire.ProbeAnswer, 0, 0, 0, 7}))
+	tenv, _ := trust.NewSigner(peerID, nil).Seal(nodeid.ID{}, append([]byte{treeMark}, udp4(netip.MustParseAddr("10.9.0.5"), netip.MustParseAddr("239.1.2.3"))...), false)
+	for _, kind := range []byte{treeAlong, treeToRoot} {
+		f.Add(record(0x90, append(append([]byte{wire.FlagTree, kind, 5}, peerID.ID[:]...), tenv...)))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var batch []nat.Packet
 		var relayed packets
@@ -99,7 +106,7 @@ func FuzzReceive(f *testing.F) {
 			body := data[:n:n]
 			data = data[n:]
 			if sel&0x10 != 0 && len(body) > 0 {
-				body, _ = send.Seal(nil, body[0]&(wire.FlagRouted|wire.FlagControl), body[1:])
+				body, _ = send.Seal(nil, body[0]&(wire.FlagRouted|wire.FlagControl|wire.FlagProbe|wire.FlagTree), body[1:])
 			}
 			if sel&0x40 != 0 {
 				relayed = append(relayed, body)

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,8 +25,8 @@ func newTestCA(t testing.TB) *testCA {
 	return &testCA{ca: ca, dir: t.TempDir()}
 }
 
-func (c *testCA) identity(t testing.TB, name string) *identity.Identity {
-	crt, key, err := c.ca.Issue(name, nil, time.Hour)
+func (c *testCA) identity(t testing.TB, name string, prefixes ...netip.Prefix) *identity.Identity {
+	crt, key, err := c.ca.Issue(name, prefixes, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

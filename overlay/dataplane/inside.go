@@ -110,5 +110,7 @@ func (p *Plane) send(s *scratch, v *View, pf *tap.Parsed, f []byte) {
 		for _, id := range s.targets {
 			p.toNode(s, v, id, 0, f)
 		}
+	case Tree, ToRoot:
+		p.treeSend(s, v, action, s.targets, f)
 	}
 }

@@ -15,6 +15,9 @@ func (m *fakeMcast) Route(_ *tap.Parsed, _ []byte, dst []nodeid.ID) ([]nodeid.ID
 	return dst, Drop
 }
 func (m *fakeMcast) Deliver(*tap.Parsed, []byte) bool { return true }
+func (m *fakeMcast) TreeForward(_ *tap.Parsed, _ []byte, _ nodeid.ID, _ bool, dst []nodeid.ID) ([]nodeid.ID, TreeVerdict) {
+	return dst, TreeVerdict{}
+}
 
 type fakeNeigh struct{ forward bool }
 

@@ -268,7 +268,10 @@ func (p *Plane) watch(s *scratch, at time.Time, onSuspect func(*Peer, bool)) {
 		q := &peer.quality
 		q.resolve(&peer.answers, micros)
 		silent := now - heard
-		sending := now-peer.sent.Load() < sendingWithin.Milliseconds()
+		// Busy: this node sent on the link lately, or had traffic from
+		// it (a tree's parent, a stream's hop): either way a dead peer
+		// costs frames until it is routed around.
+		sending := now-peer.sent.Load() < sendingWithin.Milliseconds() || now-peer.got.Load() < sendingWithin.Milliseconds()
 		wasAround := peer.suspect || q.lossy
 		switch {
 		case peer.suspect && silent < probeAfter.Milliseconds():

@@ -148,6 +148,10 @@ func (p *Plane) release(origin nodeid.ID) {
 		var s scratch
 		v := p.view.Load()
 		for _, pkt := range in {
+			if len(pkt) > treeHeaderLen && pkt[0] == heldTreeMark {
+				p.treeFrame(&s, v, nodeid.ID(pkt[1:1+len(nodeid.ID{})]), pkt[1+len(nodeid.ID{}):])
+				continue
+			}
 			p.routed(&s, v, nil, pkt)
 		}
 		for _, m := range out {

@@ -143,8 +143,12 @@ func (p *Plane) outside(s *scratch, v *View, peer *Peer, pkt []byte) {
 func (p *Plane) opened(s *scratch, v *View, peer *Peer, f []byte, flags byte) {
 	peer.Stats.RxPackets.Add(1)
 	peer.Stats.RxBytes.Add(uint64(len(f)))
-	if now := p.clock.Load(); peer.heard.Load() != now {
+	now := p.clock.Load()
+	if peer.heard.Load() != now {
 		peer.heard.Store(now) // the link is alive (liveness.go)
+	}
+	if len(f) > 0 && flags&wire.FlagProbe == 0 && peer.got.Load() != now {
+		peer.got.Store(now) // and carries traffic: watched both ways
 	}
 	switch {
 	case len(f) == 0 && flags == 0:
@@ -160,6 +164,12 @@ func (p *Plane) opened(s *scratch, v *View, peer *Peer, f []byte, flags byte) {
 		default:
 			p.counters.badProbe.Add(1)
 		}
+	case flags&wire.FlagTree != 0:
+		if flags != wire.FlagTree {
+			p.counters.badTree.Add(1)
+			return
+		}
+		p.treeFrame(s, v, peer.ID, f)
 	case flags&wire.FlagRouted != 0:
 		p.routed(s, v, peer, f)
 	case flags&wire.FlagControl != 0:
@@ -301,6 +311,12 @@ func (p *Plane) routed(s *scratch, v *View, from *Peer, payload []byte) {
 	p.counters.routedDelivered.Add(1)
 	if flags&wire.FlagControl != 0 {
 		p.control(h.Src, plain, false, false, from)
+		return
+	}
+	if flags == wire.FlagTree {
+		// From a tree neighbour this node has no link to (an adopted
+		// edge): the e2e seal says who.
+		p.treeFrame(s, v, h.Src, plain)
 		return
 	}
 	p.deliver(s, h.Src, origin, plain)

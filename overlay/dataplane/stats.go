@@ -18,6 +18,7 @@ type counters struct {
 	routedSent, routedForwarded, routedDelivered, flooded, roamed             atomic.Uint64
 	relayedBroadcasts, badProbe, probeLimited, suspected                      atomic.Uint64
 	lossy, lossyKept                                                          atomic.Uint64
+	treeSent, treeForwarded, treeStray, treeNoTree, badTree                   atomic.Uint64
 }
 
 // limits log each bound reached, beside its counter (limitlog: the first
@@ -51,6 +52,7 @@ func (p *Plane) Drops() map[string]uint64 {
 		"no_certificate": c.noCert.Load(), "e2e_failed": c.e2eFailed.Load(), "unsealed_unicast": c.unsealed.Load(),
 		"early_dropped": c.earlyDropped.Load(), "hello_rate_limited": c.helloLimited.Load(),
 		"bad_probe": c.badProbe.Load(), "probe_limited": c.probeLimited.Load(),
+		"bad_tree": c.badTree.Load(), "tree_stray": c.treeStray.Load(), "tree_no_tree": c.treeNoTree.Load(),
 	}
 }
 
@@ -61,7 +63,8 @@ func (p *Plane) Routed() map[string]uint64 {
 	return map[string]uint64{"sent": c.routedSent.Load(), "forwarded": c.routedForwarded.Load(), "delivered": c.routedDelivered.Load(),
 		"flooded": c.flooded.Load(), "roamed": c.roamed.Load(),
 		"relayed_broadcasts": c.relayedBroadcasts.Load(), "routed_around": c.suspected.Load(),
-		"routed_around_lossy": c.lossy.Load(), "lossy_kept": c.lossyKept.Load()}
+		"routed_around_lossy": c.lossy.Load(), "lossy_kept": c.lossyKept.Load(),
+		"tree_sent": c.treeSent.Load(), "tree_forwarded": c.treeForwarded.Load()}
 }
 
 // MACs is the number of learned MACs.

@@ -106,8 +106,9 @@ type Peer struct {
 	// 0: never.
 	heard atomic.Int64
 	// sent is when this node last sent the peer a frame or control
-	// message (not a keepalive), on the same clock (liveness.go).
-	sent atomic.Int64
+	// message (not a keepalive or probe), got when it last had one from
+	// it, on the same clock (liveness.go).
+	sent, got atomic.Int64
 	// The rest of the fast liveness's state belongs to RunLiveness's
 	// goroutine: suspect; when it last probed; the heard stamp it last
 	// saw, and the probes sent since.

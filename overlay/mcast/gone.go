@@ -97,6 +97,7 @@ func (mc *Plane) probed(id nodeid.ID) {
 	if mc.table.Remove(id) {
 		mc.publish()
 	}
+	mc.treesGone(id)
 	if mc.cfg.OnGone != nil {
 		mc.cfg.OnGone(id)
 	}

@@ -44,6 +44,9 @@ const (
 	RefreshInterval = 30 * time.Second
 	JoinDelay       = 2 * time.Second
 	expireCheck     = 5 * time.Second
+	// publishAtMost bounds how stale the published view gets while a
+	// burst of membership messages goes on.
+	publishAtMost = 100 * time.Millisecond
 )
 
 // Config is what a Plane needs; Router and Data are required.
@@ -58,6 +61,13 @@ type Config struct {
 	// OnGone is called on the plane's loop when node id is taken for
 	// gone (gone.go): other planes drop what they hold of it too.
 	OnGone func(id nodeid.ID)
+	// Routes returns the ring's current routes (the data plane's), which
+	// trees are built along (tree.go); nil: no trees, every group is
+	// replicated.
+	Routes func() *topology.Routes
+	// Fanout and ReplicateMax are multicast.fanout and
+	// multicast.replicate_max (tree.go); Fanout 0 is the default.
+	Fanout, ReplicateMax int
 }
 
 // Plane is the multicast plane of one node.
@@ -74,13 +84,18 @@ type Plane struct {
 	drops  atomic.Uint64
 
 	// Loop-only.
-	router  *igmp.Router
-	adv     *topology.Advertiser
-	table   *topology.Table
-	joined  bool                    // the join broadcast is done or scheduled
-	synced  map[nodeid.ID]time.Time // when each node last got our state on request
-	lastGen time.Time               // when synced was last swept
-	probes  probes                  // nodes that may be gone (gone.go)
+	router *igmp.Router
+	adv    *topology.Advertiser
+	table  *topology.Table
+	joined bool // the join broadcast is done or scheduled
+	// dirty: the membership table changed since the last publish, at
+	// published.
+	dirty     bool
+	published time.Time
+	synced    map[nodeid.ID]time.Time // when each node last got our state on request
+	lastGen   time.Time               // when synced was last swept
+	probes    probes                  // nodes that may be gone (gone.go)
+	trees     treeState               // this node's part in the groups' trees (tree.go)
 
 	syncsRefused atomic.Uint64 // Sync requests over the rate limit
 	tableFull    atomic.Uint64 // messages beyond the table's bounds
@@ -100,6 +115,10 @@ type state struct {
 	view  *topology.View
 	local map[netip.Addr]filter.Filter // groups with local members
 	stats *groupStats
+	// The trees (tree.go): this node's forwarding state, and the groups
+	// whose frames go down a tree rather than to each subscriber.
+	trees    *topology.TreeTable
+	treeMode map[netip.Addr]bool
 }
 
 // New returns the plane and registers its control messages (kind 1) with
@@ -108,16 +127,19 @@ func New(cfg Config) *Plane {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	mc := &Plane{cfg: cfg, log: cfg.Log, loop: taskloop.New(1024), frames: make(chan []byte, 256),
+	mc := &Plane{cfg: cfg, log: cfg.Log, loop: taskloop.New(8192), frames: make(chan []byte, 256),
 		router: cfg.Router, adv: topology.NewAdvertiser(randomEpoch()), table: topology.NewTable()}
 	mc.adv.SetRefresh(RefreshInterval) // what peers are told is what we do
-	mc.state.Store(&state{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats()})
+	mc.state.Store(&state{view: mc.table.View(), local: map[netip.Addr]filter.Filter{}, stats: newGroupStats(),
+		trees: (&topology.Trees{}).Table(), treeMode: map[netip.Addr]bool{}})
+	mc.trees.init(cfg)
 	mc.fullLog = limitlog.New(mc.log, slog.LevelWarn, "membership table full: messages from further nodes refused (membership_table_full)", 0)
 	mc.oversizeLog = limitlog.New(mc.log, slog.LevelWarn, "membership beyond what one node may advertise: its state dropped (membership_oversize)", 0)
 	mc.localLog = limitlog.New(mc.log, slog.LevelWarn, "local membership beyond what the overlay carries of one node: group not advertised, or its sources widened to all", 0)
 	mc.igmpLog = limitlog.New(mc.log, slog.LevelWarn, "querier: group table full, membership report records ignored", 0)
 	cfg.Data.HandleControl(dataplane.KindMembership, mc.onControl)
 	cfg.Data.HandleControl(dataplane.KindGone, mc.onGone)
+	cfg.Data.HandleControl(dataplane.KindTree, mc.onTree)
 	mc.probes.init(mc.log)
 	return mc
 }
@@ -147,6 +169,8 @@ func (mc *Plane) Run(ctx context.Context) {
 	defer refresh.Stop()
 	expire := time.NewTicker(expireCheck)
 	defer expire.Stop()
+	treeTick := time.NewTicker(treeCheck)
+	defer treeTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,7 +185,18 @@ func (mc *Plane) Run(ctx context.Context) {
 				}
 			}
 		case f := <-mc.loop.Tasks():
+			// Membership messages come in bursts (a node joining
+			// thousands of groups sends as many deltas); the view is
+			// rebuilt once the burst is through, or every
+			// publishAtMost, not once per message. A task that comes
+			// last (a Call) sees what came before it.
+			if mc.dirty && len(mc.loop.Tasks()) == 0 {
+				mc.publish()
+			}
 			f()
+			if mc.dirty && (len(mc.loop.Tasks()) == 0 || time.Since(mc.published) >= publishAtMost) {
+				mc.publish()
+			}
 		case now := <-timer.C:
 			mc.router.Advance(now)
 		case <-refresh.C:
@@ -171,6 +206,8 @@ func (mc *Plane) Run(ctx context.Context) {
 			if mc.table.Expire(now) {
 				mc.publish()
 			}
+		case now := <-treeTick.C:
+			mc.treeTick(now)
 		}
 		mc.afterRouter()
 		if next := mc.router.Next(); !next.IsZero() {
@@ -298,7 +335,7 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 			mc.send(from, &topology.Message{Kind: topology.KindSync})
 		}
 		if changed {
-			mc.publish()
+			mc.dirty = true // published once the burst is through (Run)
 		}
 	})
 	return nil
@@ -309,7 +346,7 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 func (mc *Plane) Drops() map[string]uint64 {
 	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load(),
 		"membership_oversize": mc.oversize.Load(), "membership_bad_parts": mc.badParts.Load(),
-		"gone_ignored": mc.probes.ignored.Load()}
+		"gone_ignored": mc.probes.ignored.Load(), "bad_tree_message": mc.trees.badMsgs.Load(), "tree_queue_full": mc.trees.queueFull.Load()}
 }
 
 // syncEvery is how often one node may have our full state on request: a
@@ -367,13 +404,18 @@ func (mc *Plane) join() {
 	mc.sendAll(&topology.Message{Kind: topology.KindSync})
 }
 
+// publish replaces the state the data plane reads, after memberships
+// changed (and settles the trees, which follow them).
 func (mc *Plane) publish() {
+	mc.dirty, mc.published = false, time.Now()
 	old := mc.state.Load()
 	local := map[netip.Addr]filter.Filter{}
 	for g := range mc.adv.Groups() {
 		local[g] = mc.router.Filter(g)
 	}
-	mc.state.Store(&state{view: mc.table.View(), local: local, stats: old.stats})
+	st := &state{view: mc.table.View(), local: local, stats: old.stats, trees: old.trees, treeMode: old.treeMode}
+	mc.state.Store(st)
+	mc.settleTrees(st, time.Now())
 }
 
 var _ dataplane.Multicast = (*Plane)(nil)

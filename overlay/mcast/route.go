@@ -9,6 +9,7 @@ import (
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/tap"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // Route implements dataplane.Multicast for multicast frames read from the
@@ -26,6 +27,21 @@ func (mc *Plane) Route(p *tap.Parsed, frame []byte, dst []nodeid.ID) ([]nodeid.I
 	}
 	st := mc.state.Load()
 	n := len(dst)
+	if st.treeMode[group] {
+		// Down the group's tree (tree.go): to this node's tree
+		// neighbours, or toward the root from off the tree.
+		if st.trees.On(group) {
+			dst, _, _ = st.trees.Forward(group, src, nodeid.ID{}, dst)
+			st.stats.get(group).add(len(dst)-n, len(frame), true)
+			return dst, dataplane.Tree
+		}
+		// Off the tree: toward the root, or straight onto the tree at a
+		// subscriber (every one is on it), which the data plane prefers
+		// when one is linked.
+		st.stats.get(group).add(1, len(frame), true)
+		dst = append(dst, topology.GroupKey(group))
+		return st.view.TargetsN(group, src, dst, maxInjectAt), dataplane.ToRoot
+	}
 	dst = st.view.Targets(group, src, dst)
 	st.stats.get(group).add(len(dst)-n, len(frame), true)
 	return dst, dataplane.To

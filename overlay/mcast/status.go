@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipopd/ipopd/overlay/control"
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/topology"
 )
 
 // Status renders the plane for `ipopctl groups`; name gives the names of
@@ -60,7 +61,26 @@ func (mc *Plane) Status(name func(nodeid.ID) string) control.Groups {
 			gs.FwdFrames, gs.FwdBytes = c.fwdFrames.Load(), c.fwdBytes.Load()
 			gs.DlvFrames, gs.DlvBytes = c.dlvFrames.Load(), c.dlvBytes.Load()
 		}
+		for _, role := range mc.trees.t.Roles() {
+			node := func(id nodeid.ID) control.TreeNode { return control.TreeNode{Name: name(id), NodeID: id.String()} }
+			ts := &control.TreeStatus{Root: role.Root, Adopted: role.Adopted, Depth: role.Depth, Children: []control.TreeNode{},
+				Key: topology.GroupKey(role.Group).String()}
+			if !role.Parent.IsZero() {
+				p := node(role.Parent)
+				ts.Parent = &p
+			}
+			for _, c := range role.Children {
+				ts.Children = append(ts.Children, node(c))
+			}
+			if ts.Root || ts.Parent != nil {
+				get(role.Group).Tree = ts
+			}
+		}
 		for _, gs := range byGroup {
+			gs.Mode = "replicate"
+			if g, err := netip.ParseAddr(gs.Group); err == nil && st.treeMode[g] {
+				gs.Mode = "tree"
+			}
 			out.Groups = append(out.Groups, *gs)
 		}
 	})

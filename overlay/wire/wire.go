@@ -107,8 +107,15 @@ const (
 	ProbeAnswer = 2
 )
 
+// FlagTree marks a packet whose payload is a multicast frame on a
+// group's distribution tree (a tree header and the frame signed by its
+// origin: dataplane's tree.go), passed from tree node to tree node; it
+// is also the inner flag of such a packet sealed end to end, between
+// tree neighbours with no link.
+const FlagTree byte = 0x08
+
 // knownFlags are the flags this version understands.
-const knownFlags = FlagControl | FlagRouted | FlagProbe
+const knownFlags = FlagControl | FlagRouted | FlagProbe | FlagTree
 
 const (
 	flagsOff   = 1

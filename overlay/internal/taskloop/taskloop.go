@@ -60,6 +60,23 @@ func (l *Loop) Post(f func()) bool {
 	}
 }
 
+// TryPost queues f for the loop unless its queue is full or it has
+// stopped; it never blocks (for callers that must not wait, such as
+// packet readers) and reports whether f was queued.
+func (l *Loop) TryPost(f func()) bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
+	select {
+	case l.tasks <- f:
+		return true
+	default:
+		return false
+	}
+}
+
 // Call runs f on the loop and waits until it has run; it reports false
 // when the loop stopped first, in which case f has not run and never will
 // start. A Call from the loop itself would deadlock: tasks call functions

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/deploy/lab"
+	"github.com/ipopd/ipopd/overlay/control"
+)
+
+// TestTreeMulticast: eight nodes with trees forced (replicate_max 0,
+// fanout 2); a group with six subscriber nodes (five any-source, one
+// source-specific to another source) and a source that is not a member.
+// The group goes down its tree: no node sends more than two copies of a
+// datagram (the source one, toward the root), every any-source subscriber
+// gets every datagram exactly once, the source-specific one and the node
+// not subscribed get none on their TAPs. The node not subscribed then
+// joins 2,000 groups, each with a tree of its own, and gets a datagram
+// to each of them once. Then a tree node with children
+// is SIGKILLed mid-stream: its subtree rejoins, and the others lose under
+// 2 s of the stream.
+func TestTreeMulticast(t *testing.T) {
+	const group, port = "239.5.5.5", 5005
+	o := newOverlay(t)
+	var ns []*lab.Node
+	byName := map[string]*lab.Node{}
+	for i := range 8 {
+		name := fmt.Sprintf("t%d", i)
+		n, err := o.l.Start(o.public(t, name), lab.Spec{Name: name, Address: fmt.Sprintf("10.254.0.%d/16", i+1),
+			Rendezvous: o.rv, Config: map[string]any{"ice": map[string]any{"port": 4000},
+				"multicast": map[string]any{"replicate_max": 0, "fanout": 2}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, n)
+		byName[name] = n
+	}
+	waitRingOf(t, ns, 2, 60*time.Second)
+	src, other := ns[0], ns[7]
+	rs := map[string]*lab.Receiver{}
+	var subs []string
+	for _, n := range ns[1:6] {
+		rs[n.Name] = join(t, n, group, port, "")
+		subs = append(subs, n.Name)
+	}
+	ssm := join(t, ns[6], group, port, "10.254.0.99") // a source that does not send
+	subs = append(subs, ns[6].Name)
+	waitSubscribers(t, src, group, subs...)
+	// The tree: every subscriber on it, the source sending down it.
+	var roles map[string]*control.TreeStatus
+	eventually(t, 20*time.Second, "the group's tree built", func() error {
+		roles = map[string]*control.TreeStatus{}
+		var missing []string
+		for _, n := range ns {
+			g := groupOn(t, n, group)
+			roles[n.Name] = g.Tree
+			if n != src && n != other && g.Tree == nil {
+				missing = append(missing, n.Name)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("not on the tree: %v", missing)
+		}
+		if m := groupOn(t, src, group).Mode; m != "tree" {
+			return fmt.Errorf("the source sends it as %q", m)
+		}
+		return nil
+	})
+	var shape []string
+	for _, n := range ns {
+		if r := roles[n.Name]; r != nil {
+			var kids []string
+			for _, c := range r.Children {
+				kids = append(kids, c.Name)
+			}
+			parent := "root"
+			if r.Parent != nil {
+				parent = "under " + r.Parent.Name
+			}
+			shape = append(shape, fmt.Sprintf("%s %s → [%s]", n.Name, parent, strings.Join(kids, " ")))
+		}
+	}
+	t.Logf("tree of %s: %s", group, strings.Join(shape, "; "))
+	fwdBefore := map[string]uint64{}
+	for _, n := range ns {
+		fwdBefore[n.Name] = groupOn(t, n, group).FwdFrames
+	}
+	const count = 300
+	send(t, src, group, port, count, 10*time.Millisecond)
+	eventually(t, 5*time.Second, "every any-source subscriber has every datagram", func() error {
+		var short []string
+		for name, r := range rs {
+			if r.Got() < count {
+				short = append(short, fmt.Sprintf("%s %d", name, r.Got()))
+			}
+		}
+		if len(short) > 0 {
+			return fmt.Errorf("got %v of %d", short, count)
+		}
+		return nil
+	})
+	time.Sleep(500 * time.Millisecond)
+	for name, r := range rs {
+		if r.Got() != count || r.Duplicates() != 0 {
+			t.Errorf("%s got %d datagrams (%d twice), want each of %d once", name, r.Got(), r.Duplicates(), count)
+		}
+	}
+	if ssm.Got() != 0 {
+		t.Errorf("the source-specific subscriber (another source) got %d datagrams", ssm.Got())
+	}
+	if g := groupOn(t, other, group); g.DlvFrames != 0 {
+		t.Errorf("%s, not subscribed, delivered %d frames of the group to its TAP", other.Name, g.DlvFrames)
+	}
+	var copies []string
+	for _, n := range ns {
+		d := groupOn(t, n, group).FwdFrames - fwdBefore[n.Name]
+		copies = append(copies, fmt.Sprintf("%s %.2f", n.Name, float64(d)/count))
+		if d > 2*count {
+			t.Errorf("%s sent %d copies of %d datagrams: more than fanout 2 each", n.Name, d, count)
+		}
+	}
+	t.Logf("copies sent per datagram: %s", strings.Join(copies, ", "))
+
+	// The node not subscribed joins 2,000 groups: a tree each, rooted
+	// all over the ring; a datagram to each from the source reaches it
+	// once.
+	const many, mport = 2000, 5020
+	var groups []netip.Addr
+	for i := range many {
+		groups = append(groups, netip.AddrFrom4([4]byte{239, 21, byte(i >> 8), byte(i)}))
+	}
+	rx, err := lab.JoinGroups(other.Host, "ipop0", groups, mport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	eventually(t, 60*time.Second, other.Name+" on the tree of each of its 2,000 groups, the source sending down them", func() error {
+		gs := groupsJSON(t, other)
+		on := 0
+		for _, g := range gs.Groups {
+			if g.Tree != nil && strings.HasPrefix(g.Group, "239.21.") {
+				on++
+			}
+		}
+		sg := groupsJSON(t, src)
+		tree := 0
+		for _, g := range sg.Groups {
+			if g.Mode == "tree" && strings.HasPrefix(g.Group, "239.21.") {
+				tree++
+			}
+		}
+		if on != many || tree != many {
+			return fmt.Errorf("%s on %d trees, the source sends %d as trees", other.Name, on, tree)
+		}
+		return nil
+	})
+	if err := lab.SendGroups(src.Host, "ipop0", groups, mport, src.Name, 500*time.Microsecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if missing, dups := rx.Missing(groups, src.Name); len(missing) > 0 || dups > 0 {
+		var counts []string
+		for _, n := range ns {
+			p, err := n.Peers()
+			if err != nil {
+				continue
+			}
+			counts = append(counts, fmt.Sprintf("%s: tree sent %d forwarded %d, stray %d, no_tree %d, unknown_origin %d, bad_origin %d, no_route %d, tree_queue_full %d",
+				n.Name, p.Routed["tree_sent"], p.Routed["tree_forwarded"], p.Drops["tree_stray"], p.Drops["tree_no_tree"], p.Drops["unknown_origin"],
+				p.Drops["bad_origin"], p.Drops["no_route"], p.Drops["tree_queue_full"]))
+		}
+		t.Errorf("2,000 groups down their trees: %d got nothing (first %v), %d twice\n%s", len(missing), missing[:min(len(missing), 5)], dups, strings.Join(counts, "\n"))
+	}
+	roots := map[string]int{}
+	for _, n := range ns {
+		for _, g := range groupsJSON(t, n).Groups {
+			if g.Tree != nil && g.Tree.Root && strings.HasPrefix(g.Group, "239.21.") {
+				roots[n.Name]++
+			}
+		}
+	}
+	t.Logf("2,000 groups' roots: %v", roots)
+
+	// A tree node with children dies mid-stream.
+	var victim *lab.Node
+	for _, n := range ns[1:6] {
+		if r := roles[n.Name]; r != nil && len(r.Children) > 0 {
+			victim = n
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no subscriber with children in the tree: %s", strings.Join(shape, "; "))
+	}
+	stream, err := lab.StartStream(src.Host, "ipop0", group, port+1, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Stop()
+	srs := map[string]*lab.Receiver{}
+	for _, n := range ns[1:6] {
+		srs[n.Name] = join(t, n, group, port+1, "")
+	}
+	time.Sleep(3 * time.Second)
+	killed := time.Now()
+	victim.Proc.Kill()
+	time.Sleep(6 * time.Second)
+	for name, r := range srs {
+		if name == victim.Name {
+			continue
+		}
+		lost := 0
+		for seq, at := range stream.Sent() {
+			if !at.Before(killed) && at.Before(killed.Add(5*time.Second)) {
+				if _, ok := r.Arrived(seq); !ok {
+					lost++
+				}
+			}
+		}
+		d := time.Duration(lost) * 20 * time.Millisecond
+		t.Logf("%s SIGKILLed: %s lost %d datagrams (%s of the stream)", victim.Name, name, lost, d)
+		if d >= 2*time.Second {
+			out, _ := byName[name].Ctl("tree", group)
+			t.Errorf("%s lost %s of the stream when tree node %s died, want under 2s; its tree now:\n%s", name, d, victim.Name, out)
+		}
+		if r.Duplicates() != 0 {
+			t.Errorf("%s got %d datagrams twice", name, r.Duplicates())
+		}
+	}
+}

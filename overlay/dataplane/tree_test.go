@@ -1,0 +1,197 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/identity"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
+	"github.com/ipopd/ipopd/overlay/wire"
+	"github.com/ipopd/ipopd/tap"
+	"github.com/ipopd/ipopd/tap/taptest"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// treeMcast is a multicast plane on one tree: a is the parent, b the
+// child; the members here want the group.
+type treeMcast struct {
+	fakeMcast
+	a, b nodeid.ID
+	on   bool
+}
+
+func (m *treeMcast) TreeForward(_ *tap.Parsed, _ []byte, from nodeid.ID, along bool, dst []nodeid.ID) ([]nodeid.ID, TreeVerdict) {
+	v := TreeVerdict{Key: m.a} // the root is beyond a
+	if !m.on || along && from != m.a && from != m.b {
+		return dst, v
+	}
+	v.On, v.Local = true, true
+	if from != m.a {
+		dst = append(dst, m.a)
+	}
+	if from != m.b {
+		dst = append(dst, m.b)
+	}
+	return dst, v
+}
+
+// udp4 is an Ethernet + IPv4 + UDP frame from src to group.
+func udp4(src, group netip.Addr) []byte {
+	f := make([]byte, 14+28)
+	f[0], f[6] = 0x01, 0x02
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:]
+	ip[0], ip[8], ip[9] = 0x45, 1, 17
+	s, g := src.As4(), group.As4()
+	copy(ip[12:], s[:])
+	copy(ip[16:], g[:])
+	return f
+}
+
+// TestTreeFrames: a frame of a tree, signed by its origin (a third node),
+// that comes from the parent goes on to the child and to the TAP, once;
+// the same again (a replay, or a second way during a repair) goes
+// nowhere; one altered on the way, or signed by a node the frame's
+// source address is not of, is refused; one from a node that is not a
+// tree neighbour is a stray; one toward the root off the tree goes on
+// toward the key.
+func TestTreeFrames(t *testing.T) {
+	ca := newTestCA(t)
+	dev := taptest.New("tr0", 1400, net.HardwareAddr{2, 0, 0, 0, 0, 1}, 64)
+	t.Cleanup(func() { dev.Close() })
+	sock := &capture{}
+	p, _ := ca.plane(t, "self", Config{Socket: sock, TAP: dev})
+	origin := ca.identity(t, "origin", netip.MustParsePrefix("10.9.0.0/16"))
+	p.cfg.Directory.Add(&origin.Peer)
+	signer := trust.NewSigner(origin, nil)
+	type end struct {
+		id   *identity.Identity
+		peer *Peer
+		send *wire.Keyring // its sealing keys toward us
+		recv *wire.Keyring // what opens our packets to it
+		addr netip.AddrPort
+	}
+	var ends []*end
+	var links []Link
+	for i, name := range []string{"a", "b", "c"} {
+		id := ca.identity(t, name)
+		p.cfg.Directory.Add(&id.Peer)
+		root := make([]byte, wire.RootLen)
+		root[0] = byte(i + 1)
+		ours, _ := wire.NewKeyring(root, true, 0, time.Now())
+		theirs, _ := wire.NewKeyring(root, false, 0, time.Now())
+		e := &end{id: id, peer: NewPeer(id.ID), send: theirs, recv: theirs, addr: netip.AddrPortFrom(netip.MustParseAddr("198.18.0.1"), uint16(4000+i))}
+		e.peer.SetPath(&Path{Keys: ours, Remote: e.addr})
+		e.peer.SetCert(&id.Peer)
+		ends = append(ends, e)
+		links = append(links, Link{Peer: e.peer, Addr: e.addr, Up: true})
+	}
+	a, b, c := ends[0], ends[1], ends[2]
+	ids := []nodeid.ID{a.id.ID, b.id.ID, c.id.ID}
+	p.Publish(NewView(links, topology.NewRoutes(p.self, ids, nil)))
+	mc := &treeMcast{a: a.id.ID, b: b.id.ID, on: true}
+	p.Attach(mc, fakeNeigh{})
+
+	frame := udp4(netip.MustParseAddr("10.9.0.5"), netip.MustParseAddr("239.1.2.3"))
+	treePkt := func(kind byte, s *trust.Signer, who nodeid.ID, f []byte) []byte {
+		env, err := s.Seal(nodeid.ID{}, append([]byte{treeMark}, f...), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(append([]byte{kind, topology.HopLimit}, who[:]...), env...)
+	}
+	from := func(e *end, pkt []byte) {
+		sock.pkts = nil
+		p.NewReceiver().Receive([]nat.Packet{{Data: mustSeal(t, e.send, wire.FlagTree, pkt), Addr: e.addr}})
+	}
+	tapN := func() uint64 { return p.tapStats.txFrames.Load() }
+	sentTo := func() map[netip.AddrPort]int {
+		m := map[netip.AddrPort]int{}
+		for _, pkt := range sock.pkts {
+			m[pkt.Addr]++
+		}
+		return m
+	}
+	along := treePkt(treeAlong, signer, origin.ID, frame)
+	from(a, along)
+	if got := sentTo(); len(got) != 1 || got[b.addr] != 1 || tapN() != 1 {
+		t.Fatalf("from the parent: sent %v (want one to the child), %d frames to the TAP (want 1)", got, tapN())
+	}
+	// What the child got is the same signed frame, along the tree.
+	fwd, flags, err := b.recv.Open(nil, sock.pkts[0].Data)
+	if err != nil || flags != wire.FlagTree || fwd[0] != treeAlong || fwd[1] != topology.HopLimit-1 || nodeid.ID(fwd[2:treeHeaderLen]) != origin.ID {
+		t.Fatalf("forwarded: %x flags %#x %v", fwd[:2], flags, err)
+	}
+	from(b, along) // the same frame again, from the other side
+	if len(sock.pkts) != 0 || tapN() != 1 || p.Drops()["bad_origin"] != 1 {
+		t.Errorf("a replay: sent %d, TAP %d, bad_origin %d", len(sock.pkts), tapN(), p.Drops()["bad_origin"])
+	}
+	altered := treePkt(treeAlong, signer, origin.ID, frame)
+	altered[len(altered)-80] ^= 1
+	from(a, altered)
+	if len(sock.pkts) != 0 || p.Drops()["bad_origin"] != 2 {
+		t.Errorf("altered: sent %d, bad_origin %d", len(sock.pkts), p.Drops()["bad_origin"])
+	}
+	// c signs a frame with the origin's source address: its signature
+	// checks, its certificate does not cover the address.
+	forged := treePkt(treeAlong, trust.NewSigner(c.id, nil), c.id.ID, frame)
+	from(a, forged)
+	if tapN() != 1 || p.Drops()["spoofed_source"] != 1 {
+		t.Errorf("another node's address: TAP %d, spoofed_source %d", tapN(), p.Drops()["spoofed_source"])
+	}
+	from(c, treePkt(treeAlong, signer, origin.ID, frame))
+	if len(sock.pkts) != 0 || p.Drops()["tree_stray"] != 1 {
+		t.Errorf("from a node not on the tree here: sent %d, tree_stray %d", len(sock.pkts), p.Drops()["tree_stray"])
+	}
+	// From a source off the tree, toward the root: on the tree here, it
+	// goes to both tree neighbours; off it, on toward the key.
+	from(c, treePkt(treeToRoot, signer, origin.ID, frame))
+	if got := sentTo(); got[a.addr] != 1 || got[b.addr] != 1 || tapN() != 2 {
+		t.Errorf("toward the root, on the tree: sent %v, TAP %d", got, tapN())
+	}
+	mc.on = false
+	from(c, treePkt(treeToRoot, signer, origin.ID, frame))
+	if got := sentTo(); len(got) != 1 || tapN() != 2 {
+		t.Errorf("toward the root, off the tree: sent %v (want one copy on), TAP %d", got, tapN())
+	}
+	// From this node's TAP, off the tree: onto it at a linked subscriber
+	// (b), in one copy signed here.
+	sock.pkts = nil
+	var sc scratch
+	p.treeSend(&sc, p.View(), ToRoot, []nodeid.ID{{0xee}, {0x99}, b.id.ID}, frame)
+	p.drain(&sc)
+	if got := sentTo(); len(got) != 1 || got[b.addr] != 1 {
+		t.Errorf("from the TAP toward the root: sent %v, want one copy to the linked subscriber", got)
+	} else if f, flags, err := b.recv.Open(nil, sock.pkts[0].Data); err != nil || flags != wire.FlagTree || f[0] != treeToRoot || nodeid.ID(f[2:treeHeaderLen]) != p.self {
+		t.Errorf("the copy: %x flags %#x %v", f[:2], flags, err)
+	}
+	// An origin whose certificate this node lacks: held, asked for,
+	// and taken once it is known.
+	late := ca.identity(t, "late", netip.MustParsePrefix("10.8.0.0/16"))
+	lateFrame := udp4(netip.MustParseAddr("10.8.0.1"), netip.MustParseAddr("239.1.2.3"))
+	lateFrame[11] = 8 // a MAC of its own: the origin's is learned already
+	mc.on = true
+	from(a, treePkt(treeAlong, trust.NewSigner(late, nil), late.ID, lateFrame))
+	if tapN() != 2 || p.Drops()["unknown_origin"] != 0 {
+		t.Errorf("an unknown origin: TAP %d, unknown_origin %d (want held)", tapN(), p.Drops()["unknown_origin"])
+	}
+	p.cfg.Directory.Add(&late.Peer)
+	sock.pkts = nil
+	p.release(late.ID)
+	for deadline := time.Now().Add(2 * time.Second); tapN() != 3 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if tapN() != 3 {
+		t.Errorf("the held frame once the certificate came: TAP %d, want 3; drops %v", tapN(), p.Drops())
+	}
+	for _, bad := range [][]byte{{treeAlong}, {9, 1}, {treeAlong, 0}} {
+		from(a, append(bad, make([]byte, 40)...))
+	}
+	if p.Drops()["bad_tree"] != 3 {
+		t.Errorf("malformed tree packets: bad_tree %d, want 3", p.Drops()["bad_tree"])
+	}
+}
