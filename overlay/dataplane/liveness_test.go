@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,20 @@ import (
 type capture struct {
 	mu   sync.Mutex
 	pkts []nat.Packet
+}
+
+// reset forgets what was sent (goroutines of the plane may send too).
+func (c *capture) reset() {
+	c.mu.Lock()
+	c.pkts = c.pkts[:0]
+	c.mu.Unlock()
+}
+
+// snapshot is a copy of what was sent so far.
+func (c *capture) snapshot() []nat.Packet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.pkts)
 }
 
 func (c *capture) WriteBatch(pkts []nat.Packet) (int, error) {
