@@ -458,22 +458,20 @@ func TestRoutedStreamSurvivesHopDeath(t *testing.T) {
 // routedAroundLossy is n's routed_around_lossy counter (lossy links it
 // routed around).
 func routedAroundLossy(t *testing.T, n *lab.Node) uint64 {
-	t.Helper()
-	p, err := n.Peers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Routed["routed_around_lossy"]
+	return routedCounter(t, n, "routed_around_lossy")
 }
 
 // routedAround is n's routed_around counter (links it routed around).
-func routedAround(t *testing.T, n *lab.Node) uint64 {
+func routedAround(t *testing.T, n *lab.Node) uint64 { return routedCounter(t, n, "routed_around") }
+
+// routedCounter is one of n's routed counters (ipopctl peers).
+func routedCounter(t *testing.T, n *lab.Node, name string) uint64 {
 	t.Helper()
 	p, err := n.Peers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Routed["routed_around"]
+	return p.Routed[name]
 }
 
 // groupsOf counts the groups n's table lists node subscribed to, of those

@@ -46,33 +46,32 @@ func (l *Loop) Close() { l.once.Do(func() { close(l.done) }) }
 
 // Post queues f for the loop; it reports false (and f never runs) when the
 // loop has stopped.
-func (l *Loop) Post(f func()) bool {
-	select {
-	case <-l.done:
-		return false
-	default:
-	}
-	select {
-	case l.tasks <- f:
-		return true
-	case <-l.done:
-		return false
-	}
-}
+func (l *Loop) Post(f func()) bool { return l.post(f, true) }
 
 // TryPost queues f for the loop unless its queue is full or it has
 // stopped; it never blocks (for callers that must not wait, such as
 // packet readers) and reports whether f was queued.
-func (l *Loop) TryPost(f func()) bool {
+func (l *Loop) TryPost(f func()) bool { return l.post(f, false) }
+
+// post queues f unless the loop stopped, waiting for room if wait.
+func (l *Loop) post(f func(), wait bool) bool {
 	select {
 	case <-l.done:
 		return false
 	default:
 	}
+	if !wait {
+		select {
+		case l.tasks <- f:
+			return true
+		default:
+			return false
+		}
+	}
 	select {
 	case l.tasks <- f:
 		return true
-	default:
+	case <-l.done:
 		return false
 	}
 }

@@ -91,3 +91,28 @@ func TestBlockedCallersReleased(t *testing.T) {
 		_ = ok // either answer is right; what matters is that all returned
 	}
 }
+
+// TryPost queues while there is room, refuses at once when the queue is
+// full (never blocks), and after Close.
+func TestTryPost(t *testing.T) {
+	l := New(2)
+	ran := 0
+	for i := range 2 {
+		if !l.TryPost(func() { ran++ }) {
+			t.Fatalf("TryPost %d refused with room", i)
+		}
+	}
+	if l.TryPost(func() { ran++ }) {
+		t.Fatal("TryPost took a task with the queue full")
+	}
+	for range 2 {
+		(<-l.Tasks())()
+	}
+	if ran != 2 || !l.TryPost(func() {}) {
+		t.Fatalf("ran %d; room again refused", ran)
+	}
+	l.Close()
+	if l.TryPost(func() {}) {
+		t.Error("TryPost after Close")
+	}
+}
