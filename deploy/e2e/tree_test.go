@@ -12,12 +12,12 @@ import (
 )
 
 // TestTreeMulticast: eight nodes with trees forced (replicate_max 0,
-// fanout 2); a group with six subscriber nodes (five any-source, one
-// source-specific to another source) and a source that is not a member.
-// The group goes down its tree: no node sends more than two copies of a
-// datagram (the source one, toward the root), every any-source subscriber
-// gets every datagram exactly once, the source-specific one and the node
-// not subscribed get none on their TAPs. The node not subscribed then
+// fanout 2); a group with six subscriber nodes (four any-source, one
+// source-specific to the sender, one source-specific to another source)
+// and a source that is not a member. The group goes down its tree: no
+// node sends more than two copies of a datagram, every subscriber that
+// admits the sender gets every datagram exactly once, the one that
+// admits another source only and the node not subscribed get none. The node not subscribed then
 // joins 2,000 groups, each with a tree of its own, and gets a datagram
 // to each of them once. Then a tree node with children
 // is SIGKILLed mid-stream: its subtree rejoins, and the others lose under
@@ -43,7 +43,11 @@ func TestTreeMulticast(t *testing.T) {
 	rs := map[string]*lab.Receiver{}
 	var subs []string
 	for _, n := range ns[1:6] {
-		rs[n.Name] = join(t, n, group, port, "")
+		source := ""
+		if n == ns[5] {
+			source = src.Addr4() // source-specific, to the sender: gets it all too
+		}
+		rs[n.Name] = join(t, n, group, port, source)
 		subs = append(subs, n.Name)
 	}
 	ssm := join(t, ns[6], group, port, "10.254.0.99") // a source that does not send
@@ -185,15 +189,18 @@ func TestTreeMulticast(t *testing.T) {
 	t.Logf("2,000 groups' roots: %v", roots)
 
 	// A tree node with children dies mid-stream.
-	var victim *lab.Node
+	var victim *lab.Node // one with a child among the subscribers watched below
 	for _, n := range ns[1:6] {
-		if r := roles[n.Name]; r != nil && len(r.Children) > 0 {
-			victim = n
-			break
+		if r := roles[n.Name]; r != nil && victim == nil {
+			for _, c := range r.Children {
+				if _, watched := rs[c.Name]; watched {
+					victim = n
+				}
+			}
 		}
 	}
 	if victim == nil {
-		t.Fatalf("no subscriber with children in the tree: %s", strings.Join(shape, "; "))
+		t.Fatalf("no subscriber with a subscriber below it in the tree: %s", strings.Join(shape, "; "))
 	}
 	stream, err := lab.StartStream(src.Host, "ipop0", group, port+1, 20*time.Millisecond)
 	if err != nil {
