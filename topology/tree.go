@@ -145,12 +145,14 @@ type treeGroup struct {
 	// unacked: the last join sent has had no ack yet; it is sent again
 	// every JoinRetry (a join or its ack lost, or dropped by a busy
 	// parent), not only at the next refresh.
-	unacked  bool
-	sent     filter.Filter
-	sentAt   time.Time
-	local    filter.Filter // this node's members; Empty: none
-	children map[nodeid.ID]*treeChild
-	fwd      *treeFwd // Table's copy; nil when parent, children or filters changed
+	unacked bool
+	// unackedSince: when the first join still unanswered went.
+	unackedSince time.Time
+	sent         filter.Filter
+	sentAt       time.Time
+	local        filter.Filter // this node's members; Empty: none
+	children     map[nodeid.ID]*treeChild
+	fwd          *treeFwd // Table's copy; nil when parent, children or filters changed
 }
 
 type treeChild struct {
@@ -246,6 +248,9 @@ func (t *Trees) joinGreedy(rt *Routes, g netip.Addr, tg *treeGroup, now time.Tim
 }
 
 func (t *Trees) join(g netip.Addr, tg *treeGroup, agg filter.Filter, now time.Time) {
+	if !tg.unacked {
+		tg.unackedSince = now
+	}
 	tg.sent, tg.sentAt, tg.unacked = agg, now, true
 	t.send(tg.parent, TreeMsg{Kind: TreeJoin, Group: g, Filter: agg})
 }
@@ -265,9 +270,17 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 	case TreeJoin:
 		t.onJoin(rt, from, m, now)
 	case TreePrune:
-		if tg := t.groups[m.Group]; tg != nil && tg.children[from] != nil {
+		tg := t.groups[m.Group]
+		switch {
+		case tg == nil:
+		case tg.children[from] != nil:
 			t.dropChild(tg, from)
 			t.settle(rt, m.Group, tg, now)
+		case tg.parent == from:
+			// Our parent does not hold us (it lost us, or took our frames
+			// for strays): off the tree until the next Tick joins again.
+			tg.parent, tg.adopted = nodeid.ID{}, false
+			tg.fwd = nil
 		}
 	case TreeRedirect:
 		tg := t.groups[m.Group]
@@ -453,7 +466,7 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 			t.joinGreedy(rt, g, tg, now)
 		case tg.root:
 		case tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
-			tg.unacked && now.Sub(tg.adoptedAt) >= 2*JoinRetry),
+			tg.unacked && now.Sub(tg.unackedSince) >= 2*JoinRetry),
 			!tg.adopted && (!linked || !ok || next != tg.parent):
 			if _, gone := t.gone[tg.parent]; !gone {
 				// Routed if the link went: a parent that still holds us

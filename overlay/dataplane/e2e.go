@@ -9,9 +9,11 @@ package dataplane
 //	route header | boot (8) | wire packet: type, flags, counter, ciphertext, tag
 //
 // Keys come from the two nodes' certificate keys (static ECDH, P-256) and
-// the sender's run (boot): root = HKDF(ECDH, "ipopd e2e v1", sender ‖
-// receiver ‖ boot), one root per direction and run, so a restart never
-// reuses a nonce. Each root drives a wire.Keyring (rotating like a link's
+// a random number the sender draws for each sending keyring it makes
+// (boot, carried in every packet): root = HKDF(ECDH, "ipopd e2e v1",
+// sender ‖ receiver ‖ boot), so neither a restart nor keys made again
+// toward a node (after they went idle or were evicted) ever reuse a
+// nonce. Each root drives a wire.Keyring (rotating like a link's
 // keys: every rekey interval, or 2^32 packets) and its replay window. The
 // flags inside (FlagControl) say what the payload is; the nodes in
 // between can only drop it. A node whose certificate this node has not
@@ -56,13 +58,16 @@ type e2eRecvKey struct {
 type e2eKeys struct {
 	keys *wire.Keyring
 	used time.Time
+	// boot names the sending keys' root: random for each keyring made,
+	// so keys made again toward a node (after they went idle, or were
+	// evicted) never start a nonce sequence already used.
+	boot uint64
 }
 
 // e2e holds this node's end-to-end keys.
 type e2e struct {
 	self     nodeid.ID
 	priv     *ecdh.PrivateKey // nil: no key to do it with (tests without identity)
-	boot     uint64
 	interval time.Duration
 
 	mu     sync.Mutex // guards the maps
@@ -77,9 +82,7 @@ type e2eShared struct {
 }
 
 func newE2E(self nodeid.ID, id *identity.Identity, interval time.Duration) *e2e {
-	var b [8]byte
-	rand.Read(b[:])
-	e := &e2e{self: self, boot: binary.BigEndian.Uint64(b[:]) | 1, interval: interval,
+	e := &e2e{self: self, interval: interval,
 		send: map[nodeid.ID]*e2eKeys{}, recv: map[e2eRecvKey]*e2eKeys{}, shared: map[nodeid.ID]e2eShared{}}
 	if id != nil {
 		if k, ok := id.Key.(*ecdsa.PrivateKey); ok {
@@ -138,28 +141,36 @@ func (e *e2e) sharedWith(id nodeid.ID, pub *ecdsa.PublicKey) ([]byte, error) {
 	return secret, nil
 }
 
-// sealer returns the sending keys toward to (cert: its certificate).
-func (e *e2e) sealer(to nodeid.ID, cert *identity.Peer, now time.Time) (*wire.Keyring, error) {
+// sealer returns the sending keys toward to (cert: its certificate) and
+// the boot their root is derived with.
+func (e *e2e) sealer(to nodeid.ID, cert *identity.Peer, now time.Time) (*wire.Keyring, uint64, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if k := e.send[to]; k != nil {
 		k.used = now
-		return k.keys, nil
+		return k.keys, k.boot, nil
 	}
-	root, err := e.root(cert, e.self, to, e.boot)
+	boot := randomBoot()
+	root, err := e.root(cert, e.self, to, boot)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	keys, err := wire.NewIndexedKeyring(root, true, e.interval, now)
 	clear(root)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(e.send) >= maxE2ESend {
 		evictOldest(e.send)
 	}
-	e.send[to] = &e2eKeys{keys: keys, used: now}
-	return keys, nil
+	e.send[to] = &e2eKeys{keys: keys, used: now, boot: boot}
+	return keys, boot, nil
+}
+
+func randomBoot() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) | 1
 }
 
 // opener returns the receiving keys from node from at its run boot, and
@@ -171,8 +182,7 @@ func (e *e2e) opener(from nodeid.ID, boot uint64, cert *identity.Peer, now time.
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if r := e.recv[k]; r != nil {
-		r.used = now
-		return r.keys, false, nil
+		return r.keys, false, nil // used is refreshed once a packet opens (keep)
 	}
 	root, err := e.root(cert, from, e.self, boot)
 	if err != nil {
@@ -193,8 +203,9 @@ func (e *e2e) keep(from nodeid.ID, boot uint64, keys *wire.Keyring, now time.Tim
 	k := e2eRecvKey{from, boot}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.recv[k] != nil {
-		return // another reader was first
+	if r := e.recv[k]; r != nil {
+		r.used = now // kept: in use
+		return
 	}
 	if len(e.recv) >= maxE2ERecv {
 		evictOldest(e.recv)
@@ -235,11 +246,11 @@ func evictOldest[K comparable](m map[K]*e2eKeys) {
 // sealE2E appends payload sealed for node to to dst: boot, then a wire
 // packet with flags (FlagControl for a control message).
 func (p *Plane) sealE2E(dst []byte, to nodeid.ID, cert *identity.Peer, flags byte, payload []byte) ([]byte, error) {
-	keys, err := p.e2e.sealer(to, cert, time.Now())
+	keys, boot, err := p.e2e.sealer(to, cert, time.Now())
 	if err != nil {
 		return dst, err
 	}
-	dst = binary.BigEndian.AppendUint64(dst, p.e2e.boot)
+	dst = binary.BigEndian.AppendUint64(dst, boot)
 	return keys.Seal(dst, flags, payload)
 }
 
@@ -251,13 +262,13 @@ func (p *Plane) openE2E(dst []byte, from nodeid.ID, cert *identity.Peer, sealed 
 	}
 	boot := binary.BigEndian.Uint64(sealed)
 	now := time.Now()
-	keys, fresh, err := p.e2e.opener(from, boot, cert, now)
+	keys, _, err := p.e2e.opener(from, boot, cert, now)
 	if err != nil {
 		return dst, 0, err
 	}
 	out, flags, err := keys.Open(dst, sealed[e2eBootLen:])
-	if err == nil && fresh {
-		p.e2e.keep(from, boot, keys, now)
+	if err == nil {
+		p.e2e.keep(from, boot, keys, now) // new keys kept, known ones marked used
 	}
 	return out, flags, err
 }

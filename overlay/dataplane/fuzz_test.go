@@ -89,7 +89,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(record(0x50, append([]byte{0}, frame...)))
 	f.Add(record(0x10, []byte{wire.FlagProbe, wire.ProbeAsk, 0, 0, 0, 7}))
 	f.Add(record(0x10, []byte{wire.FlagProbe, wire.ProbeAnswer, 0, 0, 0, 7}))
-	tenv, _ := trust.NewSigner(peerID, nil).Seal(nodeid.ID{}, append([]byte{treeMark}, udp4(netip.MustParseAddr("10.9.0.5"), netip.MustParseAddr("239.1.2.3"))...), false)
+	tenv, _ := trust.NewSigner(peerID, nil).Seal(treeDst, append([]byte{treeMark}, udp4(netip.MustParseAddr("10.9.0.5"), netip.MustParseAddr("239.1.2.3"))...), false)
 	for _, kind := range []byte{treeAlong, treeToRoot} {
 		f.Add(record(0x90, append(append([]byte{wire.FlagTree, kind, 5}, peerID.ID[:]...), tenv...)))
 	}

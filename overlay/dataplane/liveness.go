@@ -205,7 +205,7 @@ func (q *linkQuality) resolve(answers *[probeRing]atomic.Uint64, now int64) {
 		sent := q.sent[n%probeRing]
 		lost := false
 		switch {
-		case uint32(a>>32) == n:
+		case a != 0 && uint32(a>>32) == n: // 0: nothing stored in the slot yet
 			// The low 32 bits wrap every 71 minutes; a sample out of
 			// range (the clock stepped) is left out.
 			if rtt := int64(int32(uint32(a) - uint32(sent))); rtt < 0 || rtt > maxRTT.Microseconds() {

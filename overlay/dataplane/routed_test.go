@@ -51,11 +51,11 @@ func TestRoutedVerdicts(t *testing.T) {
 	v := p.View()
 	// peers[0] seals its frame for us, end to end.
 	from := newE2E(peers[0], ids[0], 0)
-	keys, err := from.sealer(self, &p.cfg.Identity.Peer, time.Now())
+	keys, boot, err := from.sealer(self, &p.cfg.Identity.Peer, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, _ := keys.Seal(binary.BigEndian.AppendUint64(nil, from.boot), 0, frame)
+	sealed, _ := keys.Seal(binary.BigEndian.AppendUint64(nil, boot), 0, frame)
 	p.routed(&s, v, nil, pkt(topology.Route{Src: peers[0], Dst: self, TTL: 5, Sealed: true}, sealed))
 	if len(s.frames) != 1 || len(s.frames[0]) != len(frame) {
 		t.Errorf("frame for us: queued %d frames", len(s.frames))
@@ -207,7 +207,7 @@ func TestE2ELateReceiver(t *testing.T) {
 	frame[0] = 0x02
 	from := newE2E(peers[0], ids[0], time.Minute)
 	now := time.Now()
-	keys, err := from.sealer(self, &p.cfg.Identity.Peer, now)
+	keys, boot, err := from.sealer(self, &p.cfg.Identity.Peer, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestE2ELateReceiver(t *testing.T) {
 		}
 		return append(b, payload...)
 	}
-	sealed, _ := keys.Seal(binary.BigEndian.AppendUint64(nil, from.boot), 0, frame)
+	sealed, _ := keys.Seal(binary.BigEndian.AppendUint64(nil, boot), 0, frame)
 	p.routed(&s, v, nil, route(sealed))
 	if len(s.frames) != 1 || p.counters.e2eFailed.Load() != 0 {
 		t.Fatalf("frame at generation 20: %d delivered, e2e_failed %d", len(s.frames), p.counters.e2eFailed.Load())

@@ -28,9 +28,11 @@ package dataplane
 // with wire.FlagTree inside (toNode).
 
 import (
+	"crypto/sha256"
 	"time"
 
 	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/overlay/trust"
 	"github.com/ipopd/ipopd/overlay/wire"
 	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
@@ -50,6 +52,10 @@ const (
 	heldTreeMark = 0xff
 )
 
+// treeDst is the destination tree frames are signed for (the envelope
+// binds one): not a node, and not zero (a broadcast).
+var treeDst = nodeid.ID(sha256.Sum256([]byte("ipopd tree frame v1")))
+
 // treeSend sends frame f from the TAP down its group's tree (Tree: to
 // the tree neighbours in targets) or toward its root (ToRoot: targets[0]
 // is the group's key).
@@ -57,7 +63,7 @@ func (p *Plane) treeSend(s *scratch, v *View, action Action, targets []nodeid.ID
 	if p.cfg.Signer == nil || len(targets) == 0 {
 		return
 	}
-	env, err := p.cfg.Signer.Seal(nodeid.ID{}, append(append(s.plain[:0], treeMark), f...), false)
+	env, err := p.cfg.Signer.Seal(treeDst, append(append(s.plain[:0], treeMark), f...), false)
 	if err != nil {
 		p.counters.e2eFailed.Add(1)
 		return
@@ -137,24 +143,36 @@ func (p *Plane) treeFrame(s *scratch, v *View, from nodeid.ID, pkt []byte) {
 		p.askHello(origin)
 		return
 	}
-	msg, _, err := p.cfg.Directory.Open(origin, nodeid.ID{}, env)
+	// What the frame is, and where it goes, before the signature is
+	// checked: a stray or malformed one must not enter the origin's
+	// replay window (its copy on the right edge would then be refused as
+	// a replay), and costs no verification.
+	peek, ok := trust.Peek(env)
+	if !ok || len(peek) < 1+tap.EthHeaderLen || peek[0] != treeMark {
+		p.counters.badTree.Add(1)
+		return
+	}
+	pf := tap.Parse(peek[1:])
+	if pf.Class != tap.ClassMulticast {
+		p.counters.badTree.Add(1)
+		return
+	}
+	targets, verdict := p.mcast.TreeForward(&pf, peek[1:], from, kind == treeAlong, s.targets[:0])
+	s.targets = targets
+	if !verdict.On && kind == treeAlong {
+		p.counters.treeStray.Add(1)
+		return
+	}
+	// Signed for treeDst: no other envelope of the origin's (a broadcast,
+	// a control message) passes for a tree frame, nor one for them.
+	msg, _, err := p.cfg.Directory.Open(origin, treeDst, env)
 	if err != nil || len(msg) < 1+tap.EthHeaderLen || msg[0] != treeMark {
 		p.counters.badOrigin.Add(1)
 		p.log.Debug("tree frame refused", "origin", origin.Short(), "from", from.Short(), "err", err)
 		return
 	}
 	frame := msg[1:]
-	pf := tap.Parse(frame)
-	if pf.Class != tap.ClassMulticast {
-		p.counters.badTree.Add(1)
-		return
-	}
-	targets, verdict := p.mcast.TreeForward(&pf, frame, from, kind == treeAlong, s.targets[:0])
-	s.targets = targets
 	switch {
-	case !verdict.On && kind == treeAlong:
-		p.counters.treeStray.Add(1)
-		return
 	case !verdict.On: // toward the root, still off the tree
 		if verdict.Key.IsZero() {
 			p.counters.badTree.Add(1) // not a group's frame

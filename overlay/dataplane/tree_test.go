@@ -119,7 +119,7 @@ func newTreeFixture(tb testing.TB) *treeFixture {
 
 // packet is a tree packet of kind for frame, signed by s as who.
 func (f *treeFixture) packet(tb testing.TB, kind byte, s *trust.Signer, who nodeid.ID, frame []byte) []byte {
-	env, err := s.Seal(nodeid.ID{}, append([]byte{treeMark}, frame...), false)
+	env, err := s.Seal(treeDst, append([]byte{treeMark}, frame...), false)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -23,11 +23,11 @@ package wire
 // An indexed keyring (NewIndexedKeyring) is for a root either end can
 // derive again at any time (end-to-end keys from static keys, where a
 // chain would add no forward secrecy): root(n) = HKDF-Expand(root(0),
-// "ipopd generation" ‖ n), each in one step, and a receiver that has
-// opened nothing yet takes the generation of its first authentic packet,
-// however far ahead: a node that restarts (or forgot idle keys) opens a
-// long-running sender's traffic at once, where a chained one would refuse
-// it for good once the sender was maxJump generations on.
+// "ipopd generation" ‖ n), each in one step, and the receiver follows a
+// packet of any generation ahead, not only maxJump: a node that restarts
+// (or forgot idle keys) opens a long-running sender's traffic at once,
+// and an old packet replayed to it first cannot hold it behind the
+// sender's generation (each generation ahead costs one HKDF to try).
 
 import (
 	"crypto/hkdf"
@@ -71,11 +71,10 @@ type Keyring struct {
 	roots map[uint64][]byte
 	ahead *generation // the last generation derived ahead of recv (not yet authentic)
 
-	// indexed: root(n) comes from root0 directly, and until opened a
-	// packet of any generation ahead may open (NewIndexedKeyring).
+	// indexed: root(n) comes from root0 directly, and a packet of any
+	// generation ahead may open (NewIndexedKeyring).
 	indexed bool
 	root0   []byte
-	opened  atomic.Bool
 }
 
 type generation struct {
@@ -240,7 +239,7 @@ func (k *Keyring) Open(dst, pkt []byte) ([]byte, byte, error) {
 		g = rs.cur
 	case rs.prev != nil && n == rs.prev.n:
 		g = rs.prev
-	case n > rs.cur.n && (n <= rs.cur.n+maxJump || k.indexed && !k.opened.Load()):
+	case n > rs.cur.n && (n <= rs.cur.n+maxJump || k.indexed):
 		var err error
 		if g, err = k.aheadGen(n); err != nil {
 			return dst, 0, ErrAuth
@@ -251,9 +250,6 @@ func (k *Keyring) Open(dst, pkt []byte) ([]byte, byte, error) {
 	out, flags, err := g.sess.OpenFlags(dst, pkt)
 	if err != nil {
 		return dst, 0, err
-	}
-	if k.indexed && !k.opened.Load() {
-		k.opened.Store(true)
 	}
 	if g.n > rs.cur.n {
 		k.advance(g)
