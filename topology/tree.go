@@ -276,11 +276,6 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 		case tg.children[from] != nil:
 			t.dropChild(tg, from)
 			t.settle(rt, m.Group, tg, now)
-		case tg.parent == from:
-			// Our parent does not hold us (it lost us, or took our frames
-			// for strays): off the tree until the next Tick joins again.
-			tg.parent, tg.adopted = nodeid.ID{}, false
-			tg.fwd = nil
 		}
 	case TreeRedirect:
 		tg := t.groups[m.Group]
