@@ -132,8 +132,10 @@ type Manager struct {
 	ring     *topology.Ring
 	od       *topology.OnDemand      // Add from the data plane, the rest on the loop
 	odSince  map[nodeid.ID]time.Time // on-demand links wanted since
-	nextOD   time.Time               // next OnDemand.Tick
-	learnAt  time.Time               // next renewal of the presence leases
+	// treeLinks: the trees' links last given to the ring (OnDemand.TreeLinks).
+	treeLinks []nodeid.ID
+	nextOD    time.Time // next OnDemand.Tick
+	learnAt   time.Time // next renewal of the presence leases
 
 	badSignal         atomic.Uint64 // signaling that does not parse or breaks the protocol
 	neighborsUnlinked atomic.Uint64 // Neighbors on a link no longer up

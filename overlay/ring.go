@@ -163,8 +163,12 @@ func (m *Manager) tickOnDemand(now time.Time) {
 		delete(m.odSince, id)
 		m.log.Info("on-demand link released", "node", m.nameOf(id), "rate_bits", m.od.Rate(id))
 	}
-	if len(add) > 0 || len(remove) > 0 {
-		m.ring.SetOnDemand(m.od.Links())
+	if trees := m.od.TreeLinks(); len(add) > 0 || len(remove) > 0 || !slices.Equal(trees, m.treeLinks) {
+		if !slices.Equal(trees, m.treeLinks) {
+			m.log.Debug("links for trees wanted", "nodes", len(trees))
+			m.treeLinks = trees
+		}
+		m.ring.SetOnDemand(append(m.od.Links(), trees...))
 	}
 }
 
@@ -185,6 +189,8 @@ func (m *Manager) role(id nodeid.ID, succ, chords, od []nodeid.ID) string {
 		return "chord"
 	case slices.Contains(od, t):
 		return "on-demand"
+	case slices.Contains(m.treeLinks, t):
+		return "tree"
 	}
 	return "peer"
 }

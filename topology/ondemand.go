@@ -54,6 +54,27 @@ type OnDemand struct {
 
 	dests  map[nodeid.ID]*odDest
 	nlinks int
+
+	// tree: links the multicast trees want (SetTreeLinks), any goroutine.
+	tree atomic.Pointer[[]nodeid.ID]
+}
+
+// SetTreeLinks replaces the links the node's distribution trees want
+// (Trees.AdoptedParents): wanted whatever the rate, beside the rate's
+// own (at most MaxTreeLinks; not counted against MaxLinks). Safe for
+// concurrent use.
+func (o *OnDemand) SetTreeLinks(ids []nodeid.ID) {
+	ids = slices.Clone(ids[:min(len(ids), MaxTreeLinks)])
+	slices.SortFunc(ids, nodeid.ID.Compare)
+	o.tree.Store(&ids)
+}
+
+// TreeLinks returns the links SetTreeLinks last asked for, ascending.
+func (o *OnDemand) TreeLinks() []nodeid.ID {
+	if p := o.tree.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // odDest is the control loop's state for one destination.
@@ -185,7 +206,8 @@ func (d *odDest) sample(now time.Time, window time.Duration) {
 	d.samples = append(d.samples[:0], d.samples[i:]...)
 }
 
-// Links returns the wanted on-demand links, ascending.
+// Links returns the on-demand links wanted for their rate, ascending
+// (the trees' are TreeLinks).
 func (o *OnDemand) Links() []nodeid.ID {
 	var ids []nodeid.ID
 	for id, d := range o.dests {

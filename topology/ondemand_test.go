@@ -172,3 +172,25 @@ func TestOnDemandAddAllocs(t *testing.T) {
 		t.Fatalf("Add allocates %v times per frame", n)
 	}
 }
+
+// TestOnDemandTreeLinks: the trees' links are kept apart from the
+// rate's, at most MaxTreeLinks, ascending.
+func TestOnDemandTreeLinks(t *testing.T) {
+	o := NewOnDemand(OnDemandConfig{Threshold: 1 << 20, Idle: time.Minute, MaxLinks: 1})
+	if got := o.TreeLinks(); len(got) != 0 {
+		t.Fatalf("tree links at first: %v", got)
+	}
+	var ids []nodeid.ID
+	for i := range MaxTreeLinks + 3 {
+		ids = append(ids, nodeid.ID{byte(100 - i)})
+	}
+	o.SetTreeLinks(ids)
+	got := o.TreeLinks()
+	if len(got) != MaxTreeLinks || !slices.IsSortedFunc(got, nodeid.ID.Compare) || len(o.Links()) != 0 {
+		t.Fatalf("tree links %v (rate links %v): want the first %d, ascending, and no rate links", got, o.Links(), MaxTreeLinks)
+	}
+	o.SetTreeLinks(nil)
+	if got := o.TreeLinks(); len(got) != 0 {
+		t.Fatalf("tree links after none wanted: %v", got)
+	}
+}

@@ -53,6 +53,16 @@ import (
 // key (a node nearer the key joined the ring), is replaced on the next
 // Tick by a join to the current next hop; the old parent is pruned. A
 // root that is no longer nearest the key joins the new one.
+//
+// A node finds a dead parent before the parent's parent may notice that
+// child gone (it sends to it; the other has nothing to send it): so a
+// redirect back to a node whose link went here lately is not followed,
+// the node joins the redirecting parent again naming that node (Avoid),
+// and the parent picks another child or takes it. A node with no link
+// nearer the key is the root only if no link announced a node nearer it
+// either: else the ring has a hole here (a link not up again after a
+// restart), and it joins the nearest such node (a detour, routed through
+// the link that announced it) until a link nearer the key comes.
 
 // GroupKey is the point on the ring a group's tree is rooted at.
 func GroupKey(g netip.Addr) nodeid.ID {
@@ -90,8 +100,11 @@ type TreeMsg struct {
 	Kind   TreeKind
 	Group  netip.Addr
 	Filter filter.Filter // TreeJoin
-	To     nodeid.ID     // TreeRedirect
-	Depth  int           // TreeAck
+	// Avoid, TreeJoin: a child of the parent's not to be redirected to
+	// (this node lost its link to it: the parent may not know yet).
+	Avoid nodeid.ID
+	To    nodeid.ID // TreeRedirect
+	Depth int       // TreeAck
 }
 
 // TreeSend is a message for node To.
@@ -103,26 +116,38 @@ type TreeSend struct {
 // Trees is one node's part in every group's tree. Like Ring it belongs to
 // the node's control loop and is fed the current Routes.
 type Trees struct {
-	self    nodeid.ID
-	fanout  int
-	groups  map[netip.Addr]*treeGroup
-	gone    map[nodeid.ID]time.Time // nodes Gone told of, for TreeRefresh
-	out     []TreeSend
-	refused uint64
-	entries int               // children held, each 1 + its filter's sources
-	byChild map[nodeid.ID]int // groups each child node is held in
+	self   nodeid.ID
+	fanout int
+	groups map[netip.Addr]*treeGroup
+	gone   map[nodeid.ID]time.Time // nodes Gone told of, for TreeRefresh
+	// lost: nodes whose link went (in the routes given since), until
+	// linked again or for TreeRefresh: a redirect to one, or a detour
+	// through one, likely leads to a dead node others have not noticed.
+	lost      map[nodeid.ID]time.Time
+	lastRT    *Routes
+	lastLinks []nodeid.ID
+	out       []TreeSend
+	refused   uint64
+	entries   int               // children held, each 1 + its filter's sources
+	byChild   map[nodeid.ID]int // groups each child node is held in
+	// entriesBy: the entries each child node's joins hold, over all groups.
+	entriesBy map[nodeid.ID]int
 }
 
 // Bounds of what other nodes' joins make a node hold: the groups whose
 // trees it is on, the children and their filters' sources over all of
-// them, and the groups one node may be its child in (so that one member
-// cannot take the whole budget; its joins also travel on toward each
-// root). A join beyond is refused (Refused counts it) and retried by the
+// them, and the groups one node may be its child in and the entries its
+// joins may hold over all of them (so that one member cannot take the
+// whole budget; its joins also travel on toward each root). A join beyond is refused (Refused counts it) and retried by the
 // child at its next refresh.
 const (
 	MaxTreeGroups  = 1 << 16
 	MaxTreeEntries = 1 << 20
 	maxChildGroups = 4096
+	// maxChildEntries: the entries (each group 1, plus its filter's
+	// sources) one node's joins may hold: 4,096 groups of 15 sources
+	// each, not 4,096 of 256 (more than MaxTreeEntries).
+	maxChildEntries = maxChildGroups * 16
 )
 
 // Refused is the number of joins refused at the bounds.
@@ -148,11 +173,18 @@ type treeGroup struct {
 	unacked bool
 	// unackedSince: when the first join still unanswered went.
 	unackedSince time.Time
-	sent         filter.Filter
-	sentAt       time.Time
-	local        filter.Filter // this node's members; Empty: none
-	children     map[nodeid.ID]*treeChild
-	fwd          *treeFwd // Table's copy; nil when parent, children or filters changed
+	// avoid: sent with each join until one is acked (TreeMsg.Avoid).
+	avoid nodeid.ID
+	// detour: the parent is no ring link but a node nearer the key that
+	// a link announced (no link is nearer the key than this node: the
+	// ring has a hole here, e.g. a link not up again after a restart);
+	// adopted too. Left for the next hop as soon as there is one.
+	detour   bool
+	sent     filter.Filter
+	sentAt   time.Time
+	local    filter.Filter // this node's members; Empty: none
+	children map[nodeid.ID]*treeChild
+	fwd      *treeFwd // Table's copy; nil when parent, children or filters changed
 }
 
 type treeChild struct {
@@ -170,7 +202,57 @@ func NewTrees(self nodeid.ID, fanout int) *Trees {
 		fanout = DefaultFanout
 	}
 	return &Trees{self: self, fanout: min(fanout, MaxFanout), groups: map[netip.Addr]*treeGroup{}, gone: map[nodeid.ID]time.Time{},
-		byChild: map[nodeid.ID]int{}}
+		byChild: map[nodeid.ID]int{}, entriesBy: map[nodeid.ID]int{}, lost: map[nodeid.ID]time.Time{}}
+}
+
+// noteLinks records the links the routes before rt had and rt has not.
+func (t *Trees) noteLinks(rt *Routes, now time.Time) {
+	if rt == t.lastRT {
+		return
+	}
+	for _, id := range t.lastLinks {
+		if !rt.Linked(id) && len(t.lost) < maxGone {
+			t.lost[id] = now
+		}
+	}
+	t.lastRT, t.lastLinks = rt, rt.Links()
+	maps.DeleteFunc(t.lost, func(id nodeid.ID, at time.Time) bool { return rt.Linked(id) || now.Sub(at) >= TreeRefresh })
+}
+
+// unsure reports whether id is gone, or its link here went lately.
+func (t *Trees) unsure(id nodeid.ID, now time.Time) bool {
+	_, gone := t.gone[id]
+	at, lost := t.lost[id]
+	return gone || lost && now.Sub(at) < TreeRefresh
+}
+
+func (t *Trees) hasDetour(rt *Routes, key nodeid.ID, now time.Time) bool {
+	_, ok := t.detourTo(rt, key, now)
+	return ok
+}
+
+// detourTo is the node nearest key among those the links announced,
+// strictly nearer key than this node, neither linked nor unsure: a
+// parent for a node with no link nearer the key (NextHop found none).
+func (t *Trees) detourTo(rt *Routes, key nodeid.ID, now time.Time) (nodeid.ID, bool) {
+	k := load(key)
+	limit := ringDist(rt.me, k)
+	var best nodeid.ID
+	var bestD u256
+	found := false
+	for i, v := range rt.via {
+		for j, z := range v {
+			id := rt.viaID[i][j]
+			d := ringDist(z, k)
+			if d.cmp(limit) >= 0 || rt.Linked(id) || t.unsure(id, now) {
+				continue
+			}
+			if !found || d.cmp(bestD) < 0 || d.cmp(bestD) == 0 && id.Compare(best) < 0 {
+				best, bestD, found = id, d, true
+			}
+		}
+	}
+	return best, found
 }
 
 func (t *Trees) send(to nodeid.ID, m TreeMsg) { t.out = append(t.out, TreeSend{to, m}) }
@@ -204,6 +286,7 @@ func (tg *treeGroup) onTree() bool { return tg.root || !tg.parent.IsZero() }
 // SetLocal records this node's members' filter for g (Empty: none left)
 // and returns what to send.
 func (t *Trees) SetLocal(rt *Routes, g netip.Addr, f filter.Filter, now time.Time) []TreeSend {
+	t.noteLinks(rt, now)
 	tg := t.group(g)
 	tg.local = f.Clone()
 	tg.fwd = nil
@@ -235,12 +318,22 @@ func (t *Trees) settle(rt *Routes, g netip.Addr, tg *treeGroup, now time.Time) {
 func (t *Trees) joinGreedy(rt *Routes, g netip.Addr, tg *treeGroup, now time.Time) {
 	next, ok := rt.NextHop(tg.key)
 	if !ok {
-		tg.root, tg.parent, tg.adopted, tg.depth = true, nodeid.ID{}, false, 0
+		if to, ok := t.detourTo(rt, tg.key, now); ok {
+			// Not the root: a node nearer the key is one hop beyond a
+			// link (joins and frames go to it routed, through that link).
+			tg.root, tg.parent, tg.adopted, tg.detour, tg.wasLinked, tg.depth = false, to, true, true, false, 0
+			tg.acked, tg.adoptedAt = now, now
+			tg.fwd = nil
+			t.dropChild(tg, to)
+			t.join(g, tg, tg.aggregate(), now)
+			return
+		}
+		tg.root, tg.parent, tg.adopted, tg.detour, tg.depth = true, nodeid.ID{}, false, false, 0
 		tg.fwd = nil
 		t.ackChildren(g, tg)
 		return
 	}
-	tg.root, tg.parent, tg.adopted = false, next, false
+	tg.root, tg.parent, tg.adopted, tg.detour = false, next, false, false
 	tg.fwd = nil
 	t.dropChild(tg, next) // it takes us as its child: not both
 	tg.acked = now        // a grace period of the same length as for a refresh
@@ -252,7 +345,7 @@ func (t *Trees) join(g netip.Addr, tg *treeGroup, agg filter.Filter, now time.Ti
 		tg.unackedSince = now
 	}
 	tg.sent, tg.sentAt, tg.unacked = agg, now, true
-	t.send(tg.parent, TreeMsg{Kind: TreeJoin, Group: g, Filter: agg})
+	t.send(tg.parent, TreeMsg{Kind: TreeJoin, Group: g, Filter: agg, Avoid: tg.avoid})
 }
 
 func (t *Trees) ackChildren(g netip.Addr, tg *treeGroup) {
@@ -266,6 +359,7 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 	if from == t.self || from.IsZero() {
 		return nil
 	}
+	t.noteLinks(rt, now)
 	switch m.Kind {
 	case TreeJoin:
 		t.onJoin(rt, from, m, now)
@@ -276,22 +370,37 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 		case tg.children[from] != nil:
 			t.dropChild(tg, from)
 			t.settle(rt, m.Group, tg, now)
+		case tg.parent == from && !tg.aggregate().Empty():
+			// Our parent does not hold us (it restarted, dropped us, or
+			// took our frames before our join): join it again now, not
+			// at the next refresh (our frames up are strays there, and
+			// nothing comes down). Its prunes come at most one per
+			// strayEvery, and so do these joins.
+			t.join(m.Group, tg, tg.aggregate(), now)
 		}
 	case TreeRedirect:
 		tg := t.groups[m.Group]
 		if tg == nil || tg.parent != from || m.To == t.self || m.To.IsZero() {
 			return nil // not from our parent, or to ourselves: ignored
 		}
-		if _, gone := t.gone[m.To]; gone || tg.children[m.To] != nil {
-			// To a node gone (the parent has not heard yet) or below us
-			// (a stale child of the parent's): the parent did not take
-			// us; off the tree until the next Tick joins again.
-			tg.parent, tg.adopted = nodeid.ID{}, false
-			tg.fwd = nil
-			return nil
+		if t.unsure(m.To, now) || tg.children[m.To] != nil {
+			// To a node gone or lost here (the parent has not heard
+			// yet: its link to a child it sends nothing to is not
+			// watched closely) or below us (a stale child of the
+			// parent's): join the parent again, naming the node to
+			// avoid; if the parent redirects there anyway, off the tree
+			// until the next Tick joins again.
+			if m.To == tg.avoid {
+				tg.parent, tg.adopted = nodeid.ID{}, false
+				tg.fwd = nil
+				return nil
+			}
+			tg.avoid = m.To
+			t.join(m.Group, tg, tg.aggregate(), now)
+			return t.take()
 		}
 		// The depth is unknown until the new parent's ack.
-		tg.parent, tg.adopted, tg.acked, tg.depth, tg.wasLinked, tg.adoptedAt = m.To, true, now, 0, rt.Linked(m.To), now
+		tg.parent, tg.adopted, tg.detour, tg.acked, tg.depth, tg.wasLinked, tg.adoptedAt = m.To, true, false, now, 0, rt.Linked(m.To), now
 		tg.fwd = nil
 		t.join(m.Group, tg, tg.aggregate(), now)
 	case TreeAck:
@@ -299,7 +408,7 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 		if tg == nil || tg.parent != from {
 			return nil
 		}
-		tg.acked, tg.unacked = now, false
+		tg.acked, tg.unacked, tg.avoid = now, false, nodeid.ID{}
 		d := min(m.Depth+1, MaxTreeDepth+1)
 		if d > MaxTreeDepth && tg.adopted {
 			// A cycle, closed by a redirect: leave it, join greedily.
@@ -333,7 +442,8 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 		old = entriesOf(c.filter)
 	}
 	if t.groups[m.Group] == nil && len(t.groups) >= MaxTreeGroups ||
-		t.entries-old+entriesOf(m.Filter) > MaxTreeEntries || c == nil && t.byChild[from] >= maxChildGroups {
+		t.entries-old+entriesOf(m.Filter) > MaxTreeEntries || c == nil && t.byChild[from] >= maxChildGroups ||
+		t.entriesBy[from]-old+entriesOf(m.Filter) > maxChildEntries {
 		t.refused++
 		return
 	}
@@ -346,7 +456,7 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 		tg.parent, tg.adopted = nodeid.ID{}, false
 		tg.fwd = nil
 	case c == nil && len(tg.children) >= t.maxChildren(tg):
-		if to, ok := nearestChild(rt, tg, from); ok {
+		if to, ok := nearestChild(rt, tg, from, m.Avoid); ok {
 			t.send(from, TreeMsg{Kind: TreeRedirect, Group: m.Group, To: to})
 			return
 		}
@@ -358,6 +468,7 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 		t.byChild[from]++
 	}
 	t.entries += entriesOf(m.Filter) - old
+	t.entriesBy[from] += entriesOf(m.Filter) - old
 	c.filter, c.heard = m.Filter.Clone(), now
 	c.wasLinked = c.wasLinked || rt.Linked(from)
 	tg.fwd = nil
@@ -372,6 +483,9 @@ func (t *Trees) dropChild(tg *treeGroup, id nodeid.ID) {
 		return
 	}
 	t.entries -= entriesOf(c.filter)
+	if t.entriesBy[id] -= entriesOf(c.filter); t.entriesBy[id] <= 0 {
+		delete(t.entriesBy, id)
+	}
 	if t.byChild[id]--; t.byChild[id] <= 0 {
 		delete(t.byChild, id)
 	}
@@ -389,16 +503,17 @@ func (t *Trees) maxChildren(tg *treeGroup) int {
 	return max(t.fanout-1, 1)
 }
 
-// nearestChild is the child nearest node id on the ring, not id itself,
-// and not one that had a link here and has none now (dead or silent: a
-// node sent there would wait for an ack that does not come).
-func nearestChild(rt *Routes, tg *treeGroup, id nodeid.ID) (nodeid.ID, bool) {
+// nearestChild is the child nearest node id on the ring, not id itself
+// nor avoid (id lost its link to it), and not one that had a link here
+// and has none now (dead or silent: a node sent there would wait for an
+// ack that does not come).
+func nearestChild(rt *Routes, tg *treeGroup, id, avoid nodeid.ID) (nodeid.ID, bool) {
 	t := load(id)
 	var best nodeid.ID
 	var bestD u256
 	found := false
 	for c, ch := range tg.children {
-		if c == id || ch.wasLinked && !rt.Linked(c) {
+		if c == id || c == avoid || ch.wasLinked && !rt.Linked(c) {
 			continue
 		}
 		d := ringDist(load(c), t)
@@ -415,6 +530,7 @@ func nearestChild(rt *Routes, tg *treeGroup, id nodeid.ID) (nodeid.ID, bool) {
 // adopted parent is not a link, so nothing else would notice before its
 // acks stop).
 func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
+	t.noteLinks(rt, now)
 	if len(t.gone) >= maxGone {
 		maps.DeleteFunc(t.gone, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
 	}
@@ -436,6 +552,7 @@ func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
 // Tick repairs and refreshes every tree this node is on, and returns
 // what to send.
 func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
+	t.noteLinks(rt, now)
 	maps.DeleteFunc(t.gone, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
 	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
 		tg := t.groups[g]
@@ -457,16 +574,24 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 		next, ok := rt.NextHop(tg.key)
 		linked := rt.Linked(tg.parent)
 		switch {
-		case tg.root && ok, !tg.onTree():
+		case !tg.onTree():
 			t.joinGreedy(rt, g, tg, now)
 		case tg.root:
-		case tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
+			if ok || t.hasDetour(rt, tg.key, now) {
+				t.joinGreedy(rt, g, tg, now) // not the root (any more)
+			}
+		case tg.detour && ok && next == tg.parent:
+			tg.adopted, tg.detour, tg.wasLinked = false, false, true // linked now: the greedy edge
+		case tg.detour && ok, tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
 			tg.unacked && now.Sub(tg.unackedSince) >= 2*JoinRetry),
 			!tg.adopted && (!linked || !ok || next != tg.parent):
 			if _, gone := t.gone[tg.parent]; !gone {
 				// Routed if the link went: a parent that still holds us
 				// would go on sending (every frame twice, by two ways).
 				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
+			}
+			if !linked && len(t.lost) < maxGone {
+				t.lost[tg.parent] = now // not to be redirected or detoured back to it
 			}
 			t.joinGreedy(rt, g, tg, now)
 		case now.Sub(tg.sentAt) >= TreeRefresh, tg.unacked && now.Sub(tg.sentAt) >= JoinRetry:
@@ -576,9 +701,35 @@ type TreeRole struct {
 	Root     bool
 	Parent   nodeid.ID
 	Adopted  bool
+	Detour   bool
 	Depth    int
 	Children []nodeid.ID
 	Local    filter.Filter
+}
+
+// MaxTreeLinks bounds the links AdoptedParents asks for.
+const MaxTreeLinks = 8
+
+// AdoptedParents returns the parents this node has on trees that are not
+// the ring's next hop (adopted ones and detours), at most MaxTreeLinks,
+// the most used first (ties by ID): links the node should make and keep,
+// so that such a parent's death is noticed by link liveness in under a
+// second, not when the overlay finds the node gone (~6 s).
+func (t *Trees) AdoptedParents() []nodeid.ID {
+	count := map[nodeid.ID]int{}
+	for _, tg := range t.groups {
+		if tg.adopted && !tg.parent.IsZero() {
+			count[tg.parent]++
+		}
+	}
+	ids := slices.Collect(maps.Keys(count))
+	slices.SortFunc(ids, func(a, b nodeid.ID) int {
+		if d := count[b] - count[a]; d != 0 {
+			return d
+		}
+		return a.Compare(b)
+	})
+	return ids[:min(len(ids), MaxTreeLinks)]
 }
 
 // Roles returns this node's place in each tree it is on, by group.
@@ -586,7 +737,7 @@ func (t *Trees) Roles() []TreeRole {
 	var out []TreeRole
 	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
 		tg := t.groups[g]
-		out = append(out, TreeRole{Group: g, Root: tg.root, Parent: tg.parent, Adopted: tg.adopted, Depth: tg.depth,
+		out = append(out, TreeRole{Group: g, Root: tg.root, Parent: tg.parent, Adopted: tg.adopted, Detour: tg.detour, Depth: tg.depth,
 			Children: slices.SortedFunc(maps.Keys(tg.children), nodeid.ID.Compare), Local: tg.local.Clone()})
 	}
 	return out

@@ -208,11 +208,12 @@ func testTreeCycle(t *testing.T, aAdopted bool) {
 
 func treeSamples() map[string]*TreeMsg {
 	return map[string]*TreeMsg{
-		"join":     {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: excl()},
-		"join-ssm": {Kind: TreeJoin, Group: ip("ff3e::1"), Filter: incl("fd00::1", "fd00::2")},
-		"prune":    {Kind: TreePrune, Group: ip("232.1.1.1")},
-		"redirect": {Kind: TreeRedirect, Group: ip("239.1.1.1"), To: nodeID(3)},
-		"ack":      {Kind: TreeAck, Group: ip("ff15::9"), Depth: 7},
+		"join":       {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: excl()},
+		"join-ssm":   {Kind: TreeJoin, Group: ip("ff3e::1"), Filter: incl("fd00::1", "fd00::2")},
+		"join-avoid": {Kind: TreeJoin, Group: ip("232.1.1.1"), Filter: incl("10.0.0.1"), Avoid: nodeID(9)},
+		"prune":      {Kind: TreePrune, Group: ip("232.1.1.1")},
+		"redirect":   {Kind: TreeRedirect, Group: ip("239.1.1.1"), To: nodeID(3)},
+		"ack":        {Kind: TreeAck, Group: ip("ff15::9"), Depth: 7},
 	}
 }
 
@@ -223,7 +224,7 @@ func TestTreeWire(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		var got TreeMsg
-		if err := got.UnmarshalBinary(b); err != nil || got.Kind != m.Kind || got.Group != m.Group || !got.Filter.Equal(m.Filter) || got.To != m.To || got.Depth != m.Depth {
+		if err := got.UnmarshalBinary(b); err != nil || got.Kind != m.Kind || got.Group != m.Group || !got.Filter.Equal(m.Filter) || got.To != m.To || got.Depth != m.Depth || got.Avoid != m.Avoid {
 			t.Errorf("%s: decoded %+v (%v), sent %+v", name, got, err, m)
 		}
 	}
@@ -234,6 +235,7 @@ func TestTreeWire(t *testing.T) {
 		"deep ack":        {Kind: TreeAck, Group: ip("239.1.1.1"), Depth: MaxTreeDepth + 2},
 		"INCLUDE{} join":  {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: incl()},
 		"prune with to":   {Kind: TreePrune, Group: ip("239.1.1.1"), To: nodeID(1)},
+		"ack with avoid":  {Kind: TreeAck, Group: ip("239.1.1.1"), Avoid: nodeID(1)},
 		"unsorted filter": {Kind: TreeJoin, Group: ip("232.1.1.1"), Filter: incl("10.0.0.2", "10.0.0.1")},
 	} {
 		if _, err := m.MarshalBinary(); err == nil {
@@ -327,8 +329,30 @@ func TestTreeBounds(t *testing.T) {
 	for _, g := range groups {
 		tr.Receive(rt, child, &TreeMsg{Kind: TreePrune, Group: g}, s.now)
 	}
-	if len(tr.groups) != 0 || tr.entries != 0 || len(tr.byChild) != 0 {
+	if len(tr.groups) != 0 || tr.entries != 0 || len(tr.byChild) != 0 || len(tr.entriesBy) != 0 {
 		t.Fatalf("after the prunes: %d groups, %d entries, %d children counted", len(tr.groups), tr.entries, len(tr.byChild))
+	}
+
+	// Joins with many sources: one node holds at most maxChildEntries,
+	// far fewer groups than maxChildGroups.
+	var sources []netip.Addr
+	for i := range 255 {
+		sources = append(sources, netip.AddrFrom4([4]byte{10, 9, 0, byte(i + 1)}))
+	}
+	wide := filter.Filter{Mode: filter.Include, Sources: sources}
+	held := 0
+	for i := range maxChildGroups {
+		g := netip.AddrFrom4([4]byte{232, 50, byte(i >> 8), byte(i)})
+		tr.Receive(rt, child, &TreeMsg{Kind: TreeJoin, Group: g, Filter: wide}, s.now)
+		if tr.groups[g] != nil {
+			held++
+		}
+	}
+	if want := maxChildEntries / entriesOf(wide); held != want || tr.entriesBy[child] > maxChildEntries {
+		t.Fatalf("joins of 256 entries each: %d groups held (%d entries), want %d", held, tr.entriesBy[child], want)
+	}
+	if e, _ := treeEntries(tr); e != tr.entries || e != tr.entriesBy[child] {
+		t.Fatalf("counted %d entries, %d for the child; hold %d", tr.entries, tr.entriesBy[child], e)
 	}
 }
 
@@ -423,5 +447,149 @@ func TestTreeJoinRetry(t *testing.T) {
 	}
 	if n := joins(tr.Tick(rt, now.Add(JoinRetry+TreeRefresh))); n != 1 {
 		t.Fatalf("%d joins at the refresh", n)
+	}
+}
+
+// TestTreeRedirectToLostChild: C's parent X dies. C finds out first (it
+// was sending to X) and joins X's parent P, which is full and has not
+// noticed: it redirects C to X, its child nearest C. C does not follow a
+// redirect to the node it just lost; it joins P again naming X to avoid,
+// and P takes it at once (before, C waited 2 JoinRetry for an ack from
+// the dead X: its subtree dark ~4 s).
+func TestTreeRedirectToLostChild(t *testing.T) {
+	g := netip.MustParseAddr("239.4.4.4")
+	key := GroupKey(g)
+	at := func(b byte) nodeid.ID { id := key; id[0] ^= b; return id }
+	p, x, c := at(0x01), at(0x02), at(0x40) // nearest the key first
+	trees := map[nodeid.ID]*Trees{p: NewTrees(p, 1), x: NewTrees(x, 4), c: NewTrees(c, 4)}
+	routes := map[nodeid.ID]*Routes{
+		p: NewRoutes(p, []nodeid.ID{x, c}, nil),
+		x: NewRoutes(x, []nodeid.ID{p, c}, nil),
+		c: NewRoutes(c, []nodeid.ID{x}, nil), // X is C's way toward the key
+	}
+	dead := map[nodeid.ID]bool{}
+	now := time.Unix(1000, 0)
+	var deliver func(from nodeid.ID, out []TreeSend)
+	deliver = func(from nodeid.ID, out []TreeSend) {
+		for _, s := range out {
+			if !dead[s.To] {
+				deliver(s.To, trees[s.To].Receive(routes[s.To], from, &s.Msg, now))
+			}
+		}
+	}
+	members := filter.Filter{Mode: filter.Exclude}
+	deliver(x, trees[x].SetLocal(routes[x], g, members, now))
+	deliver(c, trees[c].SetLocal(routes[c], g, members, now))
+	parentOf := func(id nodeid.ID) (nodeid.ID, bool) {
+		tg := trees[id].groups[g]
+		return tg.parent, tg.unacked
+	}
+	if par, unacked := parentOf(c); par != x || unacked {
+		t.Fatalf("C's parent %v (unacked %v), want X", par.Short(), unacked)
+	}
+	if par, _ := parentOf(x); par != p {
+		t.Fatalf("X's parent %v, want P", par.Short())
+	}
+	// X dies; C's link to it goes and one to P comes; P has not noticed.
+	dead[x] = true
+	now = now.Add(time.Second)
+	routes[c] = NewRoutes(c, []nodeid.ID{p}, nil)
+	deliver(c, trees[c].Tick(routes[c], now))
+	if par, unacked := parentOf(c); par != p || unacked {
+		t.Fatalf("after X died, C's parent is %v (unacked %v), want P at once", par.Short(), unacked)
+	}
+	if !slices.Contains(trees[p].Roles()[0].Children, c) {
+		t.Fatalf("P's children %v, want C among them", trees[p].Roles()[0].Children)
+	}
+	// A parent that redirects to the avoided node anyway: C stays off
+	// that edge (and retries at its next Tick), no ping-pong.
+	tg := trees[c].groups[g]
+	tg.avoid = x
+	if out := trees[c].Receive(routes[c], p, &TreeMsg{Kind: TreeRedirect, Group: g, To: x}, now); len(out) != 0 || tg.parent == x {
+		t.Fatalf("a second redirect to the node avoided: sent %v, parent %v", out, tg.parent.Short())
+	}
+}
+
+// TestTreeDetour: a node with members and no link nearer the group's
+// key (a hole in the ring: after a restart, a link not up yet) is not
+// the root when a link announced a node nearer the key: it joins that
+// node (routed, through the link). Before, it made itself the root of a
+// tree nobody else was on until the link came (30 s in the soak). When a
+// link nearer the key comes, the join moves to it; a false root finds
+// its detour when a link announces one.
+func TestTreeDetour(t *testing.T) {
+	g := netip.MustParseAddr("239.6.6.6")
+	key := GroupKey(g)
+	at := func(b byte) nodeid.ID { id := key; id[0] ^= b; return id }
+	n, s, a := at(0x01), at(0x10), at(0x80) // n nearest the key, a farthest
+	tr := NewTrees(s, 4)
+	now := time.Unix(1000, 0)
+	members := filter.Filter{Mode: filter.Exclude}
+	out := tr.SetLocal(NewRoutes(s, []nodeid.ID{a}, [][]nodeid.ID{{n}}), g, members, now)
+	tg := tr.groups[g]
+	if tg.root || tg.parent != n || !tg.detour || len(out) != 1 || out[0].To != n || out[0].Msg.Kind != TreeJoin {
+		t.Fatalf("root %v, parent %v, detour %v, sent %v: want a join to the node nearer the key", tg.root, tg.parent.Short(), tg.detour, out)
+	}
+	tr.Receive(NewRoutes(s, []nodeid.ID{a}, [][]nodeid.ID{{n}}), n, &TreeMsg{Kind: TreeAck, Group: g, Depth: 0}, now)
+	// The link to n comes: the same parent, now greedy; no prune.
+	now = now.Add(time.Second)
+	for _, o := range tr.Tick(NewRoutes(s, []nodeid.ID{a, n}, nil), now) {
+		if o.Msg.Kind == TreePrune {
+			t.Fatalf("a prune to %v when the detour became a link", o.To.Short())
+		}
+	}
+	if tg.parent != n || tg.detour || tg.adopted {
+		t.Fatalf("parent %v detour %v adopted %v, want n, greedy", tg.parent.Short(), tg.detour, tg.adopted)
+	}
+
+	// A root that learns of a node nearer the key joins it.
+	tr2 := NewTrees(s, 4)
+	tr2.SetLocal(NewRoutes(s, []nodeid.ID{a}, nil), g, members, now)
+	if tg2 := tr2.groups[g]; !tg2.root {
+		t.Fatalf("not the root with no node known nearer the key")
+	}
+	now = now.Add(time.Second)
+	out = tr2.Tick(NewRoutes(s, []nodeid.ID{a}, [][]nodeid.ID{{n}}), now)
+	if tg2 := tr2.groups[g]; tg2.root || tg2.parent != n || len(out) != 1 || out[0].Msg.Kind != TreeJoin {
+		t.Fatalf("root %v parent %v sent %v, want a join to n", tg2.root, tg2.parent.Short(), out)
+	}
+}
+
+// TestTreePruneFromParent: a parent that does not hold this node (it
+// prunes the node's frames as strays) gets a join again at once; the
+// node stays on the tree (before: ignored, the subtree dark until the
+// next refresh, 30 s).
+func TestTreePruneFromParent(t *testing.T) {
+	g := netip.MustParseAddr("239.7.7.7")
+	key := GroupKey(g)
+	at := func(b byte) nodeid.ID { id := key; id[0] ^= b; return id }
+	p, x := at(0x01), at(0x10)
+	rt := NewRoutes(x, []nodeid.ID{p}, nil)
+	tr := NewTrees(x, 4)
+	now := time.Unix(1000, 0)
+	tr.SetLocal(rt, g, filter.Filter{Mode: filter.Exclude}, now)
+	tr.Receive(rt, p, &TreeMsg{Kind: TreeAck, Group: g}, now)
+	now = now.Add(time.Second)
+	out := tr.Receive(rt, p, &TreeMsg{Kind: TreePrune, Group: g}, now)
+	if len(out) != 1 || out[0].To != p || out[0].Msg.Kind != TreeJoin {
+		t.Fatalf("a prune from the parent: sent %v, want a join to it", out)
+	}
+	if tg := tr.groups[g]; tg.parent != p {
+		t.Fatalf("left the tree: parent %v", tg.parent.Short())
+	}
+}
+
+// TestTreeAdoptedParents: the parents a node was redirected to are the
+// links it asks for, the most used first; greedy parents are not.
+func TestTreeAdoptedParents(t *testing.T) {
+	self, greedy, a, b := nodeID(1), nodeID(2), nodeID(3), nodeID(4)
+	tr := NewTrees(self, 4)
+	for i, p := range []nodeid.ID{greedy, a, b, b} {
+		g := netip.AddrFrom4([4]byte{239, 9, 9, byte(i)})
+		tg := tr.group(g)
+		tg.parent, tg.adopted = p, p != greedy
+	}
+	if got := tr.AdoptedParents(); !slices.Equal(got, []nodeid.ID{b, a}) {
+		t.Fatalf("adopted parents %v, want b (2 groups) then a", got)
 	}
 }

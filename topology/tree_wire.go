@@ -14,15 +14,20 @@ import (
 //	0  version  1  treeWireVersion (1)
 //	1  kind     1  1 join, 2 prune, 3 redirect, 4 ack
 //	2  flags    1  bit 0: IPv6 (addresses are 16 bytes, else 4);
-//	               bit 1: EXCLUDE (join only); other bits 0
+//	               bit 1: EXCLUDE (join only); bit 2: avoid (join
+//	               only); other bits 0
 //	3  group    4|16  a multicast group
-//	.  join:     nsrc 2 (0..MaxSources; ≥1 when INCLUDE), sources, strictly ascending
+//	.  join:     nsrc 2 (0..MaxSources; ≥1 when INCLUDE), sources, strictly ascending;
+//	             with bit 2, avoid 32: a node ID, not zero
 //	.  redirect: to 32, a node ID, not zero
 //	.  ack:      depth 1, 0..MaxTreeDepth+1 (the last: in a cycle)
 //	.  prune:    nothing
 //
 // Every message has one encoding, as membership messages do.
 const treeWireVersion = 1
+
+// treeFlagAvoid: a join names a node the parent is not to redirect it to.
+const treeFlagAvoid = 1 << 2
 
 // MarshalBinary encodes m; it refuses what UnmarshalBinary would refuse.
 func (m *TreeMsg) MarshalBinary() ([]byte, error) {
@@ -36,12 +41,18 @@ func (m *TreeMsg) MarshalBinary() ([]byte, error) {
 	if m.Kind == TreeJoin && m.Filter.Mode == filter.Exclude {
 		flags |= flagExclude
 	}
+	if !m.Avoid.IsZero() {
+		flags |= treeFlagAvoid
+	}
 	b := appendAddr([]byte{treeWireVersion, byte(m.Kind), flags}, m.Group)
 	switch m.Kind {
 	case TreeJoin:
 		b = binary.BigEndian.AppendUint16(b, uint16(len(m.Filter.Sources)))
 		for _, s := range m.Filter.Sources {
 			b = appendAddr(b, s)
+		}
+		if !m.Avoid.IsZero() {
+			b = append(b, m.Avoid[:]...)
 		}
 	case TreeRedirect:
 		b = append(b, m.To[:]...)
@@ -63,7 +74,7 @@ func (m *TreeMsg) validate() error {
 		return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth+1)
 	case m.Kind != TreeJoin && (m.Filter.Mode != filter.Include || len(m.Filter.Sources) != 0):
 		return fmt.Errorf("%w: a filter in a %d", ErrMalformed, m.Kind)
-	case m.Kind != TreeRedirect && !m.To.IsZero(), m.Kind != TreeAck && m.Depth != 0:
+	case m.Kind != TreeRedirect && !m.To.IsZero(), m.Kind != TreeAck && m.Depth != 0, m.Kind != TreeJoin && !m.Avoid.IsZero():
 		return fmt.Errorf("%w: fields of another kind", ErrMalformed)
 	case m.Kind != TreeJoin:
 		return nil
@@ -103,7 +114,7 @@ func (m *TreeMsg) decode(b []byte) error {
 	if m.Kind < TreeJoin || m.Kind > TreeAck {
 		return fmt.Errorf("%w: tree message kind %d", ErrMalformed, m.Kind)
 	}
-	if flags&^knownFlags != 0 || flags&flagExclude != 0 && m.Kind != TreeJoin {
+	if flags&^(knownFlags|treeFlagAvoid) != 0 || flags&(flagExclude|treeFlagAvoid) != 0 && m.Kind != TreeJoin {
 		return fmt.Errorf("%w: flags %#02x", ErrMalformed, flags)
 	}
 	al := 4
@@ -130,6 +141,15 @@ func (m *TreeMsg) decode(b []byte) error {
 		r = r[2:]
 		if err := checkFilter(KindFull, m.Filter, ns); err != nil {
 			return err
+		}
+		if flags&treeFlagAvoid != 0 {
+			if len(r) < len(nodeid.ID{}) {
+				return fmt.Errorf("%w: join's avoid truncated", ErrMalformed)
+			}
+			n := len(r) - len(nodeid.ID{})
+			if m.Avoid, r = nodeid.ID(r[n:]), r[:n]; m.Avoid.IsZero() {
+				return fmt.Errorf("%w: join avoiding no node", ErrMalformed)
+			}
 		}
 		if ns != len(r)/al || len(r)%al != 0 {
 			return fmt.Errorf("%w: %d sources in %d bytes", ErrMalformed, ns, len(r))

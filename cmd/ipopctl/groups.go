@@ -132,7 +132,10 @@ func tree(args []string) error {
 		fmt.Println("this node: the root (nearest the key)")
 	} else {
 		how := "the ring's next hop toward the key"
-		if t.Adopted {
+		switch {
+		case t.Detour:
+			how = "a detour: no link is nearer the key, one of the links announced this node"
+		case t.Adopted:
 			how = "adopted: the next hop had no room"
 		}
 		fmt.Printf("this node: depth %d, parent %s (%s, %s)\n", t.Depth, nodeName(*t.Parent), short(t.Parent.NodeID), how)

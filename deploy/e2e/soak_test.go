@@ -33,6 +33,9 @@ import (
 // (off: skip):
 //
 //	IPOP_NETNS=1 IPOP_SOAK=30m go test -count=1 -timeout 40m -run TestChurnSoak -v ./deploy/e2e
+//
+// IPOP_SOAK_SEND=tree sends the group down its tree instead of by
+// replication.
 func TestChurnSoak(t *testing.T) {
 	v := cmp.Or(os.Getenv("IPOP_SOAK"), "2m")
 	if v == "off" || testing.Short() {
@@ -41,6 +44,15 @@ func TestChurnSoak(t *testing.T) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < time.Minute {
 		t.Fatalf("IPOP_SOAK=%q: want a duration of at least 1m (2m, 30m) or off", v)
+	}
+	// IPOP_SOAK_SEND: how the group goes, replicate (the default) or tree.
+	replicateMax := 8
+	switch send := cmp.Or(os.Getenv("IPOP_SOAK_SEND"), "replicate"); send {
+	case "replicate":
+	case "tree":
+		replicateMax = 0
+	default:
+		t.Fatalf("IPOP_SOAK_SEND=%q: want replicate or tree", send)
 	}
 	const (
 		group    = "239.8.8.8"
@@ -76,14 +88,10 @@ func TestChurnSoak(t *testing.T) {
 			// from a node 8+ generations on).
 			//
 			// replicate_max 8: the group (7 subscriber nodes) is sent by
-			// its source to each, the path this soak measures (issue 12).
-			// Down a tree (the default above 4) the 30-minute soak does
-			// not pass yet: a restarted node can take ~30 s to find the
-			// tree, and an interior node's address change costs its
-			// subtree ~2.5 s (see TestTreeMulticast for the trees' own
-			// churn test).
+			// its source to each (issue 12's path); IPOP_SOAK_SEND=tree
+			// sends it down a tree (replicate_max 0).
 			Config: map[string]any{"ice": map[string]any{"port": 4000}, "metrics": map[string]any{"listen": h.Addr.String() + ":9100"},
-				"trust": map[string]any{"rekey_interval": "5s"}, "multicast": map[string]any{"replicate_max": 8}}})
+				"trust": map[string]any{"rekey_interval": "5s"}, "multicast": map[string]any{"replicate_max": replicateMax}}})
 		if err != nil {
 			t.Fatal(err)
 		}

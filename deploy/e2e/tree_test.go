@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,21 +74,8 @@ func TestTreeMulticast(t *testing.T) {
 		}
 		return nil
 	})
-	var shape []string
-	for _, n := range ns {
-		if r := roles[n.Name]; r != nil {
-			var kids []string
-			for _, c := range r.Children {
-				kids = append(kids, c.Name)
-			}
-			parent := "root"
-			if r.Parent != nil {
-				parent = "under " + r.Parent.Name
-			}
-			shape = append(shape, fmt.Sprintf("%s %s → [%s]", n.Name, parent, strings.Join(kids, " ")))
-		}
-	}
-	t.Logf("tree of %s: %s", group, strings.Join(shape, "; "))
+	shape := treeShape(ns, roles)
+	t.Logf("tree of %s (* an adopted edge): %s", group, shape)
 	fwdBefore := map[string]uint64{}
 	for _, n := range ns {
 		fwdBefore[n.Name] = groupOn(t, n, group).FwdFrames
@@ -188,11 +176,38 @@ func TestTreeMulticast(t *testing.T) {
 	}
 	t.Logf("2,000 groups' roots: %v", roots)
 
-	// A tree node with children dies mid-stream.
-	// One with a child among the subscribers watched below, not the root:
-	// a root's death also moves the root (measured 0.82 s once, but
-	// 2.1-2.3 s under -race in a full run: over the bound, work for the
-	// trees' repair).
+	// A tree node with children dies mid-stream: one with a child among
+	// the subscribers watched below, not the root (the root dies next).
+	// Each node has a link up to its parent by then, adopted ones too
+	// (their death is then seen by link liveness, not ~6 s later).
+	eventually(t, 10*time.Second, "a link to each tree parent", func() error {
+		roles = map[string]*control.TreeStatus{}
+		var missing []string
+		for _, n := range ns {
+			r := groupOn(t, n, group).Tree
+			roles[n.Name] = r
+			if r == nil || r.Parent == nil {
+				continue
+			}
+			p, err := n.Peers()
+			if err != nil {
+				return err
+			}
+			up := false
+			for _, l := range p.Links {
+				up = up || l.Name == r.Parent.Name && l.State == "up"
+			}
+			if !up {
+				missing = append(missing, n.Name+" → "+r.Parent.Name)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("no link up from child to parent: %v", missing)
+		}
+		return nil
+	})
+	shape = treeShape(ns, roles)
+	t.Logf("tree of %s now: %s", group, shape)
 	var victim *lab.Node
 	for _, n := range ns[1:6] {
 		if r := roles[n.Name]; r != nil && !r.Root && victim == nil {
@@ -204,25 +219,50 @@ func TestTreeMulticast(t *testing.T) {
 		}
 	}
 	if victim == nil {
-		t.Skipf("no subscriber but the root with a subscriber below it in this tree (%s): the kill is not measured", strings.Join(shape, "; "))
+		t.Skipf("no subscriber but the root with a subscriber below it in this tree (%s): the kill is not measured", shape)
 	}
-	stream, err := lab.StartStream(src.Host, "ipop0", group, port+1, 20*time.Millisecond)
+	alive := slices.DeleteFunc(slices.Clone(ns[1:6]), func(n *lab.Node) bool { return n == victim })
+	killTreeNode(t, src, victim, alive, byName, group, port+1)
+
+	// Then the root dies (unless it is the source): the node next
+	// nearest the key becomes the root, the others join it.
+	var root *lab.Node
+	for _, n := range ns[1:] {
+		if n == victim {
+			continue
+		}
+		if g := groupOn(t, n, group); g.Tree != nil && g.Tree.Root {
+			root = n
+		}
+	}
+	if root == nil {
+		t.Logf("the root is the source: its death is not measured")
+		return
+	}
+	alive = slices.DeleteFunc(alive, func(n *lab.Node) bool { return n == root })
+	killTreeNode(t, src, root, alive, byName, group, port+2)
+}
+
+// killTreeNode SIGKILLs victim while src streams to group (on port,
+// every 20 ms) and checks that each of the subscribers watched lost
+// under 2 s of the stream in the 5 s after, and none got a datagram
+// twice.
+func killTreeNode(t *testing.T, src, victim *lab.Node, watched []*lab.Node, byName map[string]*lab.Node, group string, port int) {
+	t.Helper()
+	stream, err := lab.StartStream(src.Host, "ipop0", group, port, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stream.Stop()
 	srs := map[string]*lab.Receiver{}
-	for _, n := range ns[1:6] {
-		srs[n.Name] = join(t, n, group, port+1, "")
+	for _, n := range watched {
+		srs[n.Name] = join(t, n, group, port, "")
 	}
 	time.Sleep(3 * time.Second)
 	killed := time.Now()
 	victim.Proc.Kill()
 	time.Sleep(6 * time.Second)
 	for name, r := range srs {
-		if name == victim.Name {
-			continue
-		}
 		lost := 0
 		for seq, at := range stream.Sent() {
 			if !at.Before(killed) && at.Before(killed.Add(5*time.Second)) {
@@ -241,4 +281,29 @@ func TestTreeMulticast(t *testing.T) {
 			t.Errorf("%s got %d datagrams twice", name, r.Duplicates())
 		}
 	}
+}
+
+// treeShape is a tree's edges as the nodes on it say: "t1 under t2* →
+// [t5]", * marking an adopted edge.
+func treeShape(ns []*lab.Node, roles map[string]*control.TreeStatus) string {
+	var shape []string
+	for _, n := range ns {
+		r := roles[n.Name]
+		if r == nil {
+			continue
+		}
+		var kids []string
+		for _, c := range r.Children {
+			kids = append(kids, c.Name)
+		}
+		parent := "root"
+		if r.Parent != nil {
+			parent = "under " + r.Parent.Name
+			if r.Adopted {
+				parent += "*"
+			}
+		}
+		shape = append(shape, fmt.Sprintf("%s %s → [%s]", n.Name, parent, strings.Join(kids, " ")))
+	}
+	return strings.Join(shape, "; ")
 }

@@ -108,8 +108,9 @@ type PeerStatus struct {
 	Name   string `json:"name"`
 	NodeID string `json:"node_id"`
 	State  string `json:"state"` // connecting, handshake, up, down
-	// Role is why the link exists: successor, chord, on-demand, or peer
-	// (kept because the other node wants it).
+	// Role is why the link exists: successor, chord, on-demand, tree (to
+	// a parent on a group's tree that is not the ring's next hop), or
+	// peer (kept because the other node wants it).
 	Role      string   `json:"role"`
 	Path      string   `json:"path"` // host, srflx, relay ("" before ICE picks)
 	Local     string   `json:"local"`
@@ -190,8 +191,11 @@ type TreeStatus struct {
 	Root bool `json:"root"` // the tree's root: the node nearest the group's key
 	// Parent is the tree neighbour toward the root; Adopted: chosen by a
 	// redirect (the parent had no room), not the ring's next hop.
-	Parent   *TreeNode  `json:"parent,omitempty"`
-	Adopted  bool       `json:"adopted,omitempty"`
+	Parent  *TreeNode `json:"parent,omitempty"`
+	Adopted bool      `json:"adopted,omitempty"`
+	// Detour: no link is nearer the key than this node (a hole in the
+	// ring), the parent is a node one of its links announced.
+	Detour   bool       `json:"detour,omitempty"`
 	Depth    int        `json:"depth"` // hops below the root, as the parent last said
 	Children []TreeNode `json:"children"`
 	Key      string     `json:"key"` // the group's key on the ring

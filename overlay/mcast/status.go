@@ -63,7 +63,7 @@ func (mc *Plane) Status(name func(nodeid.ID) string) control.Groups {
 		}
 		for _, role := range mc.trees.t.Roles() {
 			node := func(id nodeid.ID) control.TreeNode { return control.TreeNode{Name: name(id), NodeID: id.String()} }
-			ts := &control.TreeStatus{Root: role.Root, Adopted: role.Adopted, Depth: role.Depth, Children: []control.TreeNode{},
+			ts := &control.TreeStatus{Root: role.Root, Adopted: role.Adopted, Detour: role.Detour, Depth: role.Depth, Children: []control.TreeNode{},
 				Key: topology.GroupKey(role.Group).String()}
 			if !role.Parent.IsZero() {
 				p := node(role.Parent)

@@ -72,9 +72,13 @@ type treeState struct {
 	pruned       map[strayKey]time.Time       // prunes sent for strays
 	strays       chan strayKey                // from the readers
 	mode         map[netip.Addr]bool          // published: never modified, replaced
-	sent, recv   atomic.Uint64                // tree messages
-	badMsgs      atomic.Uint64                // tree messages that do not parse
-	queueFull    atomic.Uint64                // tree messages dropped: the loop was behind
+	// publishing: a publishTrees is queued on the loop, behind the tree
+	// messages queued so far (a burst is published once, not per message).
+	publishing bool
+	wanted     []nodeid.ID   // the links last asked for (WantLinks)
+	sent, recv atomic.Uint64 // tree messages
+	badMsgs    atomic.Uint64 // tree messages that do not parse
+	queueFull  atomic.Uint64 // tree messages dropped: the loop was behind
 }
 
 func (ts *treeState) init(cfg Config) {
@@ -224,6 +228,29 @@ func (mc *Plane) publishTrees(now time.Time, newMode bool) {
 	st := *old
 	st.trees, st.treeMode = ts.t.Table(), ts.mode
 	mc.state.Store(&st)
+	if mc.cfg.WantLinks != nil {
+		if want := ts.t.AdoptedParents(); !slices.Equal(want, ts.wanted) {
+			ts.wanted = want
+			mc.cfg.WantLinks(want)
+		}
+	}
+}
+
+// publishTreesSoon publishes the trees once the loop has taken the
+// messages queued before (loop only).
+func (mc *Plane) publishTreesSoon() {
+	ts := &mc.trees
+	if ts.publishing {
+		return
+	}
+	ts.publishing = true
+	if !mc.loop.TryPost(func() {
+		ts.publishing = false
+		mc.publishTrees(time.Now(), false)
+	}) {
+		ts.publishing = false
+		mc.publishTrees(time.Now(), false)
+	}
 }
 
 // sendTree sends tree messages, each to its node (routed when not linked).
@@ -257,9 +284,8 @@ func (mc *Plane) onTree(from nodeid.ID, payload []byte, _ bool) error {
 		if rt == nil {
 			return
 		}
-		now := time.Now()
-		mc.sendTree(mc.trees.t.Receive(rt, from, &m, now))
-		mc.publishTrees(now, false)
+		mc.sendTree(mc.trees.t.Receive(rt, from, &m, time.Now()))
+		mc.publishTreesSoon()
 	}) {
 		mc.trees.queueFull.Add(1)
 	}

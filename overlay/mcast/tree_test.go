@@ -79,7 +79,8 @@ func TestTreeModes(t *testing.T) {
 	if err := d.handlers[dataplane.KindTree](peers[2], append([]byte{dataplane.KindTree}, join...), true); err != nil {
 		t.Fatal(err)
 	}
-	mc.loop.Call(func() {})
+	mc.loop.Call(func() {}) // the message taken
+	mc.loop.Call(func() {}) // the trees published after it
 	pf := tap.Parse(frame)
 	out, v := mc.TreeForward(&pf, frame, peers[2], true, nil)
 	if !v.On || v.Local || v.Key != topology.GroupKey(g) {

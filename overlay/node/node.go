@@ -143,7 +143,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.neigh = neigh.New(arp.NewTable(arp.Config{}), n.data, n.log.With("sys", "neigh"))
 	n.mcast = mcast.New(mcast.Config{Self: n.id.ID, Router: router, Data: n.data, Log: n.log.With("sys", "mcast"),
 		OnSync: n.neigh.SendFull, OnGone: n.neigh.LinkLost,
-		Routes: n.data.Routes, Fanout: cfg.Multicast.Fanout, ReplicateMax: cfg.Multicast.ReplicateMax})
+		Routes: n.data.Routes, Fanout: cfg.Multicast.Fanout, ReplicateMax: cfg.Multicast.ReplicateMax,
+		WantLinks: od.SetTreeLinks})
 	n.data.Attach(n.mcast, n.neigh)
 	n.openLinks(cfg, od)
 	if n.ctl, err = control.Listen(cfg.Control.Socket, n.log); err != nil {
