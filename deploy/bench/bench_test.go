@@ -66,3 +66,32 @@ func TestSmoke(t *testing.T) {
 }
 
 func sane(v float64) bool { return v >= 0 && !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// TestFanSmoke runs the 1 → N cells for 1 and 2 receivers, both ways,
+// and checks the plumbing: every receiver gets the stream, the counters
+// are there, the report renders. Nothing about speed.
+func TestFanSmoke(t *testing.T) {
+	tb := netns.NewT(t)
+	b, err := newBench(tb, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := runFan(tb, b, []int{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 4 {
+		t.Fatalf("%d cells, want 4", len(rs))
+	}
+	for _, r := range rs {
+		t.Logf("%s 1 → %d: sent %d, fewest received %d, source CPU %v, %.0f B and %.2f packets per datagram",
+			r.Mode, r.N, r.Sent, r.MinGot, r.Source, r.BytesPer(), r.PktsPer())
+		if r.Sent <= 0 || r.MinGot <= 0 || r.MinGot > r.Sent || r.TxPkts <= 0 || r.TxBytes < r.TxPkts {
+			t.Errorf("%s 1 → %d: sent %d, fewest received %d, tx %d packets %d bytes", r.Mode, r.N, r.Sent, r.MinGot, r.TxPkts, r.TxBytes)
+		}
+		if !sane(r.Source.User) || !sane(r.Source.Sys) {
+			t.Errorf("%s 1 → %d: source CPU %+v", r.Mode, r.N, r.Source)
+		}
+	}
+	reportFan(io.Discard, options{dur: time.Second}, rs)
+}

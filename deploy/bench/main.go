@@ -5,11 +5,14 @@
 // at each datagram size. Run as root from the repository root:
 //
 //	go run ./deploy/bench [-duration 5s] [-sizes 100,500,1000,1400] [-rate 0] [-paced 20000]
-//	                      [-paths native,ipopd,tinc] [-out FILE.csv] [-plot FILE.svg]
+//	                      [-paths native,ipopd,tinc] [-fan 1,2,4,8] [-out FILE.csv] [-plot FILE.svg]
 //
 //	native:  ns native-snd ──veth── ns native-rcv
 //	ipopd:   ns ipopd-alpha (ipop0 10.254.0.1) ══ ipopd link over 198.18.0.0/15 ══ ns ipopd-beta (ipop0 10.254.0.2)
 //	tinc:    ns tinc-alpha  (tinc0 10.253.0.1) ══ tinc switch mode ══ ns tinc-beta (tinc0 10.253.0.2)
+//
+// Then the 1 → N cells (fanout.go, -fan; "" skips them): what the source
+// node pays to reach N receiver nodes, by replication and down a tree.
 //
 // The machine is small and shared, so only ratios against the native
 // baseline measured in the same run mean much; the cells of one size run
@@ -35,6 +38,7 @@ type options struct {
 	sizes   []int
 	loads   []int // offered datagrams/s per cell; 0: as fast as the sender can
 	paths   []string
+	fan     []int // receiver nodes of the 1 → N cells
 	csv     string
 	svg     string
 	started time.Time
@@ -47,12 +51,16 @@ func main() {
 	rate := flag.Int("rate", 0, "offered load in datagrams/s (0: as fast as the sender can)")
 	paced := flag.Int("paced", 20000, "also run every cell at this fixed rate in datagrams/s (0: don't)")
 	paths := flag.String("paths", "native,ipopd,tinc", "paths to measure, comma-separated; tinc is skipped unless tincd is installed")
+	fan := flag.String("fan", "1,2,4,8", "receiver node counts of the 1 → N cells, comma-separated (1..16; \"\": skip them)")
 	flag.StringVar(&o.csv, "out", "", "also write the results as CSV to this file")
 	flag.StringVar(&o.svg, "plot", "", "also draw received packets/s as an SVG bar chart to this file")
 	flag.Parse()
 
 	var err error
 	if o.sizes, err = parseSizes(*sizes); err != nil {
+		fatal(err)
+	}
+	if o.fan, err = parseFan(*fan); err != nil {
 		fatal(err)
 	}
 	if *rate < 0 || *paced < 0 || o.dur < 500*time.Millisecond {
@@ -64,6 +72,7 @@ func main() {
 	}
 	for p := range strings.SplitSeq(*paths, ",") {
 		switch p = strings.TrimSpace(p); p {
+		case "": // -paths "": the 1 → N cells only
 		case "native", "ipopd":
 			o.paths = append(o.paths, p)
 		case "tinc":
@@ -95,6 +104,13 @@ func main() {
 	}()
 	o.started = time.Now()
 	results, err := runAll(tb, o)
+	var fans []*fanResult
+	if err == nil && len(o.fan) > 0 {
+		var b *bench
+		if b, err = newBench(tb, o.dur); err == nil {
+			fans, err = runFan(tb, b, o.fan)
+		}
+	}
 	if cerr := tb.Close(); err == nil {
 		err = cerr
 	}
@@ -102,6 +118,9 @@ func main() {
 		if rerr := report(os.Stdout, o, results); err == nil {
 			err = rerr
 		}
+	}
+	if len(fans) > 0 {
+		reportFan(os.Stdout, o, fans)
 	}
 	if err != nil {
 		fatal(err)

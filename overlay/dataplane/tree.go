@@ -50,6 +50,10 @@ const (
 	// (held.go keeps routed packets, which start with a route header's
 	// version, never this), followed by the node it came from.
 	heldTreeMark = 0xff
+	// treeTTL: the hops a frame may take along a tree: up one branch and
+	// down another, each at most MaxTreeDepth (toward the root, the
+	// ring's HopLimit).
+	treeTTL = 2 * topology.MaxTreeDepth
 )
 
 // treeDst is the destination tree frames are signed for (the envelope
@@ -72,7 +76,11 @@ func (p *Plane) treeSend(s *scratch, v *View, action Action, targets []nodeid.ID
 	if action == ToRoot {
 		kind = treeToRoot
 	}
-	pkt := append(append([]byte{kind, topology.HopLimit}, p.self[:]...), env...)
+	ttl := byte(treeTTL)
+	if action == ToRoot {
+		ttl = topology.HopLimit
+	}
+	pkt := append(append([]byte{kind, ttl}, p.self[:]...), env...)
 	p.counters.treeSent.Add(1)
 	if action == ToRoot {
 		// Onto the tree at a subscriber this node has a link to (one
@@ -122,7 +130,8 @@ func (p *Plane) treeToward(s *scratch, v *View, key nodeid.ID, pkt []byte) {
 // treeFrame takes tree packet pkt from node from (the link's peer, or
 // the e2e origin of a routed one).
 func (p *Plane) treeFrame(s *scratch, v *View, from nodeid.ID, pkt []byte) {
-	if len(pkt) < treeHeaderLen+1 || pkt[0] != treeAlong && pkt[0] != treeToRoot || pkt[1] == 0 || pkt[1] > topology.HopLimit {
+	if len(pkt) < treeHeaderLen+1 || pkt[0] != treeAlong && pkt[0] != treeToRoot || pkt[1] == 0 || pkt[1] > treeTTL ||
+		pkt[0] == treeToRoot && pkt[1] > topology.HopLimit {
 		p.counters.badTree.Add(1)
 		return
 	}
@@ -165,7 +174,7 @@ func (p *Plane) treeFrame(s *scratch, v *View, from nodeid.ID, pkt []byte) {
 	}
 	// Signed for treeDst: no other envelope of the origin's (a broadcast,
 	// a control message) passes for a tree frame, nor one for them.
-	msg, _, err := p.cfg.Directory.Open(origin, treeDst, env)
+	msg, _, err := p.cfg.Directory.OpenStream(origin, treeDst, env)
 	if err != nil || len(msg) < 1+tap.EthHeaderLen || msg[0] != treeMark {
 		p.counters.badOrigin.Add(1)
 		p.log.Debug("tree frame refused", "origin", origin.Short(), "from", from.Short(), "err", err)
@@ -189,7 +198,7 @@ func (p *Plane) treeFrame(s *scratch, v *View, from nodeid.ID, pkt []byte) {
 	if len(targets) > 0 {
 		// On the tree: a fresh TTL along it when the frame joins it here.
 		if kind == treeToRoot {
-			pkt[0], pkt[1] = treeAlong, topology.HopLimit
+			pkt[0], pkt[1] = treeAlong, treeTTL
 		} else if pkt[1] = ttl - 1; ttl <= 1 {
 			p.counters.expired.Add(1)
 			targets = nil

@@ -216,11 +216,13 @@ func TestTreeFrames(t *testing.T) {
 	if tapN() != 3 {
 		t.Errorf("the held frame once the certificate came: TAP %d, want 3; drops %v", tapN(), p.Drops())
 	}
-	for _, bad := range [][]byte{{treeAlong}, {9, 1}, {treeAlong, 0}} {
+	// Kind, TTL 0, along the tree beyond treeTTL, toward the root
+	// beyond the ring's HopLimit.
+	for _, bad := range [][]byte{{treeAlong}, {9, 1}, {treeAlong, 0}, {treeAlong, treeTTL + 1}, {treeToRoot, topology.HopLimit + 1}} {
 		from(a, append(bad, make([]byte, 40)...))
 	}
-	if p.Drops()["bad_tree"] != 3 {
-		t.Errorf("malformed tree packets: bad_tree %d, want 3", p.Drops()["bad_tree"])
+	if p.Drops()["bad_tree"] != 5 {
+		t.Errorf("malformed tree packets: bad_tree %d, want 5", p.Drops()["bad_tree"])
 	}
 }
 

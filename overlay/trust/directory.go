@@ -56,6 +56,7 @@ type Entry struct {
 	boot     uint64
 	lastTime int64 // newest timestamp accepted, unix ms
 	window   wire.ReplayWindow
+	stream   wire.ReplayWindow // OpenStream's
 }
 
 // NewDirectory returns an empty directory that accepts certificates of
@@ -152,7 +153,7 @@ func (d *Directory) insertLocked(p *identity.Peer, pub *ecdsa.PublicKey, h [32]b
 		// since entries are read without the lock, with the replay state.
 		e := &Entry{Peer: p, pub: pub, hash: h}
 		old.mu.Lock()
-		e.boot, e.lastTime, e.window = old.boot, old.lastTime, old.window
+		e.boot, e.lastTime, e.window, e.stream = old.boot, old.lastTime, old.window, old.stream
 		old.mu.Unlock()
 		d.removeLocked(old)
 		e.elem = d.lru.PushFront(e)

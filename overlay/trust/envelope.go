@@ -167,6 +167,19 @@ func parse(b []byte) (parsed, error) {
 // certificate in the envelope is learned (if it verifies and is origin's)
 // even when the message is then refused.
 func (d *Directory) Open(origin, dst nodeid.ID, env []byte) ([]byte, *Entry, error) {
+	return d.open(origin, dst, env, false)
+}
+
+// OpenStream is Open for a stream of many messages signed for one dst of
+// their own (tree frames): their counters go through a replay window of
+// their own, so that thousands of them a second do not push the window
+// of the origin's other messages (control, broadcasts) past one that is
+// merely late. The signature binds dst, so no envelope passes both ways.
+func (d *Directory) OpenStream(origin, dst nodeid.ID, env []byte) ([]byte, *Entry, error) {
+	return d.open(origin, dst, env, true)
+}
+
+func (d *Directory) open(origin, dst nodeid.ID, env []byte, stream bool) ([]byte, *Entry, error) {
 	p, err := parse(env)
 	if err != nil {
 		return nil, nil, err
@@ -189,14 +202,14 @@ func (d *Directory) Open(origin, dst nodeid.ID, env []byte) ([]byte, *Entry, err
 	if !ecdsa.VerifyASN1(e.pub, digest[:], p.sig) {
 		return nil, e, fmt.Errorf("%w: from %s", ErrBadSignature, e.Peer)
 	}
-	if err := d.accept(e, p); err != nil {
+	if err := d.accept(e, p, stream); err != nil {
 		return nil, e, err
 	}
 	return p.message, e, nil
 }
 
 // accept runs the replay checks of an authentic message and records it.
-func (d *Directory) accept(e *Entry, p parsed) error {
+func (d *Directory) accept(e *Entry, p parsed, stream bool) error {
 	now := d.now()
 	if t := time.UnixMilli(p.time); t.Before(now.Add(-Freshness)) || t.After(now.Add(Freshness)) {
 		return fmt.Errorf("%w: from %s, signed at %s (clock here %s)", ErrReplay, e.Peer, t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
@@ -207,9 +220,13 @@ func (d *Directory) accept(e *Entry, p parsed) error {
 		if e.boot != 0 && p.time <= e.lastTime {
 			return fmt.Errorf("%w: from %s, an older run", ErrReplay, e.Peer)
 		}
-		e.boot, e.window = p.boot, wire.ReplayWindow{}
+		e.boot, e.window, e.stream = p.boot, wire.ReplayWindow{}, wire.ReplayWindow{}
 	}
-	if !e.window.Accept(p.counter) {
+	w := &e.window
+	if stream {
+		w = &e.stream
+	}
+	if !w.Accept(p.counter) {
 		return fmt.Errorf("%w: from %s, counter %d seen", ErrReplay, e.Peer, p.counter)
 	}
 	e.lastTime = max(e.lastTime, p.time)

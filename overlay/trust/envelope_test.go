@@ -194,3 +194,33 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// TestEnvelopeStream: messages opened as a stream (OpenStream: tree
+// frames) have a replay window of their own: thousands of them do not
+// make a late control message a "replay"; a stream message comes once.
+func TestEnvelopeStream(t *testing.T) {
+	net := newTestNet(t, "test")
+	alpha, beta := net.node(t, "alpha"), net.node(t, "beta")
+	dir := NewDirectory(net.ca.Cert, "test", 0, nil)
+	sa := NewSigner(alpha, nil)
+	stream := nodeid.ID{0xee}
+	first, _ := sa.Seal(beta.ID, []byte{1}, true)
+	if _, _, err := dir.Open(alpha.ID, beta.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	late, _ := sa.Seal(beta.ID, []byte{2}, false) // delayed behind the stream
+	var last []byte
+	for range 5000 {
+		env, _ := sa.Seal(stream, []byte{3}, false)
+		if _, _, err := dir.OpenStream(alpha.ID, stream, env); err != nil {
+			t.Fatalf("stream message: %v", err)
+		}
+		last = env
+	}
+	if _, _, err := dir.Open(alpha.ID, beta.ID, late); err != nil {
+		t.Errorf("a control message behind 5,000 stream messages: %v", err)
+	}
+	if _, _, err := dir.OpenStream(alpha.ID, stream, last); !errors.Is(err, ErrReplay) {
+		t.Errorf("a stream message again: %v", err)
+	}
+}
