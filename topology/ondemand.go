@@ -61,7 +61,8 @@ type OnDemand struct {
 
 // SetTreeLinks replaces the links the node's distribution trees want
 // (Trees.AdoptedParents): wanted whatever the rate, beside the rate's
-// own (at most MaxTreeLinks; not counted against MaxLinks). Safe for
+// own (the first MaxTreeLinks; OnDemandConfig.MaxLinks bounds the
+// rate's only, the link manager's own cap bounds all links). Safe for
 // concurrent use.
 func (o *OnDemand) SetTreeLinks(ids []nodeid.ID) {
 	ids = slices.Clone(ids[:min(len(ids), MaxTreeLinks)])

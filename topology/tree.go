@@ -120,16 +120,16 @@ type Trees struct {
 	fanout int
 	groups map[netip.Addr]*treeGroup
 	gone   map[nodeid.ID]time.Time // nodes Gone told of, for TreeRefresh
-	// lost: nodes whose link went (in the routes given since), until
-	// linked again or for TreeRefresh: a redirect to one, or a detour
-	// through one, likely leads to a dead node others have not noticed.
-	lost      map[nodeid.ID]time.Time
-	lastRT    *Routes
-	lastLinks []nodeid.ID
-	out       []TreeSend
-	refused   uint64
-	entries   int               // children held, each 1 + its filter's sources
-	byChild   map[nodeid.ID]int // groups each child node is held in
+	// lost: parents this node left as failed (their link went, or no
+	// ack came), for TreeRefresh: a redirect to one, or a detour through
+	// one, likely leads to a dead node others have not noticed.
+	lost map[nodeid.ID]time.Time
+	// links: the adopted parents AdoptedParents last chose (sticky).
+	links   []nodeid.ID
+	out     []TreeSend
+	refused uint64
+	entries int               // children held, each 1 + its filter's sources
+	byChild map[nodeid.ID]int // groups each child node is held in
 	// entriesBy: the entries each child node's joins hold, over all groups.
 	entriesBy map[nodeid.ID]int
 }
@@ -164,7 +164,6 @@ type treeGroup struct {
 	// wasLinked: the adopted parent has had a link with this node since
 	// the redirect; its link going (silent, lossy or down) is its loss.
 	wasLinked bool
-	adoptedAt time.Time // when the redirect came: no ack 2 JoinRetry on, join greedily again
 	depth     int       // hops below the root (0 at the root)
 	acked     time.Time // the parent's last TreeAck
 	// unacked: the last join sent has had no ack yet; it is sent again
@@ -205,18 +204,29 @@ func NewTrees(self nodeid.ID, fanout int) *Trees {
 		byChild: map[nodeid.ID]int{}, entriesBy: map[nodeid.ID]int{}, lost: map[nodeid.ID]time.Time{}}
 }
 
-// noteLinks records the links the routes before rt had and rt has not.
-func (t *Trees) noteLinks(rt *Routes, now time.Time) {
-	if rt == t.lastRT {
-		return
+// markLost records parent id as failed at now (bounded: expired
+// entries go first; beyond maxGone, not recorded).
+func (t *Trees) markLost(id nodeid.ID, now time.Time) {
+	if len(t.lost) >= maxGone {
+		maps.DeleteFunc(t.lost, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
 	}
-	for _, id := range t.lastLinks {
-		if !rt.Linked(id) && len(t.lost) < maxGone {
-			t.lost[id] = now
-		}
+	if len(t.lost) < maxGone {
+		t.lost[id] = now
 	}
-	t.lastRT, t.lastLinks = rt, rt.Links()
-	maps.DeleteFunc(t.lost, func(id nodeid.ID, at time.Time) bool { return rt.Linked(id) || now.Sub(at) >= TreeRefresh })
+}
+
+// setParent makes id tg's parent (zero: none), how it was found, with
+// the timers of a new edge; avoid is kept only for the same parent.
+func (t *Trees) setParent(tg *treeGroup, id nodeid.ID, adopted, detour, linked bool, now time.Time) {
+	if id != tg.parent {
+		tg.avoid = nodeid.ID{}
+	}
+	tg.root, tg.parent, tg.adopted, tg.detour, tg.wasLinked = false, id, adopted, detour, linked
+	tg.acked, tg.unacked = now, false
+	if adopted {
+		tg.depth = 0 // unknown until the new parent's ack
+	}
+	tg.fwd = nil
 }
 
 // unsure reports whether id is gone, or its link here went lately.
@@ -286,7 +296,6 @@ func (tg *treeGroup) onTree() bool { return tg.root || !tg.parent.IsZero() }
 // SetLocal records this node's members' filter for g (Empty: none left)
 // and returns what to send.
 func (t *Trees) SetLocal(rt *Routes, g netip.Addr, f filter.Filter, now time.Time) []TreeSend {
-	t.noteLinks(rt, now)
 	tg := t.group(g)
 	tg.local = f.Clone()
 	tg.fwd = nil
@@ -321,22 +330,18 @@ func (t *Trees) joinGreedy(rt *Routes, g netip.Addr, tg *treeGroup, now time.Tim
 		if to, ok := t.detourTo(rt, tg.key, now); ok {
 			// Not the root: a node nearer the key is one hop beyond a
 			// link (joins and frames go to it routed, through that link).
-			tg.root, tg.parent, tg.adopted, tg.detour, tg.wasLinked, tg.depth = false, to, true, true, false, 0
-			tg.acked, tg.adoptedAt = now, now
-			tg.fwd = nil
+			t.setParent(tg, to, true, true, false, now)
 			t.dropChild(tg, to)
 			t.join(g, tg, tg.aggregate(), now)
 			return
 		}
-		tg.root, tg.parent, tg.adopted, tg.detour, tg.depth = true, nodeid.ID{}, false, false, 0
-		tg.fwd = nil
+		t.setParent(tg, nodeid.ID{}, false, false, false, now)
+		tg.root, tg.depth = true, 0
 		t.ackChildren(g, tg)
 		return
 	}
-	tg.root, tg.parent, tg.adopted, tg.detour = false, next, false, false
-	tg.fwd = nil
+	t.setParent(tg, next, false, false, true, now)
 	t.dropChild(tg, next) // it takes us as its child: not both
-	tg.acked = now        // a grace period of the same length as for a refresh
 	t.join(g, tg, tg.aggregate(), now)
 }
 
@@ -359,7 +364,6 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 	if from == t.self || from.IsZero() {
 		return nil
 	}
-	t.noteLinks(rt, now)
 	switch m.Kind {
 	case TreeJoin:
 		t.onJoin(rt, from, m, now)
@@ -388,20 +392,22 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 			// yet: its link to a child it sends nothing to is not
 			// watched closely) or below us (a stale child of the
 			// parent's): join the parent again, naming the node to
-			// avoid; if the parent redirects there anyway, off the tree
-			// until the next Tick joins again.
-			if m.To == tg.avoid {
-				tg.parent, tg.adopted = nodeid.ID{}, false
-				tg.fwd = nil
-				return nil
+			// avoid, once per node. A redirect to the node avoided
+			// already answers an earlier join (the one naming it is on
+			// its way); to another node we cannot take, off the tree
+			// until the next Tick joins again (at most one round a
+			// Tick, not a ping-pong at the round trip).
+			switch {
+			case m.To == tg.avoid:
+			case !tg.avoid.IsZero():
+				t.setParent(tg, nodeid.ID{}, false, false, false, now)
+			default:
+				tg.avoid = m.To
+				t.join(m.Group, tg, tg.aggregate(), now)
 			}
-			tg.avoid = m.To
-			t.join(m.Group, tg, tg.aggregate(), now)
 			return t.take()
 		}
-		// The depth is unknown until the new parent's ack.
-		tg.parent, tg.adopted, tg.detour, tg.acked, tg.depth, tg.wasLinked, tg.adoptedAt = m.To, true, false, now, 0, rt.Linked(m.To), now
-		tg.fwd = nil
+		t.setParent(tg, m.To, true, false, rt.Linked(m.To), now)
 		t.join(m.Group, tg, tg.aggregate(), now)
 	case TreeAck:
 		tg := t.groups[m.Group]
@@ -416,8 +422,9 @@ func (t *Trees) Receive(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) [
 			// the count goes round until it reaches the adopted edge
 			// that closes the cycle.)
 			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: m.Group})
-			tg.parent, tg.depth = nodeid.ID{}, 0
-			tg.fwd = nil
+			t.markLost(tg.parent, now) // not to detour back into the cycle
+			t.setParent(tg, nodeid.ID{}, false, false, false, now)
+			tg.depth = 0
 			t.joinGreedy(rt, m.Group, tg, now)
 			return t.take()
 		}
@@ -456,7 +463,13 @@ func (t *Trees) onJoin(rt *Routes, from nodeid.ID, m *TreeMsg, now time.Time) {
 		tg.parent, tg.adopted = nodeid.ID{}, false
 		tg.fwd = nil
 	case c == nil && len(tg.children) >= t.maxChildren(tg):
-		if to, ok := nearestChild(rt, tg, from, m.Avoid); ok {
+		avoid := m.Avoid
+		if len(tg.children) > t.maxChildren(tg) {
+			// One over the bound already (taken past a child it named):
+			// no more, whatever a join names.
+			avoid = nodeid.ID{}
+		}
+		if to, ok := nearestChild(rt, tg, from, avoid); ok {
 			t.send(from, TreeMsg{Kind: TreeRedirect, Group: m.Group, To: to})
 			return
 		}
@@ -530,7 +543,6 @@ func nearestChild(rt *Routes, tg *treeGroup, id, avoid nodeid.ID) (nodeid.ID, bo
 // adopted parent is not a link, so nothing else would notice before its
 // acks stop).
 func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
-	t.noteLinks(rt, now)
 	if len(t.gone) >= maxGone {
 		maps.DeleteFunc(t.gone, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
 	}
@@ -541,8 +553,7 @@ func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
 		tg := t.groups[g]
 		t.dropChild(tg, id)
 		if tg.parent == id {
-			tg.parent, tg.adopted = nodeid.ID{}, false
-			tg.fwd = nil
+			t.setParent(tg, nodeid.ID{}, false, false, false, now)
 		}
 		t.settle(rt, g, tg, now)
 	}
@@ -552,7 +563,6 @@ func (t *Trees) Gone(rt *Routes, id nodeid.ID, now time.Time) []TreeSend {
 // Tick repairs and refreshes every tree this node is on, and returns
 // what to send.
 func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
-	t.noteLinks(rt, now)
 	maps.DeleteFunc(t.gone, func(_ nodeid.ID, at time.Time) bool { return now.Sub(at) >= TreeRefresh })
 	for _, g := range slices.SortedFunc(maps.Keys(t.groups), netip.Addr.Compare) {
 		tg := t.groups[g]
@@ -580,9 +590,13 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 			if ok || t.hasDetour(rt, tg.key, now) {
 				t.joinGreedy(rt, g, tg, now) // not the root (any more)
 			}
-		case tg.detour && ok && next == tg.parent:
-			tg.adopted, tg.detour, tg.wasLinked = false, false, true // linked now: the greedy edge
-		case tg.detour && ok, tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
+		case tg.detour && ok && next != tg.parent:
+			// A link nearer the key: the ring's hole is mended (a
+			// detour parent that is now linked and the next hop stays
+			// one, its link kept as a tree link).
+			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
+			t.joinGreedy(rt, g, tg, now)
+		case tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
 			tg.unacked && now.Sub(tg.unackedSince) >= 2*JoinRetry),
 			!tg.adopted && (!linked || !ok || next != tg.parent):
 			if _, gone := t.gone[tg.parent]; !gone {
@@ -590,8 +604,8 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 				// would go on sending (every frame twice, by two ways).
 				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
 			}
-			if !linked && len(t.lost) < maxGone {
-				t.lost[tg.parent] = now // not to be redirected or detoured back to it
+			if !linked {
+				t.markLost(tg.parent, now) // not to be redirected or detoured back to it
 			}
 			t.joinGreedy(rt, g, tg, now)
 		case now.Sub(tg.sentAt) >= TreeRefresh, tg.unacked && now.Sub(tg.sentAt) >= JoinRetry:
@@ -712,9 +726,11 @@ const MaxTreeLinks = 8
 
 // AdoptedParents returns the parents this node has on trees that are not
 // the ring's next hop (adopted ones and detours), at most MaxTreeLinks,
-// the most used first (ties by ID): links the node should make and keep,
-// so that such a parent's death is noticed by link liveness in under a
-// second, not when the overlay finds the node gone (~6 s).
+// ascending: links the node should make and keep, so that such a
+// parent's death is noticed by link liveness in under a second, not when
+// the overlay finds the node gone (~6 s). The choice is sticky: a parent
+// chosen stays chosen while it is one (a link released would look like
+// its death); free places go to the parents of the most groups.
 func (t *Trees) AdoptedParents() []nodeid.ID {
 	count := map[nodeid.ID]int{}
 	for _, tg := range t.groups {
@@ -722,14 +738,24 @@ func (t *Trees) AdoptedParents() []nodeid.ID {
 			count[tg.parent]++
 		}
 	}
-	ids := slices.Collect(maps.Keys(count))
-	slices.SortFunc(ids, func(a, b nodeid.ID) int {
+	keep := slices.DeleteFunc(t.links, func(id nodeid.ID) bool { return count[id] == 0 })
+	var more []nodeid.ID
+	for id := range count {
+		if !slices.Contains(keep, id) {
+			more = append(more, id)
+		}
+	}
+	slices.SortFunc(more, func(a, b nodeid.ID) int {
 		if d := count[b] - count[a]; d != 0 {
 			return d
 		}
 		return a.Compare(b)
 	})
-	return ids[:min(len(ids), MaxTreeLinks)]
+	keep = append(keep, more[:min(len(more), MaxTreeLinks-len(keep))]...)
+	t.links = keep
+	out := slices.Clone(keep)
+	slices.SortFunc(out, nodeid.ID.Compare)
+	return out
 }
 
 // Roles returns this node's place in each tree it is on, by group.

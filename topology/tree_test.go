@@ -501,12 +501,22 @@ func TestTreeRedirectToLostChild(t *testing.T) {
 	if !slices.Contains(trees[p].Roles()[0].Children, c) {
 		t.Fatalf("P's children %v, want C among them", trees[p].Roles()[0].Children)
 	}
-	// A parent that redirects to the avoided node anyway: C stays off
-	// that edge (and retries at its next Tick), no ping-pong.
+	// A redirect to the node avoided (an answer to an earlier join): no
+	// message, the parent kept. One to another node C cannot take: off
+	// the tree until the next Tick, no message (no ping-pong between two
+	// lost children of the parent's at the round trip).
 	tg := trees[c].groups[g]
 	tg.avoid = x
-	if out := trees[c].Receive(routes[c], p, &TreeMsg{Kind: TreeRedirect, Group: g, To: x}, now); len(out) != 0 || tg.parent == x {
+	if out := trees[c].Receive(routes[c], p, &TreeMsg{Kind: TreeRedirect, Group: g, To: x}, now); len(out) != 0 || tg.parent != p {
 		t.Fatalf("a second redirect to the node avoided: sent %v, parent %v", out, tg.parent.Short())
+	}
+	y := at(0x03)
+	trees[c].markLost(y, now)
+	if out := trees[c].Receive(routes[c], p, &TreeMsg{Kind: TreeRedirect, Group: g, To: y}, now); len(out) != 0 || !tg.parent.IsZero() {
+		t.Fatalf("a redirect to a second lost node: sent %v, parent %v; want off the tree", out, tg.parent.Short())
+	}
+	if out := trees[c].Tick(routes[c], now.Add(time.Second)); len(out) != 1 || out[0].To != p || out[0].Msg.Kind != TreeJoin || !out[0].Msg.Avoid.IsZero() {
+		t.Fatalf("the next Tick: sent %v, want a plain join to P", out)
 	}
 }
 
@@ -531,15 +541,30 @@ func TestTreeDetour(t *testing.T) {
 		t.Fatalf("root %v, parent %v, detour %v, sent %v: want a join to the node nearer the key", tg.root, tg.parent.Short(), tg.detour, out)
 	}
 	tr.Receive(NewRoutes(s, []nodeid.ID{a}, [][]nodeid.ID{{n}}), n, &TreeMsg{Kind: TreeAck, Group: g, Depth: 0}, now)
-	// The link to n comes: the same parent, now greedy; no prune.
+	// The detour parent is a link the node asks for; when it comes (the
+	// next hop now), the edge stays, and so does the link: no prune.
+	if got := tr.AdoptedParents(); !slices.Equal(got, []nodeid.ID{n}) {
+		t.Fatalf("links asked for: %v, want the detour parent", got)
+	}
 	now = now.Add(time.Second)
 	for _, o := range tr.Tick(NewRoutes(s, []nodeid.ID{a, n}, nil), now) {
 		if o.Msg.Kind == TreePrune {
 			t.Fatalf("a prune to %v when the detour became a link", o.To.Short())
 		}
 	}
-	if tg.parent != n || tg.detour || tg.adopted {
-		t.Fatalf("parent %v detour %v adopted %v, want n, greedy", tg.parent.Short(), tg.detour, tg.adopted)
+	if got := tr.AdoptedParents(); tg.parent != n || !tg.detour || !slices.Equal(got, []nodeid.ID{n}) {
+		t.Fatalf("parent %v detour %v, links asked for %v: want n, kept", tg.parent.Short(), tg.detour, got)
+	}
+	// A link nearer the key than the detour parent: the greedy edge,
+	// the detour pruned.
+	m := at(0x00)
+	m[31] ^= 1
+	out = tr.Tick(NewRoutes(s, []nodeid.ID{a, n, m}, nil), now.Add(time.Second))
+	if tg.parent != m || tg.detour || tg.adopted || len(out) != 2 || out[0].Msg.Kind != TreePrune || out[0].To != n {
+		t.Fatalf("parent %v detour %v, sent %v: want a prune to n and a join to the next hop", tg.parent.Short(), tg.detour, out)
+	}
+	if tr.unsure(n, now) {
+		t.Errorf("the detour parent left for a nearer link is taken for lost")
 	}
 
 	// A root that learns of a node nearer the key joins it.
@@ -582,14 +607,67 @@ func TestTreePruneFromParent(t *testing.T) {
 // TestTreeAdoptedParents: the parents a node was redirected to are the
 // links it asks for, the most used first; greedy parents are not.
 func TestTreeAdoptedParents(t *testing.T) {
-	self, greedy, a, b := nodeID(1), nodeID(2), nodeID(3), nodeID(4)
+	self, greedy := nodeID(1), nodeID(2)
 	tr := NewTrees(self, 4)
-	for i, p := range []nodeid.ID{greedy, a, b, b} {
-		g := netip.AddrFrom4([4]byte{239, 9, 9, byte(i)})
-		tg := tr.group(g)
-		tg.parent, tg.adopted = p, p != greedy
+	i := 0
+	adopt := func(p nodeid.ID, groups int) {
+		for range groups {
+			tg := tr.group(netip.AddrFrom4([4]byte{239, 9, byte(i >> 8), byte(i)}))
+			tg.parent, tg.adopted = p, p != greedy
+			i++
+		}
 	}
-	if got := tr.AdoptedParents(); !slices.Equal(got, []nodeid.ID{b, a}) {
-		t.Fatalf("adopted parents %v, want b (2 groups) then a", got)
+	adopt(greedy, 3)
+	var ps []nodeid.ID
+	for j := range MaxTreeLinks + 2 {
+		ps = append(ps, nodeID(byte(10+j)))
+		adopt(ps[j], 1+j) // the later, the more groups
+	}
+	want := slices.Clone(ps[2:]) // the MaxTreeLinks with most groups
+	if got := tr.AdoptedParents(); !slices.Equal(got, want) {
+		t.Fatalf("adopted parents %v, want %v (greedy parents never)", got, want)
+	}
+	// Sticky: a parent not chosen gaining groups takes no place...
+	adopt(ps[0], 50)
+	if got := tr.AdoptedParents(); !slices.Equal(got, want) {
+		t.Fatalf("after another parent gained groups: %v, want still %v", got, want)
+	}
+	// ...until one chosen is no longer a parent.
+	for _, tg := range tr.groups {
+		if tg.parent == ps[5] {
+			tg.parent = nodeid.ID{}
+		}
+	}
+	got := tr.AdoptedParents()
+	if len(got) != MaxTreeLinks || !slices.Contains(got, ps[0]) || slices.Contains(got, ps[5]) {
+		t.Fatalf("after %v left: %v, want %v in its place", ps[5].Short(), got, ps[0].Short())
+	}
+}
+
+// TestTreeNewParentGetsTime: a node that leaves a parent for want of an
+// ack gives the next one its own JoinRetry (the timer of the old join is
+// not the new one's: before, the detour taken next was left at once).
+func TestTreeNewParentGetsTime(t *testing.T) {
+	g := netip.MustParseAddr("239.6.6.7")
+	key := GroupKey(g)
+	at := func(b byte) nodeid.ID { id := key; id[0] ^= b; return id }
+	n, x, s, a := at(0x01), at(0x02), at(0x10), at(0x80)
+	rt := NewRoutes(s, []nodeid.ID{a}, [][]nodeid.ID{{n}})
+	tr := NewTrees(s, 4)
+	now := time.Unix(1000, 0)
+	tr.SetLocal(rt, g, filter.Filter{Mode: filter.Exclude}, now) // a detour to n
+	tr.Receive(rt, n, &TreeMsg{Kind: TreeRedirect, Group: g, To: x}, now)
+	tg := tr.groups[g]
+	if tg.parent != x || !tg.adopted {
+		t.Fatalf("after the redirect: parent %v", tg.parent.Short())
+	}
+	now = now.Add(2 * JoinRetry) // x never answers
+	tr.Tick(rt, now)
+	if tg.parent != n || !tg.detour {
+		t.Fatalf("after x stayed silent: parent %v detour %v, want the detour to n", tg.parent.Short(), tg.detour)
+	}
+	tr.Tick(rt, now.Add(100*time.Millisecond))
+	if tg.parent != n {
+		t.Fatalf("the new parent left at the next Tick: parent %v", tg.parent.Short())
 	}
 }

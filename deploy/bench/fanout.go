@@ -93,6 +93,12 @@ func setupFan(tb *netns.Testbed, mode string, receivers int) (*fanOverlay, error
 		return nil, err
 	}
 	o := &fanOverlay{mode: mode}
+	ok := false
+	defer func() {
+		if !ok {
+			o.stop() // the testbed removes the rest
+		}
+	}()
 	for i := range receivers + 1 {
 		name := fmt.Sprintf("%c%d", mode[0], i)
 		h, err := tb.AddPublicHost("fan-" + name)
@@ -130,6 +136,7 @@ func setupFan(tb *netns.Testbed, mode string, receivers int) (*fanOverlay, error
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+	ok = true
 	return o, nil
 }
 

@@ -192,6 +192,9 @@ func (mc *Plane) stray(k strayKey, now time.Time) {
 	if last, ok := ts.pruned[k]; ok && now.Sub(last) < strayEvery {
 		return
 	}
+	if _, _, stray := ts.t.Forward(k.group, netip.Addr{}, k.from, nil); !stray {
+		return // a tree neighbour since the table the reader had (a join just taken)
+	}
 	if len(ts.pruned) >= maxStrays {
 		maps.DeleteFunc(ts.pruned, func(_ strayKey, at time.Time) bool { return now.Sub(at) >= strayEvery })
 		if len(ts.pruned) >= maxStrays {
