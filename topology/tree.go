@@ -93,6 +93,11 @@ const (
 	TreeRedirect
 	// TreeAck, parent to child: you are my child; I am at Depth.
 	TreeAck
+	// TreeQuery, any node to any: what is your place in the group's
+	// tree? (ipopctl tree; answered by TreeInfo, never by Trees.)
+	TreeQuery
+	// TreeInfo, the answer: Root, Depth, Parent and Children here.
+	TreeInfo
 )
 
 // TreeMsg is one tree control message between two nodes.
@@ -104,7 +109,27 @@ type TreeMsg struct {
 	// (this node lost its link to it: the parent may not know yet).
 	Avoid nodeid.ID
 	To    nodeid.ID // TreeRedirect
-	Depth int       // TreeAck
+	Depth int       // TreeAck, TreeInfo
+	// TreeInfo: the sender's place in the tree (no parent and no
+	// children, not Root: not on it).
+	Root     bool
+	Parent   nodeid.ID
+	Children []nodeid.ID
+}
+
+// MaxInfoChildren bounds the children a TreeInfo lists: a node has at
+// most MaxFanout, one more while a repair takes it past its bound.
+const MaxInfoChildren = MaxFanout + 1
+
+// Info returns this node's place in g's tree, as a TreeInfo.
+func (t *Trees) Info(g netip.Addr) TreeMsg {
+	m := TreeMsg{Kind: TreeInfo, Group: g}
+	if tg := t.groups[g]; tg != nil && tg.onTree() {
+		m.Root, m.Depth, m.Parent = tg.root, min(tg.depth, MaxTreeDepth+1), tg.parent
+		m.Children = slices.SortedFunc(maps.Keys(tg.children), nodeid.ID.Compare)
+		m.Children = m.Children[:min(len(m.Children), MaxInfoChildren)]
+	}
+	return m
 }
 
 // TreeSend is a message for node To.

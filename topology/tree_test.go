@@ -214,6 +214,10 @@ func treeSamples() map[string]*TreeMsg {
 		"prune":      {Kind: TreePrune, Group: ip("232.1.1.1")},
 		"redirect":   {Kind: TreeRedirect, Group: ip("239.1.1.1"), To: nodeID(3)},
 		"ack":        {Kind: TreeAck, Group: ip("ff15::9"), Depth: 7},
+		"query":      {Kind: TreeQuery, Group: ip("239.1.1.1")},
+		"info-root":  {Kind: TreeInfo, Group: ip("239.1.1.1"), Root: true, Children: []nodeid.ID{nodeID(1), nodeID(2)}},
+		"info":       {Kind: TreeInfo, Group: ip("ff3e::1"), Depth: 3, Parent: nodeID(5), Children: []nodeid.ID{nodeID(1)}},
+		"info-off":   {Kind: TreeInfo, Group: ip("239.1.1.1")},
 	}
 }
 
@@ -224,19 +228,24 @@ func TestTreeWire(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		var got TreeMsg
-		if err := got.UnmarshalBinary(b); err != nil || got.Kind != m.Kind || got.Group != m.Group || !got.Filter.Equal(m.Filter) || got.To != m.To || got.Depth != m.Depth || got.Avoid != m.Avoid {
+		if err := got.UnmarshalBinary(b); err != nil || got.Kind != m.Kind || got.Group != m.Group || !got.Filter.Equal(m.Filter) || got.To != m.To || got.Depth != m.Depth || got.Avoid != m.Avoid ||
+			got.Root != m.Root || got.Parent != m.Parent || !slices.Equal(got.Children, m.Children) {
 			t.Errorf("%s: decoded %+v (%v), sent %+v", name, got, err, m)
 		}
 	}
 	for name, m := range map[string]*TreeMsg{
-		"kind 0":          {Group: ip("239.1.1.1")},
-		"unicast group":   {Kind: TreePrune, Group: ip("10.0.0.1")},
-		"redirect to no":  {Kind: TreeRedirect, Group: ip("239.1.1.1")},
-		"deep ack":        {Kind: TreeAck, Group: ip("239.1.1.1"), Depth: MaxTreeDepth + 2},
-		"INCLUDE{} join":  {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: incl()},
-		"prune with to":   {Kind: TreePrune, Group: ip("239.1.1.1"), To: nodeID(1)},
-		"ack with avoid":  {Kind: TreeAck, Group: ip("239.1.1.1"), Avoid: nodeID(1)},
-		"unsorted filter": {Kind: TreeJoin, Group: ip("232.1.1.1"), Filter: incl("10.0.0.2", "10.0.0.1")},
+		"kind 0":            {Group: ip("239.1.1.1")},
+		"unicast group":     {Kind: TreePrune, Group: ip("10.0.0.1")},
+		"redirect to no":    {Kind: TreeRedirect, Group: ip("239.1.1.1")},
+		"deep ack":          {Kind: TreeAck, Group: ip("239.1.1.1"), Depth: MaxTreeDepth + 2},
+		"INCLUDE{} join":    {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: incl()},
+		"prune with to":     {Kind: TreePrune, Group: ip("239.1.1.1"), To: nodeID(1)},
+		"ack with avoid":    {Kind: TreeAck, Group: ip("239.1.1.1"), Avoid: nodeID(1)},
+		"root with parent":  {Kind: TreeInfo, Group: ip("239.1.1.1"), Root: true, Parent: nodeID(1)},
+		"children unsorted": {Kind: TreeInfo, Group: ip("239.1.1.1"), Children: []nodeid.ID{nodeID(2), nodeID(1)}},
+		"child the parent":  {Kind: TreeInfo, Group: ip("239.1.1.1"), Parent: nodeID(1), Children: []nodeid.ID{nodeID(1)}},
+		"join with root":    {Kind: TreeJoin, Group: ip("239.1.1.1"), Filter: excl(), Root: true},
+		"unsorted filter":   {Kind: TreeJoin, Group: ip("232.1.1.1"), Filter: incl("10.0.0.2", "10.0.0.1")},
 	} {
 		if _, err := m.MarshalBinary(); err == nil {
 			t.Errorf("%s: encoded", name)

@@ -21,13 +21,20 @@ import (
 //	             with bit 2, avoid 32: a node ID, not zero
 //	.  redirect: to 32, a node ID, not zero
 //	.  ack:      depth 1, 0..MaxTreeDepth+1 (the last: in a cycle)
-//	.  prune:    nothing
+//	.  prune, query: nothing
+//	.  info:     depth 1 (as ack), parent 32 (zero: none), n 1
+//	             (0..MaxInfoChildren), children n × 32, strictly
+//	             ascending, none zero nor the parent; flag bit 3: root
+//	             (then no parent)
 //
 // Every message has one encoding, as membership messages do.
 const treeWireVersion = 1
 
 // treeFlagAvoid: a join names a node the parent is not to redirect it to.
 const treeFlagAvoid = 1 << 2
+
+// treeFlagRoot: an info's sender is the root.
+const treeFlagRoot = 1 << 3
 
 // MarshalBinary encodes m; it refuses what UnmarshalBinary would refuse.
 func (m *TreeMsg) MarshalBinary() ([]byte, error) {
@@ -44,6 +51,9 @@ func (m *TreeMsg) MarshalBinary() ([]byte, error) {
 	if !m.Avoid.IsZero() {
 		flags |= treeFlagAvoid
 	}
+	if m.Root {
+		flags |= treeFlagRoot
+	}
 	b := appendAddr([]byte{treeWireVersion, byte(m.Kind), flags}, m.Group)
 	switch m.Kind {
 	case TreeJoin:
@@ -58,24 +68,34 @@ func (m *TreeMsg) MarshalBinary() ([]byte, error) {
 		b = append(b, m.To[:]...)
 	case TreeAck:
 		b = append(b, byte(m.Depth))
+	case TreeInfo:
+		b = append(b, byte(m.Depth))
+		b = append(b, m.Parent[:]...)
+		b = append(b, byte(len(m.Children)))
+		for _, c := range m.Children {
+			b = append(b, c[:]...)
+		}
 	}
 	return b, nil
 }
 
 func (m *TreeMsg) validate() error {
 	switch {
-	case m.Kind < TreeJoin || m.Kind > TreeAck:
+	case m.Kind < TreeJoin || m.Kind > TreeInfo:
 		return fmt.Errorf("%w: tree message kind %d", ErrMalformed, m.Kind)
 	case !validGroup(m.Group):
 		return fmt.Errorf("%w: %v is not a multicast group", ErrMalformed, m.Group)
 	case m.Kind == TreeRedirect && m.To.IsZero():
 		return fmt.Errorf("%w: redirect to no node", ErrMalformed)
-	case m.Kind == TreeAck && (m.Depth < 0 || m.Depth > MaxTreeDepth+1):
+	case (m.Kind == TreeAck || m.Kind == TreeInfo) && (m.Depth < 0 || m.Depth > MaxTreeDepth+1):
 		return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth+1)
 	case m.Kind != TreeJoin && (m.Filter.Mode != filter.Include || len(m.Filter.Sources) != 0):
 		return fmt.Errorf("%w: a filter in a %d", ErrMalformed, m.Kind)
-	case m.Kind != TreeRedirect && !m.To.IsZero(), m.Kind != TreeAck && m.Depth != 0, m.Kind != TreeJoin && !m.Avoid.IsZero():
+	case m.Kind != TreeRedirect && !m.To.IsZero(), m.Kind != TreeAck && m.Kind != TreeInfo && m.Depth != 0,
+		m.Kind != TreeJoin && !m.Avoid.IsZero(), m.Kind != TreeInfo && (m.Root || !m.Parent.IsZero() || len(m.Children) != 0):
 		return fmt.Errorf("%w: fields of another kind", ErrMalformed)
+	case m.Kind == TreeInfo:
+		return checkInfo(m)
 	case m.Kind != TreeJoin:
 		return nil
 	}
@@ -111,10 +131,11 @@ func (m *TreeMsg) decode(b []byte) error {
 	}
 	m.Kind = TreeKind(b[1])
 	flags := b[2]
-	if m.Kind < TreeJoin || m.Kind > TreeAck {
+	if m.Kind < TreeJoin || m.Kind > TreeInfo {
 		return fmt.Errorf("%w: tree message kind %d", ErrMalformed, m.Kind)
 	}
-	if flags&^(knownFlags|treeFlagAvoid) != 0 || flags&(flagExclude|treeFlagAvoid) != 0 && m.Kind != TreeJoin {
+	if flags&^(knownFlags|treeFlagAvoid|treeFlagRoot) != 0 || flags&(flagExclude|treeFlagAvoid) != 0 && m.Kind != TreeJoin ||
+		flags&treeFlagRoot != 0 && m.Kind != TreeInfo {
 		return fmt.Errorf("%w: flags %#02x", ErrMalformed, flags)
 	}
 	al := 4
@@ -179,9 +200,44 @@ func (m *TreeMsg) decode(b []byte) error {
 		if m.Depth, r = int(r[0]), nil; m.Depth > MaxTreeDepth+1 {
 			return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth+1)
 		}
+	case TreeInfo:
+		const id = len(nodeid.ID{})
+		if len(r) < 1+id+1 {
+			return fmt.Errorf("%w: info truncated", ErrMalformed)
+		}
+		m.Depth, m.Parent, m.Root = int(r[0]), nodeid.ID(r[1:1+id]), flags&treeFlagRoot != 0
+		n := int(r[1+id])
+		if r = r[2+id:]; n > MaxInfoChildren || len(r) != n*id {
+			return fmt.Errorf("%w: info of %d children in %d bytes", ErrMalformed, n, len(r))
+		}
+		for i := range n {
+			m.Children = append(m.Children, nodeid.ID(r[i*id:(i+1)*id]))
+		}
+		r = nil
+		if err := checkInfo(m); err != nil {
+			return err
+		}
 	}
 	if len(r) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r))
+	}
+	return nil
+}
+
+// checkInfo checks a TreeInfo's fields.
+func checkInfo(m *TreeMsg) error {
+	switch {
+	case m.Depth > MaxTreeDepth+1:
+		return fmt.Errorf("%w: depth %d, at most %d", ErrLimit, m.Depth, MaxTreeDepth+1)
+	case m.Root && !m.Parent.IsZero():
+		return fmt.Errorf("%w: a root with a parent", ErrMalformed)
+	case len(m.Children) > MaxInfoChildren:
+		return fmt.Errorf("%w: %d children, at most %d", ErrLimit, len(m.Children), MaxInfoChildren)
+	}
+	for i, c := range m.Children {
+		if c.IsZero() || c == m.Parent || i > 0 && c.Compare(m.Children[i-1]) <= 0 {
+			return fmt.Errorf("%w: child %d", ErrMalformed, i)
+		}
 	}
 	return nil
 }

@@ -82,10 +82,12 @@ func nodeName(n control.TreeNode) string {
 	return short(n.NodeID)
 }
 
-// tree prints this node's place in one group's tree.
+// tree prints this node's place in one group's tree, and the whole tree
+// as its nodes tell it.
 func tree(args []string) error {
-	fs := flags("tree", "tree GROUP [--json] [--socket PATH | --config FILE]")
-	asJSON := fs.Bool("json", false, "print the group's entry as JSON")
+	fs := flags("tree", "tree GROUP [--here] [--json] [--socket PATH | --config FILE]")
+	asJSON := fs.Bool("json", false, `print {"here": this node's entry of the group, "walk": the whole tree} as JSON`)
+	here := fs.Bool("here", false, "only this node's place: do not ask the tree's nodes (the walk takes up to 2 s)")
 	sock, cfgFile := socketFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -104,7 +106,8 @@ func tree(args []string) error {
 	if err != nil {
 		return err
 	}
-	g, _, err := control.NewClient(path).Groups()
+	c := control.NewClient(path)
+	g, _, err := c.Groups()
 	if err != nil {
 		return err
 	}
@@ -114,13 +117,23 @@ func tree(args []string) error {
 			gs = &g.Groups[i]
 		}
 	}
+	var walk *control.TreeWalk
+	if !*here && gs != nil {
+		if walk, _, err = c.Tree(group.Unmap().String()); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
-		return json.NewEncoder(os.Stdout).Encode(gs)
+		return json.NewEncoder(os.Stdout).Encode(struct {
+			Here *control.GroupStatus `json:"here"`
+			Walk *control.TreeWalk    `json:"walk"`
+		}{gs, walk})
 	}
 	if gs == nil {
 		fmt.Printf("%s: not known here (no members here or anywhere this node knows of)\n", group)
 		return nil
 	}
+	defer printWalk(walk)
 	fmt.Printf("group %s: %d subscriber node(s) elsewhere; this node sends it as: %s\n", gs.Group, len(gs.Remote), dash(gs.Mode))
 	t := gs.Tree
 	if t == nil {
@@ -151,4 +164,72 @@ func tree(args []string) error {
 	}
 	fmt.Println("(what this node holds; each tree node knows its parent and children only)")
 	return nil
+}
+
+// printWalk prints the whole tree as its nodes answered: from each root
+// (and each node whose parent did not name it), children indented.
+func printWalk(w *control.TreeWalk) {
+	if w == nil {
+		return
+	}
+	byID := map[string]*control.TreeWalkNode{}
+	for i := range w.Nodes {
+		byID[w.Nodes[i].NodeID] = &w.Nodes[i]
+	}
+	named := map[string]bool{} // listed as a child by the parent it names
+	for _, n := range w.Nodes {
+		for _, ch := range n.Children {
+			if c := byID[ch.NodeID]; c != nil && c.Parent != nil && c.Parent.NodeID == n.NodeID {
+				named[ch.NodeID] = true
+			}
+		}
+	}
+	fmt.Printf("\nthe whole tree, as its nodes answered (%d answered", len(w.Nodes))
+	if len(w.Unanswered) > 0 {
+		var names []string
+		for _, u := range w.Unanswered {
+			names = append(names, nodeName(u))
+		}
+		fmt.Printf(", no answer from %s", strings.Join(names, ", "))
+	}
+	fmt.Println("):")
+	seen := map[string]bool{}
+	var show func(tn control.TreeNode, indent string, from string)
+	show = func(tn control.TreeNode, indent, from string) {
+		id := tn.NodeID
+		n := byID[id]
+		if n == nil {
+			fmt.Printf("%s%s: no answer\n", indent, nodeName(tn))
+			return
+		}
+		if seen[id] {
+			fmt.Printf("%s%s: again (a cycle in what the nodes said)\n", indent, nodeName(n.TreeNode))
+			return
+		}
+		seen[id] = true
+		var what []string
+		switch {
+		case n.Root:
+			what = append(what, "root")
+		case !n.On:
+			what = append(what, "not on the tree")
+		default:
+			what = append(what, fmt.Sprintf("depth %d", n.Depth))
+		}
+		if n.Parent != nil && n.Parent.NodeID != from {
+			what = append(what, "says its parent is "+nodeName(*n.Parent))
+		}
+		if n.Here {
+			what = append(what, "this node")
+		}
+		fmt.Printf("%s%s (%s)\n", indent, nodeName(n.TreeNode), strings.Join(what, ", "))
+		for _, c := range n.Children {
+			show(c, indent+"  ", id)
+		}
+	}
+	for _, n := range w.Nodes {
+		if n.Root || n.On && !named[n.NodeID] && !seen[n.NodeID] {
+			show(n.TreeNode, "  ", "")
+		}
+	}
 }

@@ -19,7 +19,7 @@ Usage:
   ipopctl status [--json]                  the node: identity, TAP, uptime
   ipopctl peers [--json]                   links: peer, state, path (host/srflx/relay), RTT, traffic
   ipopctl groups [--json]                  multicast: querier, local members, subscribed nodes, how sent, tree role, traffic
-  ipopctl tree GROUP [--json]              this node's place in the group's distribution tree: root, parent, children
+  ipopctl tree GROUP [--here] [--json]     the group's distribution tree: this node's place, then the whole tree as its nodes answer
   ipopctl arp [--json]                     neighbours: IP, MAC, owner node, where learned, age
   ipopctl ca init --network NAME --out DIR  make a network CA (ca.crt, ca.key)
   ipopctl ca revoke --ca DIR (--node ID | --cert FILE) ...

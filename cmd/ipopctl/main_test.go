@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,6 +114,20 @@ func TestTreeCommand(t *testing.T) {
 			Tree: &control.TreeStatus{Parent: &control.TreeNode{Name: "p2", NodeID: "aabbccdd00"}, Depth: 2, Key: "0011223344",
 				Children: []control.TreeNode{{Name: "c1", NodeID: "1122334455"}}}}}}, nil
 	})
+	walks := 0
+	srv.HandleQuery("/v1/tree", func(q url.Values) (any, error) {
+		walks++
+		if q.Get("group") != "239.1.1.1" {
+			return nil, fmt.Errorf("%w: group %q", control.ErrBadRequest, q.Get("group"))
+		}
+		node := func(name, id string) control.TreeNode { return control.TreeNode{Name: name, NodeID: id} }
+		p2, me, c1, c9 := node("p2", "aabbccdd00"), node("me", "5566778899"), node("c1", "1122334455"), node("c9", "9999999999")
+		return control.TreeWalk{Group: "239.1.1.1", Unanswered: []control.TreeNode{c9}, Nodes: []control.TreeWalkNode{
+			{TreeNode: me, Here: true, On: true, Depth: 2, Parent: &p2, Children: []control.TreeNode{c1}},
+			{TreeNode: p2, On: true, Root: true, Children: []control.TreeNode{me, c9}},
+			{TreeNode: c1, On: true, Depth: 3, Parent: &me, Children: []control.TreeNode{}},
+		}}, nil
+	})
 	go srv.Serve()
 	t.Cleanup(func() { srv.Close() })
 	for _, args := range [][]string{{"tree", "239.1.1.1", "--socket", sock}, {"--socket", sock, "tree", "239.1.1.1"}} {
@@ -118,6 +135,25 @@ func TestTreeCommand(t *testing.T) {
 		if err != nil || !strings.Contains(out, "depth 2, parent p2") || !strings.Contains(out, "child c1") || !strings.Contains(out, "sends it as: tree") {
 			t.Errorf("ipopctl %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		// The whole tree: from the root, children indented, the one that
+		// did not answer named.
+		for _, want := range []string{"no answer from c9", "\n  p2 (root)\n    me (depth 2, this node)\n      c1 (depth 3)\n    c9: no answer"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("ipopctl %s: no %q in\n%s", strings.Join(args, " "), want, out)
+			}
+		}
+	}
+	before := walks
+	if out, err := capture(t, "tree", "239.1.1.1", "--here", "--socket", sock); err != nil || walks != before || strings.Contains(out, "whole tree") {
+		t.Errorf("--here: %v, walks %d → %d\n%s", err, before, walks, out)
+	}
+	out, err := capture(t, "tree", "239.1.1.1", "--json", "--socket", sock)
+	var js struct {
+		Here *control.GroupStatus
+		Walk *control.TreeWalk
+	}
+	if err != nil || json.Unmarshal([]byte(out), &js) != nil || js.Here == nil || js.Walk == nil || len(js.Walk.Nodes) != 3 {
+		t.Errorf("--json: %v\n%s", err, out)
 	}
 	if out, err := capture(t, "tree", "239.9.9.9", "--socket", sock); err != nil || !strings.Contains(out, "not known here") {
 		t.Errorf("an unknown group: %v\n%s", err, out)

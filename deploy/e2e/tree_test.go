@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -77,6 +78,56 @@ func TestTreeMulticast(t *testing.T) {
 	})
 	shape := treeShape(ns, roles)
 	t.Logf("tree of %s (* an adopted edge): %s", group, shape)
+	// ipopctl tree walks the whole tree: from the source (off the tree:
+	// the walk starts at subscribers it knows) and from a subscriber,
+	// each node's answer is what that node shows of itself.
+	for _, from := range []*lab.Node{src, ns[3]} {
+		eventually(t, 10*time.Second, "ipopctl tree on "+from.Name+" agrees with each node", func() error {
+			out, err := from.Ctl("tree", group, "--json")
+			if err != nil {
+				return err
+			}
+			var js struct{ Walk *control.TreeWalk }
+			if err := json.Unmarshal([]byte(out), &js); err != nil || js.Walk == nil {
+				return fmt.Errorf("ipopctl tree --json: %v\n%s", err, out)
+			}
+			got := map[string]control.TreeWalkNode{}
+			for _, w := range js.Walk.Nodes {
+				got[w.Name] = w
+			}
+			for _, n := range ns {
+				r := groupOn(t, n, group).Tree
+				w, ok := got[n.Name]
+				if r == nil {
+					if ok && w.On {
+						return fmt.Errorf("the walk has %s on the tree, it says it is not", n.Name)
+					}
+					continue
+				}
+				if !ok {
+					return fmt.Errorf("the walk has no %s (unanswered %v)", n.Name, js.Walk.Unanswered)
+				}
+				var wp, rp string
+				if w.Parent != nil {
+					wp = w.Parent.Name
+				}
+				if r.Parent != nil {
+					rp = r.Parent.Name
+				}
+				var wc, rc []string
+				for _, c := range w.Children {
+					wc = append(wc, c.Name)
+				}
+				for _, c := range r.Children {
+					rc = append(rc, c.Name)
+				}
+				if wp != rp || w.Root != r.Root || !slices.Equal(wc, rc) {
+					return fmt.Errorf("%s: the walk says parent %q root %v children %v, the node %q %v %v", n.Name, wp, w.Root, wc, rp, r.Root, rc)
+				}
+			}
+			return nil
+		})
+	}
 	fwdBefore := map[string]uint64{}
 	for _, n := range ns {
 		fwdBefore[n.Name] = groupOn(t, n, group).FwdFrames

@@ -10,6 +10,7 @@ package control
 
 import (
 	"errors"
+	"net/url"
 	"time"
 )
 
@@ -264,4 +265,35 @@ func (c *Client) Neighbours() (*Neighbours, []byte, error) {
 		return nil, nil, err
 	}
 	return &n, raw, nil
+}
+
+// TreeWalk is a group's whole tree as its nodes told it (/v1/tree?group=G,
+// ipopctl tree): each node's own place, in the order asked, and the nodes
+// asked that did not answer within the walk's time (2 s).
+type TreeWalk struct {
+	Group      string         `json:"group"`
+	Nodes      []TreeWalkNode `json:"nodes"`
+	Unanswered []TreeNode     `json:"unanswered"`
+}
+
+// TreeWalkNode is one node's answer: on the tree or not, the root or its
+// parent, its depth as its parent last said, its children.
+type TreeWalkNode struct {
+	TreeNode
+	Here     bool       `json:"here,omitempty"` // the node that walked
+	On       bool       `json:"on"`
+	Root     bool       `json:"root,omitempty"`
+	Depth    int        `json:"depth"`
+	Parent   *TreeNode  `json:"parent,omitempty"`
+	Children []TreeNode `json:"children"`
+}
+
+// Tree asks for group's whole tree.
+func (c *Client) Tree(group string) (*TreeWalk, []byte, error) {
+	var w TreeWalk
+	var raw []byte
+	if err := c.Get("/v1/tree?group="+url.QueryEscape(group), &w, &raw); err != nil {
+		return nil, nil, err
+	}
+	return &w, raw, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -56,8 +57,21 @@ func Listen(path string, log *slog.Logger) (*Server, error) {
 
 // Handle registers a GET endpoint whose body is get()'s value as JSON.
 func (s *Server) Handle(path string, get func() (any, error)) {
+	s.HandleQuery(path, func(url.Values) (any, error) { return get() })
+}
+
+// ErrBadRequest, wrapped by a HandleQuery function's error, answers 400
+// (the query is wrong) rather than 500.
+var ErrBadRequest = errors.New("bad request")
+
+// HandleQuery is Handle for an endpoint that takes query parameters.
+func (s *Server) HandleQuery(path string, get func(q url.Values) (any, error)) {
 	s.mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
-		v, err := get()
+		v, err := get(r.URL.Query())
+		if errors.Is(err, ErrBadRequest) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -99,6 +99,7 @@ type Plane struct {
 	lastGen   time.Time               // when synced was last swept
 	probes    probes                  // nodes that may be gone (gone.go)
 	trees     treeState               // this node's part in the groups' trees (tree.go)
+	walks     []*walk                 // tree walks under way (treewalk.go)
 
 	syncsRefused atomic.Uint64 // Sync requests over the rate limit
 	tableFull    atomic.Uint64 // messages beyond the table's bounds
@@ -349,7 +350,8 @@ func (mc *Plane) onControl(from nodeid.ID, payload []byte, _ bool) error {
 func (mc *Plane) Drops() map[string]uint64 {
 	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load(),
 		"membership_oversize": mc.oversize.Load(), "membership_bad_parts": mc.badParts.Load(),
-		"gone_ignored": mc.probes.ignored.Load(), "bad_tree_message": mc.trees.badMsgs.Load(), "tree_queue_full": mc.trees.queueFull.Load()}
+		"gone_ignored": mc.probes.ignored.Load(), "bad_tree_message": mc.trees.badMsgs.Load(), "tree_queue_full": mc.trees.queueFull.Load(),
+		"tree_queries_limited": mc.trees.queriesLimited.Load()}
 }
 
 // syncEvery is how often one node may have our full state on request: a

@@ -34,6 +34,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/dataplane"
 	"github.com/ipopd/ipopd/overlay/nodeid"
@@ -77,8 +79,11 @@ type treeState struct {
 	publishing bool
 	wanted     []nodeid.ID   // the links last asked for (WantLinks)
 	sent, recv atomic.Uint64 // tree messages
-	badMsgs    atomic.Uint64 // tree messages that do not parse
-	queueFull  atomic.Uint64 // tree messages dropped: the loop was behind
+	// answering bounds the answers to others' TreeQuery (treewalk.go).
+	answering      *rate.Limiter
+	queriesLimited atomic.Uint64
+	badMsgs        atomic.Uint64 // tree messages that do not parse
+	queueFull      atomic.Uint64 // tree messages dropped: the loop was behind
 }
 
 func (ts *treeState) init(cfg Config) {
@@ -87,6 +92,7 @@ func (ts *treeState) init(cfg Config) {
 	ts.joined, ts.over, ts.under = map[netip.Addr]filter.Filter{}, map[netip.Addr]time.Time{}, map[netip.Addr]time.Time{}
 	ts.pruned = map[strayKey]time.Time{}
 	ts.strays = make(chan strayKey, 64)
+	ts.answering = rate.NewLimiter(queryRate, queryBurst)
 }
 
 // rt is the current routes, or nil (no trees).
@@ -285,6 +291,14 @@ func (mc *Plane) onTree(from nodeid.ID, payload []byte, _ bool) error {
 	if !mc.loop.TryPost(func() {
 		rt := mc.trees.rt()
 		if rt == nil {
+			return
+		}
+		switch m.Kind {
+		case topology.TreeQuery:
+			mc.onTreeQuery(from, m.Group)
+			return
+		case topology.TreeInfo:
+			mc.onTreeInfo(from, &m)
 			return
 		}
 		mc.sendTree(mc.trees.t.Receive(rt, from, &m, time.Now()))

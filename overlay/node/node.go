@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,6 +156,13 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.ctl.Handle("/v1/status", func() (any, error) { return n.Status(), nil })
 	n.ctl.Handle("/v1/peers", func() (any, error) { return n.peers(), nil })
 	n.ctl.Handle("/v1/groups", func() (any, error) { return n.mcast.Status(n.names()), nil })
+	n.ctl.HandleQuery("/v1/tree", func(q url.Values) (any, error) {
+		g, err := netip.ParseAddr(q.Get("group"))
+		if err != nil || !g.IsMulticast() {
+			return nil, fmt.Errorf("%w: group=%q is not a multicast group address", control.ErrBadRequest, q.Get("group"))
+		}
+		return n.mcast.TreeWalk(g.Unmap(), n.names())
+	})
 	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neigh.Status(n.names()), nil })
 	n.reg = n.newRegistry()
 	if attackHook != nil {

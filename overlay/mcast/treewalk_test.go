@@ -1,0 +1,127 @@
+package mcast
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipopd/ipopd/igmp"
+	"github.com/ipopd/ipopd/igmp/filter"
+	"github.com/ipopd/ipopd/overlay/control"
+	"github.com/ipopd/ipopd/overlay/dataplane"
+	"github.com/ipopd/ipopd/overlay/nodeid"
+	"github.com/ipopd/ipopd/topology"
+)
+
+// TestTreeWalk: the walk asks this node's tree neighbours, then the
+// nodes their answers name, and returns every answer; an answer from a
+// node not asked is ignored; a query is answered with this node's place.
+func TestTreeWalk(t *testing.T) {
+	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, a, b, stranger := nodeid.ID{0x80}, nodeid.ID{0x40}, nodeid.ID{0x20}, nodeid.ID{0x55} // a: not a link, never the next hop
+	var rt atomic.Pointer[topology.Routes]
+	rt.Store(topology.NewRoutes(self, []nodeid.ID{{0x10}, {0x30}}, nil))
+	d := &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}
+	mc := New(Config{Self: self, Router: router, Data: d, Routes: rt.Load, ReplicateMax: 0})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	g := netip.MustParseAddr("239.4.4.5")
+	deliver := func(from nodeid.ID, m topology.TreeMsg) {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.handlers[dataplane.KindTree](from, append([]byte{dataplane.KindTree}, b...), true); err != nil {
+			t.Fatal(err)
+		}
+		mc.loop.Call(func() {})
+	}
+	deliver(a, topology.TreeMsg{Kind: topology.TreeJoin, Group: g, Filter: filter.Filter{Mode: filter.Exclude}})
+	var info topology.TreeMsg
+	mc.loop.Call(func() { info = mc.trees.t.Info(g) })
+	if !slices.Contains(info.Children, a) {
+		t.Fatalf("not on the tree with a as a child: %+v", info)
+	}
+	// The others answer as asked: a has child b; the parent (if any) is
+	// the root with this node as its child.
+	answer := func(id nodeid.ID) topology.TreeMsg {
+		switch id {
+		case a:
+			return topology.TreeMsg{Kind: topology.TreeInfo, Group: g, Depth: info.Depth + 1, Parent: self, Children: []nodeid.ID{b}}
+		case b:
+			return topology.TreeMsg{Kind: topology.TreeInfo, Group: g, Depth: info.Depth + 2, Parent: a}
+		}
+		return topology.TreeMsg{Kind: topology.TreeInfo, Group: g, Root: true, Children: []nodeid.ID{self}}
+	}
+	result := make(chan *control.TreeWalk, 1)
+	go func() {
+		w, err := mc.TreeWalk(g, func(nodeid.ID) string { return "" })
+		if err != nil {
+			t.Error(err)
+		}
+		result <- w
+	}()
+	answered := map[nodeid.ID]bool{self: true}
+	deadline := time.Now().Add(walkTimeout / 2)
+	for {
+		var asked []nodeid.ID
+		mc.loop.Call(func() {
+			if len(mc.walks) > 0 {
+				asked = slices.Clone(mc.walks[0].asked)
+			}
+		})
+		for _, id := range asked {
+			if !answered[id] {
+				answered[id] = true
+				deliver(stranger, answer(a)) // not asked: ignored
+				deliver(id, answer(id))
+			}
+		}
+		if w := func() *control.TreeWalk {
+			select {
+			case w := <-result:
+				return w
+			default:
+				return nil
+			}
+		}(); w != nil {
+			if len(w.Unanswered) != 0 || !slices.ContainsFunc(w.Nodes, func(n control.TreeWalkNode) bool { return n.NodeID == b.String() && n.Parent.NodeID == a.String() }) ||
+				slices.ContainsFunc(w.Nodes, func(n control.TreeWalkNode) bool { return n.NodeID == stranger.String() }) {
+				t.Fatalf("walk: %+v", w)
+			}
+			want := 3 // this node, a, b
+			if !info.Parent.IsZero() {
+				want++ // and its parent
+			}
+			if len(w.Nodes) != want || !w.Nodes[0].Here {
+				t.Fatalf("walk of %d nodes (first here: %v), want this node, a, b (and a parent): %+v", len(w.Nodes), w.Nodes[0].Here, w)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the walk did not end once all had answered (asked %d)", len(asked))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A query from another node: answered.
+	d.mu.Lock()
+	before := d.sent[stranger]
+	d.mu.Unlock()
+	deliver(stranger, topology.TreeMsg{Kind: topology.TreeQuery, Group: g})
+	d.mu.Lock()
+	after := d.sent[stranger]
+	d.mu.Unlock()
+	if after != before+1 {
+		t.Errorf("a query: %d messages sent back, want 1", after-before)
+	}
+}
