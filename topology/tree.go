@@ -150,7 +150,10 @@ type Trees struct {
 	// one, likely leads to a dead node others have not noticed.
 	lost map[nodeid.ID]time.Time
 	// links: the adopted parents AdoptedParents last chose (sticky).
-	links   []nodeid.ID
+	links []nodeid.ID
+	// lossy (SetLossy): whether the link to a node is up but routed
+	// around for its loss; nil: never.
+	lossy   func(nodeid.ID) bool
 	out     []TreeSend
 	refused uint64
 	entries int               // children held, each 1 + its filter's sources
@@ -227,6 +230,24 @@ func NewTrees(self nodeid.ID, fanout int) *Trees {
 	}
 	return &Trees{self: self, fanout: min(fanout, MaxFanout), groups: map[netip.Addr]*treeGroup{}, gone: map[nodeid.ID]time.Time{},
 		byChild: map[nodeid.ID]int{}, entriesBy: map[nodeid.ID]int{}, lost: map[nodeid.ID]time.Time{}}
+}
+
+// SetLossy gives the trees the data plane's view of lossy links: a
+// parent whose link is lossy (not silent) is left only for a better
+// place (a next hop or a detour); with none, the node stays under it
+// rather than take itself for the root (an address change marks half a
+// node's links lossy for a few seconds: it became a root nobody sends
+// to, ~3-10 s of its stream lost in the tree soak).
+func (t *Trees) SetLossy(f func(nodeid.ID) bool) { t.lossy = f }
+
+// keepLossy reports whether tg's parent, not linked in rt, is to be
+// kept: its link is only lossy and there is nowhere else to go.
+func (t *Trees) keepLossy(rt *Routes, tg *treeGroup, ok bool, now time.Time) bool {
+	if t.lossy == nil || !t.lossy(tg.parent) || ok {
+		return false
+	}
+	to, detour := t.detourTo(rt, tg.key, now)
+	return !detour || to == tg.parent
 }
 
 // markLost records parent id as failed at now (bounded: expired
@@ -621,6 +642,11 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 			// one, its link kept as a tree link).
 			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
 			t.joinGreedy(rt, g, tg, now)
+		case !linked && (tg.adopted && tg.wasLinked || !tg.adopted) && t.keepLossy(rt, tg, ok, now):
+			// Lossy, and nowhere better: stay (joins go on as usual).
+			if now.Sub(tg.sentAt) >= TreeRefresh || tg.unacked && now.Sub(tg.sentAt) >= JoinRetry {
+				t.join(g, tg, tg.aggregate(), now)
+			}
 		case tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
 			tg.unacked && now.Sub(tg.unackedSince) >= 2*JoinRetry),
 			!tg.adopted && (!linked || !ok || next != tg.parent):

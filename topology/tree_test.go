@@ -680,3 +680,45 @@ func TestTreeNewParentGetsTime(t *testing.T) {
 		t.Fatalf("the new parent left at the next Tick: parent %v", tg.parent.Short())
 	}
 }
+
+// TestTreeKeepsLossyParent: a parent routed around for loss (not
+// silence) is kept while there is no better place; a silent one is left
+// (the node is the root then), and so is a lossy one when a link nearer
+// the key is there.
+func TestTreeKeepsLossyParent(t *testing.T) {
+	g := netip.MustParseAddr("239.6.6.8")
+	key := GroupKey(g)
+	at := func(b byte) nodeid.ID { id := key; id[0] ^= b; return id }
+	p, q, s, a := at(0x01), at(0x02), at(0x10), at(0x80)
+	lossy := map[nodeid.ID]bool{}
+	start := func() (*Trees, *treeGroup, time.Time) {
+		tr := NewTrees(s, 4)
+		tr.SetLossy(func(id nodeid.ID) bool { return lossy[id] })
+		now := time.Unix(1000, 0)
+		rt := NewRoutes(s, []nodeid.ID{a, p}, nil)
+		tr.SetLocal(rt, g, filter.Filter{Mode: filter.Exclude}, now)
+		tr.Receive(rt, p, &TreeMsg{Kind: TreeAck, Group: g}, now)
+		return tr, tr.groups[g], now
+	}
+	tr, tg, now := start()
+	lossy[p] = true
+	for _, o := range tr.Tick(NewRoutes(s, []nodeid.ID{a}, nil), now.Add(time.Second)) {
+		if o.Msg.Kind == TreePrune {
+			t.Fatalf("a lossy parent with nowhere better to go: pruned")
+		}
+	}
+	if tg.parent != p || tg.root {
+		t.Fatalf("a lossy parent with nowhere better to go: parent %v root %v, want kept", tg.parent.Short(), tg.root)
+	}
+	lossy[p] = false // silent now
+	tr.Tick(NewRoutes(s, []nodeid.ID{a}, nil), now.Add(2*time.Second))
+	if !tg.root {
+		t.Fatalf("a silent parent: parent %v, want the root (nothing nearer)", tg.parent.Short())
+	}
+	tr, tg, now = start()
+	lossy[p] = true
+	tr.Tick(NewRoutes(s, []nodeid.ID{a, q}, nil), now.Add(time.Second))
+	if tg.parent != q {
+		t.Fatalf("a lossy parent and a link nearer the key: parent %v, want the link", tg.parent.Short())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ipopd/ipopd/nat"
+	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/overlay/wire"
 )
 
@@ -379,6 +380,14 @@ type LinkQuality struct {
 	RTT  time.Duration // smoothed round trip of the probes (0: none yet)
 	// Around says why routes go around the peer: "silent", "lossy" or "".
 	Around string
+}
+
+// Lossy reports whether the link to id is up and routed around for its
+// loss (not for silence: a lossy peer is there, and still gets most of
+// what is sent to it). Safe from any goroutine.
+func (p *Plane) Lossy(id nodeid.ID) bool {
+	peer, _ := p.view.Load().path(id)
+	return peer != nil && peer.around.Load() == aroundLossy
 }
 
 // Quality is what the fast liveness measured of the link to peer.

@@ -68,6 +68,9 @@ type Config struct {
 	// Fanout and ReplicateMax are multicast.fanout and
 	// multicast.replicate_max (tree.go); Fanout 0 is the default.
 	Fanout, ReplicateMax int
+	// Lossy, if set, reports whether the link to a node is up but routed
+	// around for its loss (dataplane.Plane.Lossy; Trees.SetLossy).
+	Lossy func(nodeid.ID) bool
 	// WantLinks, if set, is given the links the trees want
 	// (Trees.AdoptedParents) whenever they change, on the plane's loop.
 	WantLinks func(ids []nodeid.ID)

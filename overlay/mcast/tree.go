@@ -88,6 +88,7 @@ type treeState struct {
 
 func (ts *treeState) init(cfg Config) {
 	ts.t = topology.NewTrees(cfg.Self, cfg.Fanout)
+	ts.t.SetLossy(cfg.Lossy)
 	ts.routes, ts.replicateMax = cfg.Routes, cfg.ReplicateMax
 	ts.joined, ts.over, ts.under = map[netip.Addr]filter.Filter{}, map[netip.Addr]time.Time{}, map[netip.Addr]time.Time{}
 	ts.pruned = map[strayKey]time.Time{}

@@ -145,7 +145,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n.mcast = mcast.New(mcast.Config{Self: n.id.ID, Router: router, Data: n.data, Log: n.log.With("sys", "mcast"),
 		OnSync: n.neigh.SendFull, OnGone: n.neigh.LinkLost,
 		Routes: n.data.Routes, Fanout: cfg.Multicast.Fanout, ReplicateMax: cfg.Multicast.ReplicateMax,
-		WantLinks: od.SetTreeLinks})
+		WantLinks: od.SetTreeLinks, Lossy: n.data.Lossy})
 	n.data.Attach(n.mcast, n.neigh)
 	n.openLinks(cfg, od)
 	if n.ctl, err = control.Listen(cfg.Control.Socket, n.log); err != nil {
@@ -161,7 +161,13 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		if err != nil || !g.IsMulticast() {
 			return nil, fmt.Errorf("%w: group=%q is not a multicast group address", control.ErrBadRequest, q.Get("group"))
 		}
-		return n.mcast.TreeWalk(g.Unmap(), n.names())
+		names := n.names()
+		return n.mcast.TreeWalk(g.Unmap(), func(id nodeid.ID) string {
+			if id == n.id.ID {
+				return n.id.Name // the walk lists this node too
+			}
+			return names(id)
+		})
 	})
 	n.ctl.Handle("/v1/arp", func() (any, error) { return n.neigh.Status(n.names()), nil })
 	n.reg = n.newRegistry()
