@@ -232,23 +232,13 @@ func NewTrees(self nodeid.ID, fanout int) *Trees {
 		byChild: map[nodeid.ID]int{}, entriesBy: map[nodeid.ID]int{}, lost: map[nodeid.ID]time.Time{}}
 }
 
-// SetLossy gives the trees the data plane's view of lossy links: a
-// parent whose link is lossy (not silent) is left only for a better
-// place (a next hop or a detour); with none, the node stays under it
-// rather than take itself for the root (an address change marks half a
-// node's links lossy for a few seconds: it became a root nobody sends
-// to, ~3-10 s of its stream lost in the tree soak).
+// SetLossy gives the trees the data plane's view of lossy links. A
+// parent left because its link is lossy (routed around, not silent) is
+// not taken for lost: the node may go back to it at once as a detour,
+// through its other links, around the lossy one. (Staying under it was
+// tried, ac4c29c: the children of a node with a lossy underlay then kept
+// its loss, and an address change cost its subtree up to 6 s.)
 func (t *Trees) SetLossy(f func(nodeid.ID) bool) { t.lossy = f }
-
-// keepLossy reports whether tg's parent, not linked in rt, is to be
-// kept: its link is only lossy and there is nowhere else to go.
-func (t *Trees) keepLossy(rt *Routes, tg *treeGroup, ok bool, now time.Time) bool {
-	if t.lossy == nil || !t.lossy(tg.parent) || ok {
-		return false
-	}
-	to, detour := t.detourTo(rt, tg.key, now)
-	return !detour || to == tg.parent
-}
 
 // markLost records parent id as failed at now (bounded: expired
 // entries go first; beyond maxGone, not recorded).
@@ -642,23 +632,20 @@ func (t *Trees) Tick(rt *Routes, now time.Time) []TreeSend {
 			// one, its link kept as a tree link).
 			t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
 			t.joinGreedy(rt, g, tg, now)
-		case !linked && (tg.adopted && tg.wasLinked || !tg.adopted) && t.keepLossy(rt, tg, ok, now):
-			// Lossy, and nowhere better: stay (joins go on as usual).
-			if now.Sub(tg.sentAt) >= TreeRefresh || tg.unacked && now.Sub(tg.sentAt) >= JoinRetry {
-				t.join(g, tg, tg.aggregate(), now)
-			}
 		case tg.adopted && (now.Sub(tg.acked) >= 3*TreeRefresh || tg.wasLinked && !linked ||
 			tg.unacked && now.Sub(tg.unackedSince) >= 2*JoinRetry),
 			!tg.adopted && (!linked || !ok || next != tg.parent):
-			if _, gone := t.gone[tg.parent]; !gone {
-				// Routed if the link went: a parent that still holds us
-				// would go on sending (every frame twice, by two ways).
-				t.send(tg.parent, TreeMsg{Kind: TreePrune, Group: g})
-			}
-			if !linked {
-				t.markLost(tg.parent, now) // not to be redirected or detoured back to it
+			old := tg.parent
+			if !linked && (t.lossy == nil || !t.lossy(old)) {
+				t.markLost(old, now) // not to be redirected or detoured back to it
 			}
 			t.joinGreedy(rt, g, tg, now)
+			if _, gone := t.gone[old]; !gone && tg.parent != old {
+				// Routed if the link went: a parent that still holds us
+				// would go on sending (every frame twice, by two ways).
+				// None to a lossy parent taken again as a detour.
+				t.send(old, TreeMsg{Kind: TreePrune, Group: g})
+			}
 		case now.Sub(tg.sentAt) >= TreeRefresh, tg.unacked && now.Sub(tg.sentAt) >= JoinRetry:
 			t.join(g, tg, tg.aggregate(), now)
 		}

@@ -681,11 +681,12 @@ func TestTreeNewParentGetsTime(t *testing.T) {
 	}
 }
 
-// TestTreeKeepsLossyParent: a parent routed around for loss (not
-// silence) is kept while there is no better place; a silent one is left
-// (the node is the root then), and so is a lossy one when a link nearer
-// the key is there.
-func TestTreeKeepsLossyParent(t *testing.T) {
+// TestTreeLossyParentDetour: a parent routed around for loss (not
+// silence) is left, but not taken for lost: with no link nearer the key,
+// the node goes back to it as a detour through another link, without a
+// prune; a silent one is taken for lost (the node is the root then); a
+// lossy one is left for a link nearer the key when there is one.
+func TestTreeLossyParentDetour(t *testing.T) {
 	g := netip.MustParseAddr("239.6.6.8")
 	key := GroupKey(g)
 	at := func(b byte) nodeid.ID { id := key; id[0] ^= b; return id }
@@ -700,24 +701,26 @@ func TestTreeKeepsLossyParent(t *testing.T) {
 		tr.Receive(rt, p, &TreeMsg{Kind: TreeAck, Group: g}, now)
 		return tr, tr.groups[g], now
 	}
+	aroundP := NewRoutes(s, []nodeid.ID{a}, [][]nodeid.ID{{p}}) // p routed around; a announces it
 	tr, tg, now := start()
 	lossy[p] = true
-	for _, o := range tr.Tick(NewRoutes(s, []nodeid.ID{a}, nil), now.Add(time.Second)) {
+	for _, o := range tr.Tick(aroundP, now.Add(time.Second)) {
 		if o.Msg.Kind == TreePrune {
-			t.Fatalf("a lossy parent with nowhere better to go: pruned")
+			t.Fatalf("a lossy parent taken again as a detour: pruned")
 		}
 	}
-	if tg.parent != p || tg.root {
-		t.Fatalf("a lossy parent with nowhere better to go: parent %v root %v, want kept", tg.parent.Short(), tg.root)
+	if tg.parent != p || !tg.detour || tg.root {
+		t.Fatalf("a lossy parent: parent %v detour %v root %v, want it again as a detour", tg.parent.Short(), tg.detour, tg.root)
 	}
-	lossy[p] = false // silent now
-	tr.Tick(NewRoutes(s, []nodeid.ID{a}, nil), now.Add(2*time.Second))
-	if !tg.root {
-		t.Fatalf("a silent parent: parent %v, want the root (nothing nearer)", tg.parent.Short())
+	tr, tg, now = start()
+	lossy[p] = false // silent
+	tr.Tick(aroundP, now.Add(time.Second))
+	if !tg.root || !tr.unsure(p, now) {
+		t.Fatalf("a silent parent: parent %v root %v, want the root, the parent lost", tg.parent.Short(), tg.root)
 	}
 	tr, tg, now = start()
 	lossy[p] = true
-	tr.Tick(NewRoutes(s, []nodeid.ID{a, q}, nil), now.Add(time.Second))
+	tr.Tick(NewRoutes(s, []nodeid.ID{a, q}, [][]nodeid.ID{{p}, nil}), now.Add(time.Second))
 	if tg.parent != q {
 		t.Fatalf("a lossy parent and a link nearer the key: parent %v, want the link", tg.parent.Short())
 	}
