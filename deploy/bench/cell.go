@@ -107,15 +107,7 @@ func (b *bench) cell(p *path, size, rate int) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	before, err := takeSample(pids)
-	if err != nil {
-		return nil, err
-	}
-	snd, err := b.send(p, b.sendArgs(p, run, size, rate, b.dur))
-	if err != nil {
-		return nil, err
-	}
-	after, err := takeSample(pids)
+	snd, procs, busy, softirq, err := b.timedSend(p, pids, b.sendArgs(p, run, size, rate, b.dur))
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +123,6 @@ func (b *bench) cell(p *path, size, rate int) (*result, error) {
 	if err := lastJSON(rcv, `"event":"done"`, &got); err != nil {
 		return nil, err
 	}
-	procs, busy, softirq := usage(before, after)
 	return &result{
 		Path: p.Name, Size: size, Rate: rate,
 		Sent: snd.Sent, Errors: snd.Errors, Unique: got.Unique, Seconds: snd.Seconds,
@@ -174,6 +165,24 @@ func (b *bench) sendArgs(p *path, run string, size, rate int, dur time.Duration)
 		args = append([]string{"nice", "-n", "19"}, args...)
 	}
 	return args
+}
+
+// timedSend runs one measured sender with args in p's sending namespace,
+// with the CPU of pids (and the machine's) over it.
+func (b *bench) timedSend(p *path, pids []int, args []string) (snd *sendResult, procs []cpu, busy, softirq float64, err error) {
+	before, err := takeSample(pids)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	if snd, err = b.send(p, args); err != nil {
+		return nil, nil, 0, 0, err
+	}
+	after, err := takeSample(pids)
+	if err != nil {
+		return nil, nil, 0, 0, err
+	}
+	procs, busy, softirq = usage(before, after)
+	return snd, procs, busy, softirq, nil
 }
 
 // sendResult mirrors mcast's sender JSON line.

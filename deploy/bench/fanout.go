@@ -193,15 +193,7 @@ func (b *bench) fanCell(o *fanOverlay, n int) (*fanResult, error) {
 	for _, n := range o.nodes {
 		pids = append(pids, n.Proc.Pid())
 	}
-	before, err := takeSample(pids)
-	if err != nil {
-		return nil, err
-	}
-	snd, err := b.send(p, b.sendArgs(p, run, fanSize, fanRate, b.dur))
-	if err != nil {
-		return nil, err
-	}
-	after, err := takeSample(pids)
+	snd, procs, _, _, err := b.timedSend(p, pids, b.sendArgs(p, run, fanSize, fanRate, b.dur))
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +204,6 @@ func (b *bench) fanCell(o *fanOverlay, n int) (*fanResult, error) {
 	}
 	r := &fanResult{Mode: o.mode, N: n, Sent: snd.Sent, Seconds: snd.Seconds,
 		TxBytes: txAfter.Bytes - txBefore.Bytes, TxPkts: txAfter.Packets - txBefore.Packets, MinGot: -1}
-	procs, _, _ := usage(before, after)
 	r.Source = procs[0]
 	for _, c := range procs {
 		r.All += c.Total()

@@ -29,13 +29,13 @@ import (
 // than soakRecovery to recover, another loses soakOthersLoss of the stream
 // or more, or a datagram arrives twice.
 //
-// The test command runs it for 2 minutes; IPOP_SOAK sets the duration
-// (off: skip):
+// The test command runs it for 2 minutes each way the group can be sent
+// (replication, then down a tree); IPOP_SOAK sets the duration (off:
+// skip):
 //
-//	IPOP_NETNS=1 IPOP_SOAK=30m go test -count=1 -timeout 40m -run TestChurnSoak -v ./deploy/e2e
+//	IPOP_NETNS=1 IPOP_SOAK=30m go test -count=1 -timeout 70m -run TestChurnSoak -v ./deploy/e2e
 //
-// IPOP_SOAK_SEND=tree sends the group down its tree instead of by
-// replication.
+// IPOP_SOAK_SEND=replicate or tree runs only that way.
 func TestChurnSoak(t *testing.T) {
 	v := cmp.Or(os.Getenv("IPOP_SOAK"), "2m")
 	if v == "off" || testing.Short() {
@@ -45,14 +45,27 @@ func TestChurnSoak(t *testing.T) {
 	if err != nil || d < time.Minute {
 		t.Fatalf("IPOP_SOAK=%q: want a duration of at least 1m (2m, 30m) or off", v)
 	}
-	// IPOP_SOAK_SEND: how the group goes, replicate (the default) or tree.
-	replicateMax := 8
-	switch send := cmp.Or(os.Getenv("IPOP_SOAK_SEND"), "replicate"); send {
-	case "replicate":
-	case "tree":
-		replicateMax = 0
+	// IPOP_SOAK_SEND: how the group goes, replicate or tree; unset, the
+	// soak runs once each way.
+	modes := []string{"replicate", "tree"}
+	switch send := os.Getenv("IPOP_SOAK_SEND"); send {
+	case "":
+	case "replicate", "tree":
+		modes = []string{send}
 	default:
 		t.Fatalf("IPOP_SOAK_SEND=%q: want replicate or tree", send)
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) { churnSoak(t, d, mode) })
+	}
+}
+
+// churnSoak is one soak of d, the group sent by mode (replicate: by the
+// source to each subscriber; tree: down its tree).
+func churnSoak(t *testing.T, d time.Duration, mode string) {
+	replicateMax, othersLoss := 8, soakOthersLoss
+	if mode == "tree" {
+		replicateMax, othersLoss = 0, soakOthersLossTree
 	}
 	const (
 		group    = "239.8.8.8"
@@ -399,8 +412,8 @@ func TestChurnSoak(t *testing.T) {
 	t.Log(b.String())
 
 	// What the issue asks: every event recovered from (stream and pings)
-	// within soakRecovery, others losing under 1 s of the stream, no
-	// duplicates.
+	// within soakRecovery, others losing under othersLoss of the stream
+	// (1 s; 2 s down a tree), no duplicates.
 	for _, e := range events {
 		what := fmt.Sprintf("%s on %s at %s (+%s)", e.kind, e.m.n.Name, e.at.Format("15:04:05.000"), e.at.Sub(began).Round(time.Second))
 		if e.recovery < 0 || e.recovery > soakRecovery || e.pingBack < 0 || e.pingBack > soakRecovery {
@@ -410,7 +423,7 @@ func TestChurnSoak(t *testing.T) {
 				what, backAfter(e.recovery), backAfter(e.pingBack), soakRecovery, g, e.m.n.Name, p)
 		}
 		for name, l := range e.lostOthers {
-			if time.Duration(l)*interval >= soakOthersLoss {
+			if time.Duration(l)*interval >= othersLoss {
 				t.Errorf("%s: %s lost %d datagrams (%s of the stream)", what, name, l, time.Duration(l)*interval)
 			}
 		}
@@ -458,6 +471,13 @@ const soakRecovery = 10 * time.Second
 // that node: it probes a peer it sends to but does not hear, and routes
 // around it after 0.7 s of silence (dataplane's fast reroute).
 const soakOthersLoss = time.Second
+
+// soakOthersLossTree is soakOthersLoss down a tree: the bound issue 13
+// sets for a tree node's death (every subscriber below a dead tree node,
+// or all of them when it was the root or where the source put its
+// frames onto the tree, lose until the rejoin: ~0.6 s, once 1.06 s in a
+// 30-minute run).
+const soakOthersLossTree = 2 * time.Second
 
 // spread is "p50 | max" of ds, or "- | -".
 func spread(ds []time.Duration) string {

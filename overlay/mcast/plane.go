@@ -354,7 +354,7 @@ func (mc *Plane) Drops() map[string]uint64 {
 	return map[string]uint64{"sync_rate_limited": mc.syncsRefused.Load(), "membership_table_full": mc.tableFull.Load(),
 		"membership_oversize": mc.oversize.Load(), "membership_bad_parts": mc.badParts.Load(),
 		"gone_ignored": mc.probes.ignored.Load(), "bad_tree_message": mc.trees.badMsgs.Load(), "tree_queue_full": mc.trees.queueFull.Load(),
-		"tree_queries_limited": mc.trees.queriesLimited.Load()}
+		"tree_queries_limited": mc.trees.queriesLimited.Load(), "tree_joins_refused": mc.trees.refused.Load()}
 }
 
 // syncEvery is how often one node may have our full state on request: a

@@ -28,6 +28,7 @@ package mcast
 // per node and group each strayEvery.
 
 import (
+	"log/slog"
 	"maps"
 	"net/netip"
 	"slices"
@@ -38,6 +39,7 @@ import (
 
 	"github.com/ipopd/ipopd/igmp/filter"
 	"github.com/ipopd/ipopd/overlay/dataplane"
+	"github.com/ipopd/ipopd/overlay/limitlog"
 	"github.com/ipopd/ipopd/overlay/nodeid"
 	"github.com/ipopd/ipopd/tap"
 	"github.com/ipopd/ipopd/topology"
@@ -82,13 +84,18 @@ type treeState struct {
 	// answering bounds the answers to others' TreeQuery (treewalk.go).
 	answering      *rate.Limiter
 	queriesLimited atomic.Uint64
-	badMsgs        atomic.Uint64 // tree messages that do not parse
-	queueFull      atomic.Uint64 // tree messages dropped: the loop was behind
+	// refused mirrors Trees.Refused (joins refused at the trees' bounds)
+	// for Drops; refusedLog logs it.
+	refused    atomic.Uint64
+	refusedLog *limitlog.Logger
+	badMsgs    atomic.Uint64 // tree messages that do not parse
+	queueFull  atomic.Uint64 // tree messages dropped: the loop was behind
 }
 
 func (ts *treeState) init(cfg Config) {
 	ts.t = topology.NewTrees(cfg.Self, cfg.Fanout)
 	ts.t.SetLossy(cfg.Lossy)
+	ts.refusedLog = limitlog.New(cfg.Log, slog.LevelWarn, "tree joins refused: this node holds as many trees, children or entries of one child as it may (tree_joins_refused)", 0)
 	ts.routes, ts.replicateMax = cfg.Routes, cfg.ReplicateMax
 	ts.joined, ts.over, ts.under = map[netip.Addr]filter.Filter{}, map[netip.Addr]time.Time{}, map[netip.Addr]time.Time{}
 	ts.pruned = map[strayKey]time.Time{}
@@ -303,6 +310,10 @@ func (mc *Plane) onTree(from nodeid.ID, payload []byte, _ bool) error {
 			return
 		}
 		mc.sendTree(mc.trees.t.Receive(rt, from, &m, time.Now()))
+		if n := mc.trees.t.Refused(); n != mc.trees.refused.Load() {
+			mc.trees.refused.Store(n)
+			mc.trees.refusedLog.Log("from", from.Short(), "group", m.Group.String())
+		}
 		mc.publishTreesSoon()
 	}) {
 		mc.trees.queueFull.Add(1)

@@ -125,3 +125,36 @@ func TestTreeWalk(t *testing.T) {
 		t.Errorf("a query: %d messages sent back, want 1", after-before)
 	}
 }
+
+// TestTreeJoinsRefusedCounted: joins beyond the trees' bounds (one
+// node's joins in more than 4,096 groups here) are counted where
+// ipopctl peers and the metrics show drops.
+func TestTreeJoinsRefusedCounted(t *testing.T) {
+	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, child := nodeid.ID{0x80}, nodeid.ID{0x40}
+	var rt atomic.Pointer[topology.Routes]
+	rt.Store(topology.NewRoutes(self, []nodeid.ID{{0x10}}, nil))
+	d := &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}
+	mc := New(Config{Self: self, Router: router, Data: d, Routes: rt.Load})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := range 4096 + 10 {
+		g := netip.AddrFrom4([4]byte{239, 60, byte(i >> 8), byte(i)})
+		b, _ := (&topology.TreeMsg{Kind: topology.TreeJoin, Group: g, Filter: filter.Filter{Mode: filter.Exclude}}).MarshalBinary()
+		if err := d.handlers[dataplane.KindTree](child, append([]byte{dataplane.KindTree}, b...), true); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 0 {
+			mc.loop.Call(func() {}) // the loop's queue keeps up
+		}
+	}
+	mc.loop.Call(func() {})
+	if n := mc.Drops()["tree_joins_refused"]; n != 10 {
+		t.Errorf("tree_joins_refused %d, want 10", n)
+	}
+}
