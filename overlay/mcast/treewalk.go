@@ -35,6 +35,9 @@ const (
 // ErrBusy: as many walks as maxWalks are under way.
 var ErrBusy = errors.New("mcast: too many tree walks under way")
 
+// ErrStopped: the plane stopped (ipopd is shutting down).
+var ErrStopped = errors.New("mcast: the multicast plane has stopped")
+
 type walk struct {
 	group    netip.Addr
 	asked    []nodeid.ID // in the order asked
@@ -106,7 +109,7 @@ func (mc *Plane) onTreeQuery(from nodeid.ID, g netip.Addr) {
 func (mc *Plane) TreeWalk(g netip.Addr, name func(nodeid.ID) string) (*control.TreeWalk, error) {
 	w := &walk{group: g, answers: map[nodeid.ID]topology.TreeMsg{}, done: make(chan struct{})}
 	var err error
-	mc.loop.Call(func() {
+	ran := mc.loop.Call(func() {
 		if len(mc.walks) >= maxWalks {
 			err = ErrBusy
 			return
@@ -127,12 +130,21 @@ func (mc *Plane) TreeWalk(g netip.Addr, name func(nodeid.ID) string) (*control.T
 		}
 		time.AfterFunc(walkTimeout, func() { mc.loop.Post(func() { mc.finish(w) }) })
 	})
-	if err != nil {
+	switch {
+	case !ran:
+		return nil, ErrStopped
+	case err != nil:
 		return nil, err
 	}
-	<-w.done
+	select {
+	case <-w.done:
+	case <-mc.loop.Done():
+		return nil, ErrStopped
+	}
 	var out *control.TreeWalk
-	mc.loop.Call(func() { out = walkStatus(w, mc.cfg.Self, name) })
+	if !mc.loop.Call(func() { out = walkStatus(w, mc.cfg.Self, name) }) {
+		return nil, ErrStopped
+	}
 	return out, nil
 }
 

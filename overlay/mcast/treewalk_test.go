@@ -158,3 +158,34 @@ func TestTreeJoinsRefusedCounted(t *testing.T) {
 		t.Errorf("tree_joins_refused %d, want 10", n)
 	}
 }
+
+// TestTreeWalkStopped: a walk asked of a plane that stopped returns at
+// once (the control socket's handler must not hang at shutdown).
+func TestTreeWalkStopped(t *testing.T) {
+	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := nodeid.ID{0x80}
+	var rt atomic.Pointer[topology.Routes]
+	rt.Store(topology.NewRoutes(self, []nodeid.ID{{0x10}}, nil))
+	mc := New(Config{Self: self, Router: router, Data: &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}, Routes: rt.Load})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() { mc.Run(ctx); close(done) }()
+	<-done
+	errc := make(chan error, 1)
+	go func() {
+		_, err := mc.TreeWalk(netip.MustParseAddr("239.1.1.1"), func(nodeid.ID) string { return "" })
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != ErrStopped {
+			t.Errorf("walk on a stopped plane: %v, want ErrStopped", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a walk on a stopped plane hangs")
+	}
+}
