@@ -21,19 +21,9 @@ import (
 // nodes their answers name, and returns every answer; an answer from a
 // node not asked is ignored; a query is answered with this node's place.
 func TestTreeWalk(t *testing.T) {
-	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	self, a, b, stranger := nodeid.ID{0x80}, nodeid.ID{0x40}, nodeid.ID{0x20}, nodeid.ID{0x55} // a: not a link, never the next hop
-	var rt atomic.Pointer[topology.Routes]
-	rt.Store(topology.NewRoutes(self, []nodeid.ID{{0x10}, {0x30}}, nil))
-	d := &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}
-	mc := New(Config{Self: self, Router: router, Data: d, Routes: rt.Load, ReplicateMax: 0})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { mc.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	mc, d := treePlane(t, self, nodeid.ID{0x10}, nodeid.ID{0x30})
+	defer runPlane(mc)()
 
 	g := netip.MustParseAddr("239.4.4.5")
 	deliver := func(from nodeid.ID, m topology.TreeMsg) {
@@ -130,19 +120,9 @@ func TestTreeWalk(t *testing.T) {
 // node's joins in more than 4,096 groups here) are counted where
 // ipopctl peers and the metrics show drops.
 func TestTreeJoinsRefusedCounted(t *testing.T) {
-	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	self, child := nodeid.ID{0x80}, nodeid.ID{0x40}
-	var rt atomic.Pointer[topology.Routes]
-	rt.Store(topology.NewRoutes(self, []nodeid.ID{{0x10}}, nil))
-	d := &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}
-	mc := New(Config{Self: self, Router: router, Data: d, Routes: rt.Load})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { mc.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	mc, d := treePlane(t, self, nodeid.ID{0x10})
+	defer runPlane(mc)()
 	for i := range 4096 + 10 {
 		g := netip.AddrFrom4([4]byte{239, 60, byte(i >> 8), byte(i)})
 		b, _ := (&topology.TreeMsg{Kind: topology.TreeJoin, Group: g, Filter: filter.Filter{Mode: filter.Exclude}}).MarshalBinary()
@@ -162,14 +142,7 @@ func TestTreeJoinsRefusedCounted(t *testing.T) {
 // TestTreeWalkStopped: a walk asked of a plane that stopped returns at
 // once (the control socket's handler must not hang at shutdown).
 func TestTreeWalkStopped(t *testing.T) {
-	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := nodeid.ID{0x80}
-	var rt atomic.Pointer[topology.Routes]
-	rt.Store(topology.NewRoutes(self, []nodeid.ID{{0x10}}, nil))
-	mc := New(Config{Self: self, Router: router, Data: &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}, Routes: rt.Load})
+	mc, _ := treePlane(t, nodeid.ID{0x80}, nodeid.ID{0x10})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan struct{})
@@ -188,4 +161,26 @@ func TestTreeWalkStopped(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a walk on a stopped plane hangs")
 	}
+}
+
+// treePlane is a plane of node self with trees on routes over links
+// (replicate_max 0), its data plane a fake; not running yet.
+func treePlane(t *testing.T, self nodeid.ID, links ...nodeid.ID) (*Plane, *fakeData) {
+	t.Helper()
+	router, err := igmp.New(igmp.Config{Version: 3, QueryInterval: 125 * time.Second, QueryResponseInterval: 10 * time.Second, LastMemberQueryInterval: time.Second, Robustness: 2, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DisableIPv6: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rt atomic.Pointer[topology.Routes]
+	rt.Store(topology.NewRoutes(self, links, nil))
+	d := &fakeData{handlers: map[byte]dataplane.ControlHandler{}, sent: map[nodeid.ID]int{}}
+	return New(Config{Self: self, Router: router, Data: d, Routes: rt.Load}), d
+}
+
+// runPlane runs mc until the returned function is called.
+func runPlane(mc *Plane) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mc.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
 }
